@@ -1,0 +1,38 @@
+# The README's commands. Only python3 (3.10+) and pip are needed on the machine.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install test lint typecheck pytest demo bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check airflow_jobstatus tests benchmarks example_dags
+	$(BIN)/ruff format --check airflow_jobstatus tests benchmarks example_dags
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## Installs everything, then lint, type-check and the whole test suite (unit, integration, e2e).
+test: lint typecheck pytest
+
+## The main job end to end on embedded defaults (emulator, local S3 server, SQLite Airflow).
+demo: $(STAMP)
+	$(BIN)/python -m airflow_jobstatus.demo
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-output

@@ -1,0 +1,127 @@
+"""The package's typed errors.
+
+Every error a user meets from this provider is a `JobStatusError`. Messages name the service, the
+operation, the HTTP status and a redacted URL, and end with what the user can do. They never
+contain a credential: they are built from already-redacted parts, and the HTTP core scrubs every
+registered secret from them once more before raising.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk.exceptions import AirflowException
+
+
+class JobStatusError(AirflowException):
+    """Base class of every error raised by airflow-jobstatus."""
+
+    hint: str = ""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        service: str | None = None,
+        operation: str | None = None,
+        status_code: int | None = None,
+        url: str | None = None,
+        hint: str | None = None,
+        job_id: str | None = None,
+    ) -> None:
+        self.service = service
+        self.operation = operation
+        self.http_status = status_code
+        self.url = url
+        self.job_id = job_id
+        if hint is not None:
+            self.hint = hint
+        super().__init__(self._format(message))
+
+    def _format(self, message: str) -> str:
+        where = []
+        if self.service:
+            where.append(self.service)
+        if self.operation:
+            where.append(self.operation)
+        prefix = ": ".join(where)
+        parts = [f"{prefix}: {message}" if prefix else message]
+        if self.job_id:
+            parts.append(f"(job {self.job_id})")
+        if self.http_status is not None or self.url:
+            req = f"HTTP {self.http_status}" if self.http_status is not None else "no HTTP response"
+            if self.url:
+                req += f" from {self.url}"
+            parts.append(f"[{req}]")
+        text = " ".join(parts)
+        if self.hint:
+            text += f". {self.hint}"
+        return text
+
+
+class InvalidParameterError(JobStatusError, ValueError):
+    """A parameter or connection setting is wrong; nothing was sent."""
+
+    hint = "Fix the parameter named above and run the task again"
+
+
+class AuthenticationError(JobStatusError):
+    """401/403: the credentials were missing, wrong, expired or revoked."""
+
+    hint = "Check the credentials in the Airflow connection (they may be wrong, expired or revoked)"
+
+
+class NotFoundError(JobStatusError):
+    """404: the job (or document) does not exist for these credentials."""
+
+    hint = (
+        "Check the job id, that the job belongs to the account of this connection, "
+        "and that the connection's base URL is right"
+    )
+
+
+class BadRequestError(JobStatusError):
+    """400 and other 4xx the service refuses for good; retrying cannot help."""
+
+    hint = "The service refused the request as sent; check the parameters named in its message"
+
+
+class RateLimitedError(JobStatusError):
+    """429 still returned after the retries allowed."""
+
+    hint = "Lower 'max_requests_per_second' in the connection, raise poll intervals, or retry later"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+class ServiceError(JobStatusError):
+    """5xx still returned after the retries allowed."""
+
+    hint = "The service is failing; retry later or check its status page"
+
+
+class ServiceUnreachableError(ServiceError):
+    """No HTTP response: connection refused or reset, DNS failure, or timeouts, after retries."""
+
+    hint = (
+        "Check the connection's base URL and the network path to the service; "
+        "raise 'request_timeout' if responses are slow"
+    )
+
+
+class MalformedResponseError(JobStatusError):
+    """The service answered with something that is not its documented shape (or is too large)."""
+
+    hint = "The service's response did not match its documented contract; report it if it persists"
+
+
+class JobFailedError(JobStatusError):
+    """The job reached a failure state at the service."""
+
+    hint = "See the service's error message above; fix the input and submit a new job"
+
+
+class JobNotFinishedError(JobStatusError):
+    """An operation needs a finished job, and the job is not finished."""
+
+    hint = "Wait for the job (e.g. with the service's sensor) before moving its outputs"

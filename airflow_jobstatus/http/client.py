@@ -1,0 +1,501 @@
+"""`ServiceClient`: one connection's requests, sync and async, with retries and typed errors.
+
+Clients are built once and reused: the async client (over `AiohttpTransport`) is shared by every
+caller of the same connection in one event loop and closed when that loop shuts down; the sync
+client belongs to the `ServiceClient` (one per hook instance). Every request waits for the
+connection's shared rate limiter, every failure becomes a `JobStatusError` subclass whose text is
+redacted, and no wait (backoff, Retry-After, rate limit) runs past the caller's deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+import httpx
+import pydantic
+
+from airflow_jobstatus import __version__
+from airflow_jobstatus.exceptions import (
+    AuthenticationError,
+    BadRequestError,
+    JobStatusError,
+    MalformedResponseError,
+    NotFoundError,
+    RateLimitedError,
+    ServiceError,
+    ServiceUnreachableError,
+)
+from airflow_jobstatus.http.ratelimit import DeadlineExceeded, async_limiter, sync_limiter
+from airflow_jobstatus.http.redaction import excerpt, install_log_filters, redact_url, register_secret, scrub
+from airflow_jobstatus.http.retry import RetryPolicy, parse_retry_after
+from airflow_jobstatus.http.settings import HttpSettings
+from airflow_jobstatus.http.transport import AiohttpTransport
+
+log = logging.getLogger(__name__)
+install_log_filters()
+
+USER_AGENT = f"airflow-jobstatus/{__version__}"
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+def service_message(content: bytes) -> str:
+    """The service's own error text from a response body, whichever of the four shapes it uses."""
+    try:
+        body = json.loads(content)
+    except (ValueError, UnicodeDecodeError):
+        return excerpt(content, 200) if content else ""
+    if not isinstance(body, dict):
+        return excerpt(content, 200)
+    fault = body.get("fault")
+    if isinstance(fault, dict):  # DeepAffects
+        code = (fault.get("detail") or {}).get("errorcode") if isinstance(fault.get("detail"), dict) else None
+        return scrub(" ".join(str(p) for p in (fault.get("faultstring"), code and f"({code})") if p))
+    parts = []
+    for key in ("error", "Error", "ErrorCode", "message", "info"):  # Daily, Wasabi, Symbl
+        value = body.get(key)
+        if isinstance(value, str | int) and str(value) not in parts:
+            parts.append(str(value))
+    return scrub(": ".join(parts)) if parts else excerpt(content, 200)
+
+
+class _LoopClients:
+    """The async clients of one event loop, closed when the loop shuts its async generators down."""
+
+    def __init__(self) -> None:
+        self.clients: dict[str, httpx.AsyncClient] = {}
+        self._closer: Any = None
+
+    async def start(self) -> None:
+        async def closer() -> AsyncIterator[None]:
+            try:
+                yield
+            finally:
+                await self.aclose()
+
+        self._closer = closer()
+        await self._closer.__anext__()  # parked at its yield until loop.shutdown_asyncgens()
+
+    async def aclose(self) -> None:
+        clients, self.clients = list(self.clients.values()), {}
+        for client in clients:
+            try:
+                await client.aclose()
+            except Exception:  # closing is best effort; a failure must not mask the caller's result
+                log.debug("error closing an HTTP client", exc_info=True)
+
+
+_loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _clients_for_running_loop() -> _LoopClients:
+    loop = asyncio.get_running_loop()
+    registry = _loop_clients.get(loop)
+    if registry is None:
+        registry = _loop_clients[loop] = _LoopClients()
+        await registry.start()
+    return registry
+
+
+async def close_async_clients() -> None:
+    """Close this event loop's shared clients now (tests and short-lived loops)."""
+    registry = _loop_clients.pop(asyncio.get_running_loop(), None)
+    if registry is not None:
+        await registry.aclose()
+
+
+class ServiceClient:
+    """Sends one connection's requests to one service."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        conn_id: str,
+        base_url: str,
+        settings: HttpSettings,
+        auth: httpx.Auth | None = None,
+        secrets: Iterable[str | None] = (),
+        policy: RetryPolicy | None = None,
+        max_connections: int = 100,
+    ) -> None:
+        self.service = service
+        self.conn_id = conn_id
+        self.base_url = base_url.rstrip("/")
+        self.settings = settings
+        self.auth = auth
+        self.policy = policy or RetryPolicy(max_retries=settings.max_retries)
+        self.max_connections = max_connections
+        for secret in secrets:
+            register_secret(secret)
+        fingerprint = hashlib.sha256(repr((self.base_url, settings, max_connections)).encode()).hexdigest()[
+            :16
+        ]
+        self._client_key = f"{service}:{conn_id}:{fingerprint}"
+        self._limiter_key = f"{service}:{conn_id}"
+        self._sync_client: httpx.Client | None = None
+
+    def __repr__(self) -> str:
+        return f"ServiceClient(service={self.service!r}, conn_id={self.conn_id!r}, base_url={redact_url(self.base_url)!r})"
+
+    # ----------------------------------------------------------------- shared pieces
+
+    def url(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):
+            return path
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def _timeout(self, deadline: float | None) -> httpx.Timeout:
+        seconds = self.settings.request_timeout
+        if deadline is not None:
+            seconds = max(0.05, min(seconds, deadline - time.monotonic()))
+        return httpx.Timeout(seconds)
+
+    def _build(
+        self,
+        client: httpx.Client | httpx.AsyncClient,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        json_body: Any,
+        headers: Mapping[str, str] | None,
+        deadline: float | None,
+    ) -> httpx.Request:
+        return client.build_request(
+            method,
+            self.url(path),
+            params={k: v for k, v in (params or {}).items() if v is not None},
+            json=json_body,
+            headers=headers,
+            timeout=self._timeout(deadline),
+        )
+
+    def _error_for_status(
+        self,
+        operation: str,
+        request: httpx.Request,
+        status: int,
+        content: bytes,
+        headers: httpx.Headers,
+        job_id: str | None,
+        hints: Mapping[int, str] | None,
+        note: str = "",
+    ) -> JobStatusError:
+        message = service_message(content) or httpx.codes.get_reason_phrase(status)
+        kwargs: dict[str, Any] = {
+            "service": self.service,
+            "operation": operation,
+            "status_code": status,
+            "url": f"{request.method} {redact_url(request.url)}",
+            "job_id": job_id,
+        }
+        if hints and status in hints:
+            kwargs["hint"] = hints[status]
+        text = f"{message}{note}"
+        if status in (401, 403):
+            return AuthenticationError(text, **kwargs)
+        if status == 404:
+            return NotFoundError(text, **kwargs)
+        if status == 429:
+            return RateLimitedError(text, retry_after=parse_retry_after(headers.get("Retry-After")), **kwargs)
+        if status >= 500:
+            return ServiceError(text, **kwargs)
+        return BadRequestError(text, **kwargs)
+
+    def _error_for_exception(
+        self, operation: str, request: httpx.Request, exc: Exception, job_id: str | None, note: str = ""
+    ) -> JobStatusError:
+        return ServiceUnreachableError(
+            f"{type(exc).__name__}: {scrub(str(exc)) or 'no detail'}{note}",
+            service=self.service,
+            operation=operation,
+            url=f"{request.method} {redact_url(request.url)}",
+            job_id=job_id,
+        )
+
+    def _deadline_error(
+        self, operation: str, method: str, path: str, job_id: str | None, why: str
+    ) -> JobStatusError:
+        return ServiceUnreachableError(
+            f"gave up before the deadline: {why}",
+            service=self.service,
+            operation=operation,
+            url=f"{method} {redact_url(self.url(path))}",
+            job_id=job_id,
+            hint="The caller's deadline was reached while waiting to retry; raise the timeout or retry later",
+        )
+
+    def _check_size(self, operation: str, request: httpx.Request, size: int, job_id: str | None) -> None:
+        if size > self.settings.max_response_bytes:
+            raise MalformedResponseError(
+                f"response body larger than {self.settings.max_response_bytes} bytes refused",
+                service=self.service,
+                operation=operation,
+                url=f"{request.method} {redact_url(request.url)}",
+                job_id=job_id,
+                hint="Raise 'max_response_bytes' in the connection's extra if this response is legitimate",
+            )
+
+    def parse(
+        self, operation: str, response: httpx.Response, model: type[M], *, job_id: str | None = None
+    ) -> M:
+        """Validate a JSON response into ``model``; anything else is a `MalformedResponseError`."""
+        where: dict[str, Any] = {
+            "service": self.service,
+            "operation": operation,
+            "status_code": response.status_code,
+            "url": f"{response.request.method} {redact_url(response.request.url)}",
+            "job_id": job_id,
+        }
+        try:
+            data = json.loads(response.content)
+        except (ValueError, UnicodeDecodeError):
+            raise MalformedResponseError(
+                f"response is not valid JSON: {excerpt(response.content, 120)!r}", **where
+            ) from None
+        try:
+            return model.model_validate(data)
+        except pydantic.ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()[:5]
+            )
+            raise MalformedResponseError(
+                f"response does not match the documented {model.__name__} shape: {problems}", **where
+            ) from None
+
+    # ----------------------------------------------------------------- sync
+
+    def _client(self) -> httpx.Client:
+        if self._sync_client is None or self._sync_client.is_closed:
+            self._sync_client = httpx.Client(
+                timeout=self.settings.request_timeout,
+                verify=self.settings.verify_tls,
+                headers={"User-Agent": USER_AGENT},
+                follow_redirects=False,
+                limits=httpx.Limits(max_connections=self.max_connections),
+            )
+        return self._sync_client
+
+    def close(self) -> None:
+        if self._sync_client is not None:
+            self._sync_client.close()
+            self._sync_client = None
+
+    def request(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+        deadline: float | None = None,
+        job_id: str | None = None,
+        hints: Mapping[int, str] | None = None,
+        auth: httpx.Auth | None = None,
+        no_auth: bool = False,
+    ) -> httpx.Response:
+        """Send with retries; return the successful (2xx) response with its body read."""
+        client = self._client()
+        idem = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        limiter = sync_limiter(self._limiter_key, self.settings.max_requests_per_second)
+        use_auth = None if no_auth else (auth or self.auth)
+        attempt = 0
+        while True:
+            try:
+                limiter.acquire(deadline)
+            except DeadlineExceeded as exc:
+                raise self._deadline_error(operation, method, path, job_id, str(exc)) from None
+            request = self._build(client, method, path, params, json, headers, deadline)
+            try:
+                response = client.send(request, auth=use_auth or httpx.USE_CLIENT_DEFAULT, stream=True)
+                try:
+                    content = self._read_sync(operation, request, response, job_id)
+                finally:
+                    response.close()
+            except httpx.TransportError as exc:
+                wait = self._retry_wait_error(exc, attempt, idem, deadline)
+                if wait is None:
+                    note = self._give_up_note(attempt, deadline)
+                    raise self._error_for_exception(operation, request, exc, job_id, note) from None
+                time.sleep(wait)
+                attempt += 1
+                continue
+            status = response.status_code
+            if status < 300:
+                return response
+            wait = self._retry_wait_status(response, attempt, idem, deadline, limiter.pause)
+            if wait is None:
+                note = self._give_up_note(attempt, deadline) if status in (429,) or status >= 500 else ""
+                raise self._error_for_status(
+                    operation, request, status, content, response.headers, job_id, hints, note
+                ) from None
+            time.sleep(wait)
+            attempt += 1
+
+    def _read_sync(
+        self, operation: str, request: httpx.Request, response: httpx.Response, job_id: str | None
+    ) -> bytes:
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit():
+            self._check_size(operation, request, int(declared), job_id)
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            self._check_size(operation, request, size, job_id)
+            chunks.append(chunk)
+        content = b"".join(chunks)
+        response._content = content  # the body is read; .content/.json() work after close
+        return content
+
+    def request_model(self, operation: str, method: str, path: str, model: type[M], **kwargs: Any) -> M:
+        response = self.request(operation, method, path, **kwargs)
+        return self.parse(operation, response, model, job_id=kwargs.get("job_id"))
+
+    # ----------------------------------------------------------------- async
+
+    async def _aclient(self) -> httpx.AsyncClient:
+        registry = await _clients_for_running_loop()
+        client = registry.clients.get(self._client_key)
+        if client is None or client.is_closed:
+            client = registry.clients[self._client_key] = httpx.AsyncClient(
+                transport=AiohttpTransport(
+                    verify=self.settings.verify_tls, max_connections=self.max_connections
+                ),
+                timeout=self.settings.request_timeout,
+                headers={"User-Agent": USER_AGENT},
+                follow_redirects=False,
+            )
+        return client
+
+    async def arequest(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+        deadline: float | None = None,
+        job_id: str | None = None,
+        hints: Mapping[int, str] | None = None,
+        auth: httpx.Auth | None = None,
+        no_auth: bool = False,
+    ) -> httpx.Response:
+        """Async twin of `request`."""
+        client = await self._aclient()
+        idem = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        limiter = async_limiter(self._limiter_key, self.settings.max_requests_per_second)
+        use_auth = None if no_auth else (auth or self.auth)
+        attempt = 0
+        while True:
+            try:
+                await limiter.acquire(deadline)
+            except DeadlineExceeded as exc:
+                raise self._deadline_error(operation, method, path, job_id, str(exc)) from None
+            request = self._build(client, method, path, params, json, headers, deadline)
+            try:
+                response = await client.send(request, auth=use_auth or httpx.USE_CLIENT_DEFAULT, stream=True)
+                try:
+                    content = await self._read_async(operation, request, response, job_id)
+                finally:
+                    await response.aclose()
+            except httpx.TransportError as exc:
+                wait = self._retry_wait_error(exc, attempt, idem, deadline)
+                if wait is None:
+                    note = self._give_up_note(attempt, deadline)
+                    raise self._error_for_exception(operation, request, exc, job_id, note) from None
+                await asyncio.sleep(wait)
+                attempt += 1
+                continue
+            status = response.status_code
+            if status < 300:
+                return response
+            wait = self._retry_wait_status(response, attempt, idem, deadline, limiter.pause)
+            if wait is None:
+                note = self._give_up_note(attempt, deadline) if status in (429,) or status >= 500 else ""
+                raise self._error_for_status(
+                    operation, request, status, content, response.headers, job_id, hints, note
+                ) from None
+            await asyncio.sleep(wait)
+            attempt += 1
+
+    async def _read_async(
+        self, operation: str, request: httpx.Request, response: httpx.Response, job_id: str | None
+    ) -> bytes:
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit():
+            self._check_size(operation, request, int(declared), job_id)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            self._check_size(operation, request, size, job_id)
+            chunks.append(chunk)
+        content = b"".join(chunks)
+        response._content = content
+        return content
+
+    async def arequest_model(
+        self, operation: str, method: str, path: str, model: type[M], **kwargs: Any
+    ) -> M:
+        response = await self.arequest(operation, method, path, **kwargs)
+        return self.parse(operation, response, model, job_id=kwargs.get("job_id"))
+
+    # ----------------------------------------------------------------- retry decisions
+
+    def _retry_wait_error(
+        self, exc: Exception, attempt: int, idempotent: bool, deadline: float | None
+    ) -> float | None:
+        if attempt >= self.policy.max_retries or not self.policy.should_retry_error(
+            exc, idempotent=idempotent
+        ):
+            return None
+        return self._fits(self.policy.delay(attempt, None), deadline)
+
+    def _retry_wait_status(
+        self,
+        response: httpx.Response,
+        attempt: int,
+        idempotent: bool,
+        deadline: float | None,
+        pause: Callable[[float], None],
+    ) -> float | None:
+        status = response.status_code
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if status == 429:
+            # Every caller of this connection holds off, not just this one.
+            pause(retry_after if retry_after is not None else self.policy.backoff(attempt + 1))
+        if attempt >= self.policy.max_retries or not self.policy.should_retry_status(
+            status, idempotent=idempotent
+        ):
+            return None
+        if retry_after is not None and retry_after > self.policy.max_retry_after:
+            return None
+        return self._fits(self.policy.delay(attempt, retry_after), deadline)
+
+    @staticmethod
+    def _fits(wait: float, deadline: float | None) -> float | None:
+        if deadline is not None and time.monotonic() + wait > deadline:
+            return None
+        return wait
+
+    def _give_up_note(self, attempt: int, deadline: float | None) -> str:
+        if deadline is not None and deadline - time.monotonic() < self.policy.backoff_max:
+            return f" (after {attempt + 1} attempts; stopped retrying at the caller's deadline)"
+        return f" (after {attempt + 1} attempts)"

@@ -1,0 +1,189 @@
+"""What each service is, as data: connection type, defaults, credentials and form.
+
+Hooks, triggers, the provider registration and the docs all read these descriptions, so a
+service's identity is written once. Nothing here imports Airflow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One standard connection field as the form shows it."""
+
+    label: str
+    placeholder: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """The fixed facts of one job service."""
+
+    name: str
+    """Machine name, also `JobStatus.service`: ``daily``, ``wasabi_air``, ``symbl``, ``deepaffects``."""
+    display_name: str
+    conn_type: str
+    default_conn_id: str
+    hook_class: str
+    default_host: str | None
+    """Base URL used when the connection has no host; None where the service publishes none."""
+    fields: dict[str, FormField]
+    """Standard fields the service uses (host, login, password); the others are hidden."""
+    default_max_rps: float
+    docs_url: str
+    """Client-side request rate limit when the connection sets none (politeness towards the API)."""
+    has_list_endpoint: bool = False
+    conn_id_kwarg: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "conn_id_kwarg", f"{self.conn_type}_conn_id")
+
+
+DAILY = ServiceSpec(
+    name="daily",
+    display_name="Daily",
+    conn_type="daily",
+    default_conn_id="daily_default",
+    hook_class="airflow_jobstatus.hooks.daily.DailyHook",
+    default_host="https://api.daily.co/v1",
+    fields={
+        "host": FormField(
+            "API base URL",
+            "https://api.daily.co/v1",
+            "Leave empty for Daily's public API; set it to reach a proxy or the local emulator.",
+        ),
+        "password": FormField("API key", "your Daily API key", "Sent as 'Authorization: Bearer <key>'."),
+    },
+    # Daily documents about 20 requests/s; stay well under it by default.
+    default_max_rps=10.0,
+    docs_url="https://docs.daily.co/reference/rest-api/batch-processor",
+    has_list_endpoint=True,
+)
+
+WASABI_AIR = ServiceSpec(
+    name="wasabi_air",
+    display_name="Wasabi AiR",
+    conn_type="wasabi_air",
+    default_conn_id="wasabi_air_default",
+    hook_class="airflow_jobstatus.hooks.wasabi.WasabiAirHook",
+    default_host=None,
+    fields={
+        "host": FormField(
+            "AiR API base URL",
+            "https://<your AiR host>",
+            "Required: Wasabi publishes no global AiR endpoint; use the base URL of your AiR instance.",
+        ),
+        "login": FormField("Access key", "Wasabi access key", "Sent in the 'x-amz-access-key' header."),
+        "password": FormField("Secret key", "Wasabi secret key", "Sent in the 'x-amz-secret-key' header."),
+    },
+    default_max_rps=10.0,
+    docs_url="https://docs.wasabi.com/",
+    has_list_endpoint=True,
+)
+
+SYMBL = ServiceSpec(
+    name="symbl",
+    display_name="Symbl.ai",
+    conn_type="symbl",
+    default_conn_id="symbl_default",
+    hook_class="airflow_jobstatus.hooks.symbl.SymblHook",
+    default_host="https://api.symbl.ai",
+    fields={
+        "host": FormField("API base URL", "https://api.symbl.ai", "Leave empty for Symbl's public API."),
+        "login": FormField("App ID", "Symbl appId", "Exchanged with the secret for a short-lived token."),
+        "password": FormField("App secret", "Symbl appSecret", "Only ever sent to the token endpoint."),
+    },
+    default_max_rps=10.0,
+    docs_url="https://docs.symbl.ai/",
+)
+
+DEEPAFFECTS = ServiceSpec(
+    name="deepaffects",
+    display_name="DeepAffects",
+    conn_type="deepaffects",
+    default_conn_id="deepaffects_default",
+    hook_class="airflow_jobstatus.hooks.deepaffects.DeepAffectsHook",
+    default_host="https://proxy.api.deepaffects.com",
+    fields={
+        "host": FormField(
+            "API base URL",
+            "https://proxy.api.deepaffects.com",
+            "Leave empty for DeepAffects' public API.",
+        ),
+        "password": FormField(
+            "API key",
+            "DeepAffects apikey",
+            "Sent as the 'apikey' query parameter (the service requires it); redacted from every log.",
+        ),
+    },
+    default_max_rps=10.0,
+    docs_url="https://docs.deepaffects.com/",
+)
+
+SERVICES: dict[str, ServiceSpec] = {s.name: s for s in (DAILY, WASABI_AIR, SYMBL, DEEPAFFECTS)}
+BY_CONN_TYPE: dict[str, ServiceSpec] = {s.conn_type: s for s in SERVICES.values()}
+
+
+@dataclass(frozen=True)
+class ExtraField:
+    """A setting every connection accepts in its extra, shown in each connection form."""
+
+    name: str
+    label: str
+    description: str
+    json_type: str
+    default: object
+    placeholder: str
+    minimum: float | None = None
+
+
+SHARED_EXTRA_FIELDS: tuple[ExtraField, ...] = (
+    ExtraField(
+        "request_timeout",
+        "Request timeout (seconds)",
+        "Time allowed for one HTTP request (connect, read, write). Default 30.",
+        "number",
+        30,
+        "30",
+        minimum=1,
+    ),
+    ExtraField(
+        "max_retries",
+        "Maximum retries",
+        "Retries for 408/425/429/5xx responses, resets and read timeouts, with exponential backoff "
+        "and full jitter; Retry-After is honoured. 0 disables retries. Default 5.",
+        "integer",
+        5,
+        "5",
+        minimum=0,
+    ),
+    ExtraField(
+        "max_requests_per_second",
+        "Maximum requests per second",
+        "Client-side rate limit shared by every task and trigger of this connection in one process. "
+        "0 means no limit. Default 10.",
+        "number",
+        10,
+        "10",
+        minimum=0,
+    ),
+    ExtraField(
+        "verify_tls",
+        "Verify TLS certificates",
+        "Verify the service's TLS certificate. Turn off only for a test server you trust.",
+        "boolean",
+        True,
+        "true",
+    ),
+    ExtraField(
+        "allow_http_links",
+        "Allow plain-http download links",
+        "Accept http:// output links (the local emulator serves them). Off by default: links must be https.",
+        "boolean",
+        False,
+        "false",
+    ),
+)

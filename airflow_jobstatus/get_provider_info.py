@@ -14,12 +14,14 @@ from airflow_jobstatus.services import SERVICES, SHARED_EXTRA_FIELDS, ServiceSpe
 _STANDARD_FIELDS = ("host", "schema", "login", "password", "port")
 
 
-def _conn_fields() -> dict[str, Any]:
+def _conn_fields(spec: ServiceSpec) -> dict[str, Any]:
     fields: dict[str, Any] = {}
-    for f in SHARED_EXTRA_FIELDS:
+    for f in (*spec.extra_fields, *SHARED_EXTRA_FIELDS):
         schema: dict[str, Any] = {"type": f.json_type, "default": f.default}
         if f.minimum is not None:
             schema["minimum"] = f.minimum
+        if f.enum is not None:
+            schema["enum"] = list(f.enum)
         fields[f.name] = {"label": f.label, "description": f.description, "schema": schema}
     return fields
 
@@ -27,7 +29,7 @@ def _conn_fields() -> dict[str, Any]:
 def _connection_type(spec: ServiceSpec) -> dict[str, Any]:
     hidden = [name for name in _STANDARD_FIELDS if name not in spec.fields]
     placeholders = {name: f.placeholder for name, f in spec.fields.items()}
-    placeholders.update({f.name: f.placeholder for f in SHARED_EXTRA_FIELDS})
+    placeholders.update({f.name: f.placeholder for f in (*spec.extra_fields, *SHARED_EXTRA_FIELDS)})
     return {
         "connection-type": spec.conn_type,
         "hook-class-name": spec.hook_class,
@@ -37,7 +39,7 @@ def _connection_type(spec: ServiceSpec) -> dict[str, Any]:
             "relabeling": {name: f.label for name, f in spec.fields.items()},
             "placeholders": placeholders,
         },
-        "conn-fields": _conn_fields(),
+        "conn-fields": _conn_fields(spec),
     }
 
 

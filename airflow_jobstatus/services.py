@@ -19,6 +19,20 @@ class FormField:
 
 
 @dataclass(frozen=True)
+class ExtraField:
+    """A setting every connection accepts in its extra, shown in each connection form."""
+
+    name: str
+    label: str
+    description: str
+    json_type: str
+    default: object
+    placeholder: str
+    minimum: float | None = None
+    enum: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
     """The fixed facts of one job service."""
 
@@ -36,6 +50,8 @@ class ServiceSpec:
     docs_url: str
     """Client-side request rate limit when the connection sets none (politeness towards the API)."""
     has_list_endpoint: bool = False
+    extra_fields: tuple[ExtraField, ...] = ()
+    """Settings only this service's connections have (besides `SHARED_EXTRA_FIELDS`)."""
     conn_id_kwarg: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -60,6 +76,18 @@ DAILY = ServiceSpec(
     # Daily documents about 20 requests/s; stay well under it by default.
     default_max_rps=10.0,
     docs_url="https://docs.daily.co/reference/rest-api/batch-processor",
+    extra_fields=(
+        ExtraField(
+            "output_storage",
+            "Where outputs are kept",
+            "'daily' (Daily's storage, the default: outputs are read through access links) or 'customer' "
+            "(your domain's batch_processor_bucket: outputs are read from your S3 bucket).",
+            "string",
+            "daily",
+            "daily",
+            enum=("daily", "customer"),
+        ),
+    ),
     has_list_endpoint=True,
 )
 
@@ -81,6 +109,17 @@ WASABI_AIR = ServiceSpec(
     },
     default_max_rps=10.0,
     docs_url="https://docs.wasabi.com/",
+    extra_fields=(
+        ExtraField(
+            "s3_endpoint_url",
+            "Wasabi S3 endpoint URL",
+            "S3 endpoint where the destination bucket lives, recorded on each output so the transfer "
+            "reads it there. Default: https://s3.<destination region>.wasabisys.com.",
+            "string",
+            "",
+            "https://s3.us-west-1.wasabisys.com",
+        ),
+    ),
     has_list_endpoint=True,
 )
 
@@ -125,19 +164,6 @@ DEEPAFFECTS = ServiceSpec(
 
 SERVICES: dict[str, ServiceSpec] = {s.name: s for s in (DAILY, WASABI_AIR, SYMBL, DEEPAFFECTS)}
 BY_CONN_TYPE: dict[str, ServiceSpec] = {s.conn_type: s for s in SERVICES.values()}
-
-
-@dataclass(frozen=True)
-class ExtraField:
-    """A setting every connection accepts in its extra, shown in each connection form."""
-
-    name: str
-    label: str
-    description: str
-    json_type: str
-    default: object
-    placeholder: str
-    minimum: float | None = None
 
 
 SHARED_EXTRA_FIELDS: tuple[ExtraField, ...] = (

@@ -16,6 +16,7 @@ import logging
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
@@ -32,6 +33,7 @@ from airflow_jobstatus.exceptions import (
     ServiceError,
     ServiceUnreachableError,
 )
+from airflow_jobstatus.http.auth import RefreshableTokenAuth
 from airflow_jobstatus.http.ratelimit import DeadlineExceeded, async_limiter, sync_limiter
 from airflow_jobstatus.http.redaction import excerpt, install_log_filters, redact_url, register_secret, scrub
 from airflow_jobstatus.http.retry import RetryPolicy, parse_retry_after
@@ -45,6 +47,23 @@ USER_AGENT = f"airflow-jobstatus/{__version__}"
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One HTTP request as a hook describes it; `ServiceClient.execute` / `aexecute` send it."""
+
+    operation: str
+    method: str
+    path: str
+    model: type[pydantic.BaseModel] | None = None
+    """Validate the JSON body into this model; None returns the `httpx.Response`."""
+    params: Mapping[str, Any] | None = None
+    json: Any = None
+    job_id: str | None = None
+    hints: Mapping[int, str] | None = None
+    idempotent: bool | None = None
+    no_auth: bool = False
 
 
 def service_message(content: bytes) -> str:
@@ -144,6 +163,8 @@ class ServiceClient:
         self._client_key = f"{service}:{conn_id}:{fingerprint}"
         self._limiter_key = f"{service}:{conn_id}"
         self._sync_client: httpx.Client | None = None
+        self.options: dict[str, Any] = {}
+        """Service-specific connection settings a hook reads from the extra (not secrets)."""
 
     def __repr__(self) -> str:
         return f"ServiceClient(service={self.service!r}, conn_id={self.conn_id!r}, base_url={redact_url(self.base_url)!r})"
@@ -313,6 +334,7 @@ class ServiceClient:
         limiter = sync_limiter(self._limiter_key, self.settings.max_requests_per_second)
         use_auth = None if no_auth else (auth or self.auth)
         attempt = 0
+        refreshed = False
         while True:
             try:
                 limiter.acquire(deadline)
@@ -336,6 +358,10 @@ class ServiceClient:
             status = response.status_code
             if status < 300:
                 return response
+            if status == 401 and isinstance(use_auth, RefreshableTokenAuth) and not refreshed:
+                use_auth.invalidate_for(request)  # the token expired or was revoked: fetch one, resend once
+                refreshed = True
+                continue
             wait = self._retry_wait_status(response, attempt, idem, deadline, limiter.pause)
             if wait is None:
                 note = self._give_up_note(attempt, deadline) if status in (429,) or status >= 500 else ""
@@ -361,9 +387,25 @@ class ServiceClient:
         response._content = content  # the body is read; .content/.json() work after close
         return content
 
-    def request_model(self, operation: str, method: str, path: str, model: type[M], **kwargs: Any) -> M:
-        response = self.request(operation, method, path, **kwargs)
-        return self.parse(operation, response, model, job_id=kwargs.get("job_id"))
+    def execute(self, call: Call, *, deadline: float | None = None) -> Any:
+        """Send a `Call`; return its model (or the response when it names none)."""
+        response = self.request(
+            call.operation,
+            call.method,
+            call.path,
+            params=call.params,
+            json=call.json,
+            idempotent=call.idempotent,
+            deadline=deadline,
+            job_id=call.job_id,
+            hints=call.hints,
+            no_auth=call.no_auth,
+        )
+        return (
+            response
+            if call.model is None
+            else self.parse(call.operation, response, call.model, job_id=call.job_id)
+        )
 
     # ----------------------------------------------------------------- async
 
@@ -403,6 +445,7 @@ class ServiceClient:
         limiter = async_limiter(self._limiter_key, self.settings.max_requests_per_second)
         use_auth = None if no_auth else (auth or self.auth)
         attempt = 0
+        refreshed = False
         while True:
             try:
                 await limiter.acquire(deadline)
@@ -426,6 +469,10 @@ class ServiceClient:
             status = response.status_code
             if status < 300:
                 return response
+            if status == 401 and isinstance(use_auth, RefreshableTokenAuth) and not refreshed:
+                use_auth.invalidate_for(request)
+                refreshed = True
+                continue
             wait = self._retry_wait_status(response, attempt, idem, deadline, limiter.pause)
             if wait is None:
                 note = self._give_up_note(attempt, deadline) if status in (429,) or status >= 500 else ""
@@ -451,11 +498,23 @@ class ServiceClient:
         response._content = content
         return content
 
-    async def arequest_model(
-        self, operation: str, method: str, path: str, model: type[M], **kwargs: Any
-    ) -> M:
-        response = await self.arequest(operation, method, path, **kwargs)
-        return self.parse(operation, response, model, job_id=kwargs.get("job_id"))
+    async def aexecute(self, call: Call, *, deadline: float | None = None) -> Any:
+        """Async twin of `execute`."""
+        response = await self.arequest(
+            call.operation,
+            call.method,
+            call.path,
+            params=call.params,
+            json=call.json,
+            idempotent=call.idempotent,
+            deadline=deadline,
+            job_id=call.job_id,
+            hints=call.hints,
+            no_auth=call.no_auth,
+        )
+        if call.model is None:
+            return response
+        return self.parse(call.operation, response, call.model, job_id=call.job_id)
 
     # ----------------------------------------------------------------- retry decisions
 

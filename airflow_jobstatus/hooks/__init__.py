@@ -1,0 +1,1 @@
+"""One hook per service, all on `JobServiceHook`."""

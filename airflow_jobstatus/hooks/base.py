@@ -1,0 +1,301 @@
+"""`JobServiceHook`: what every service hook shares.
+
+A service hook describes its operations as *plans*: generators that yield `Call`s and receive
+their results, ending with the operation's value. This base runs a plan synchronously (a sync
+client per hook instance) or asynchronously (a client shared per event loop and connection), so
+each operation is written once and has both forms. Connections are read with Airflow's async API
+in async code, cached per event loop for a few minutes, and their secrets are registered with the
+masker as soon as they are read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from typing import Any, ClassVar, TypeVar
+from urllib.parse import quote
+
+from airflow.sdk import BaseHook
+
+from airflow_jobstatus.exceptions import InvalidParameterError, JobStatusError, MalformedResponseError
+from airflow_jobstatus.http.client import Call, ServiceClient
+from airflow_jobstatus.http.redaction import register_secret
+from airflow_jobstatus.http.settings import HttpSettings
+from airflow_jobstatus.models import ApiDocument, JobOutput, JobStatus
+from airflow_jobstatus.services import ServiceSpec
+
+T = TypeVar("T")
+Plan = Generator[Call, Any, T]
+"""An operation: yields the calls it needs, receives each result, returns its value."""
+
+CONNECTION_CACHE_SECONDS = 300.0
+"""How long async callers reuse a connection read (credential rotation is picked up after this)."""
+
+
+def segment(value: str) -> str:
+    """One URL path segment, percent-encoded (a job id can never change the path)."""
+    return quote(str(value), safe="")
+
+
+class _ClientCache:
+    """Per event loop: connection id -> (client, read at), with one read in flight per connection."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, str], tuple[ServiceClient, float]] = {}
+        self.pending: dict[tuple[str, str], asyncio.Future[ServiceClient]] = {}
+
+
+_client_caches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _ClientCache] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+class JobServiceHook(BaseHook):
+    """Base of the four service hooks. Subclasses set `spec` and describe their operations."""
+
+    spec: ClassVar[ServiceSpec]
+    conn_name_attr: ClassVar[str]
+    default_conn_name: ClassVar[str]
+    conn_type: ClassVar[str]
+    hook_name: ClassVar[str]
+
+    def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.conn_id = conn_id or self.default_conn_name
+        self._client: ServiceClient | None = None
+        self._options: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.conn_name_attr}={self.conn_id!r})"
+
+    # ------------------------------------------------------------- connection -> client
+
+    def _auth(self, conn: Any, extra: dict[str, Any]) -> tuple[Any, list[str]]:
+        """Return (httpx.Auth, secrets to redact) for this connection."""
+        raise NotImplementedError
+
+    def _base_url(self, conn: Any) -> str:
+        host = (conn.host or "").strip() or self.spec.default_host
+        if not host:
+            raise InvalidParameterError(
+                f"connection '{self.conn_id}' has no host",
+                service=self.spec.display_name,
+                hint=f"Set the {self.spec.fields['host'].label} in the connection (host field)",
+            )
+        if "://" not in host:
+            host = f"https://{host}"
+        if conn.port and host.count(":") < 2:
+            scheme, rest = host.split("://", 1)
+            name, _, path = rest.partition("/")
+            host = f"{scheme}://{name}:{conn.port}" + (f"/{path}" if path else "")
+        return host.rstrip("/")
+
+    def _require(self, value: str | None, field: str) -> str:
+        if not value:
+            label = self.spec.fields[field].label
+            raise InvalidParameterError(
+                f"connection '{self.conn_id}' has no {label}",
+                service=self.spec.display_name,
+                hint=f"Set the {label} ({field} field) in the Airflow connection '{self.conn_id}'",
+            )
+        return value
+
+    def _make_client(self, conn: Any, extra: dict[str, Any]) -> ServiceClient:
+        register_secret(conn.password)
+        settings = HttpSettings.from_extra(
+            extra, conn_type=self.spec.conn_type, default_max_rps=self.spec.default_max_rps
+        )
+        auth, secrets = self._auth(conn, extra)
+        client = ServiceClient(
+            service=self.spec.display_name,
+            conn_id=self.conn_id,
+            base_url=self._base_url(conn),
+            settings=settings,
+            auth=auth,
+            secrets=secrets,
+        )
+        self._configure(client, conn, extra)
+        return client
+
+    def _configure(self, client: ServiceClient, conn: Any, extra: dict[str, Any]) -> None:
+        """Read service-specific extras (subclasses)."""
+
+    def get_client(self) -> ServiceClient:
+        """The sync client of this hook instance (reads the connection once)."""
+        if self._client is None:
+            conn = self.get_connection(self.conn_id)
+            self._client = self._make_client(conn, dict(conn.extra_dejson))
+        return self._client
+
+    async def aget_client(self) -> ServiceClient:
+        """The client shared by every caller of this connection in the running event loop."""
+        loop = asyncio.get_running_loop()
+        cache = _client_caches.get(loop)
+        if cache is None:
+            cache = _client_caches[loop] = _ClientCache()
+        key = (type(self).__name__, self.conn_id)
+        entry = cache.entries.get(key)
+        if entry is not None and time.monotonic() - entry[1] < CONNECTION_CACHE_SECONDS:
+            return entry[0]
+        pending = cache.pending.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[ServiceClient] = loop.create_future()
+        cache.pending[key] = future
+        try:
+            conn = await BaseHook.aget_connection(self.conn_id)
+            reader = getattr(conn, "aextra_dejson", None)
+            extra = dict(await reader()) if reader is not None else dict(conn.extra_dejson)
+            client = self._make_client(conn, extra)
+            cache.entries[key] = (client, time.monotonic())
+            future.set_result(client)
+            return client
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody logs "never retrieved"
+            raise
+        finally:
+            cache.pending.pop(key, None)
+
+    # ------------------------------------------------------------- running plans
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """Service-specific connection settings (set by `_configure`), for plans to read."""
+        return self._options
+
+    def run(self, plan: Plan[T], *, deadline: float | None = None) -> T:
+        """Run a plan with the sync client."""
+        client = self.get_client()
+        self._options = client.options
+        call = next(plan)
+        while True:
+            try:
+                result = client.execute(call, deadline=deadline)
+            except JobStatusError as exc:
+                try:
+                    call = plan.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+                continue
+            try:
+                call = plan.send(result)
+            except StopIteration as stop:
+                return stop.value
+
+    async def arun(self, plan: Plan[T], *, deadline: float | None = None) -> T:
+        """Run a plan with the shared async client."""
+        client = await self.aget_client()
+        self._options = client.options
+        call = next(plan)
+        while True:
+            try:
+                result = await client.aexecute(call, deadline=deadline)
+            except JobStatusError as exc:
+                try:
+                    call = plan.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+                continue
+            try:
+                call = plan.send(result)
+            except StopIteration as stop:
+                return stop.value
+
+    def malformed(self, operation: str, problem: str, *, job_id: str | None = None) -> MalformedResponseError:
+        return MalformedResponseError(
+            problem, service=self.spec.display_name, operation=operation, job_id=job_id
+        )
+
+    # ------------------------------------------------------------- the operations every service has
+
+    def _get_job(self, job_id: str) -> Plan[JobStatus]:
+        raise NotImplementedError
+
+    def get_job(self, job_id: str) -> JobStatus:
+        """The job's normalized status."""
+        return self.run(self._get_job(self._check_job_id(job_id)))
+
+    async def aget_job(self, job_id: str) -> JobStatus:
+        """Async twin of `get_job`."""
+        return await self.arun(self._get_job(self._check_job_id(job_id)))
+
+    def _get_outputs(self, job: JobStatus) -> Plan[list[JobOutput]]:
+        """Default: the outputs the status lists are already resolved."""
+        return job.outputs
+        yield  # pragma: no cover - makes this a generator
+
+    def get_outputs(self, job: JobStatus | str) -> list[JobOutput]:
+        """Where each output of a finished job lives, resolved for reading now."""
+        status = job if isinstance(job, JobStatus) else self.get_job(job)
+        return self.run(self._get_outputs(status))
+
+    async def aget_outputs(self, job: JobStatus | str) -> list[JobOutput]:
+        status = job if isinstance(job, JobStatus) else await self.aget_job(job)
+        return await self.arun(self._get_outputs(status))
+
+    def _get_document(self, output: JobOutput) -> Plan[bytes]:
+        location = output.location
+        if not isinstance(location, ApiDocument):
+            raise InvalidParameterError(
+                f"output {output.name!r} is not a document served by the API ({location.kind})",
+                service=self.spec.display_name,
+            )
+        response = yield Call("get_document", "GET", location.path, params=location.params or None)
+        return response.content
+
+    def get_document(self, output: JobOutput) -> bytes:
+        """The bytes of an output that the service's API serves (Symbl's conversation documents)."""
+        return self.run(self._get_document(output))
+
+    async def aget_document(self, output: JobOutput) -> bytes:
+        return await self.arun(self._get_document(output))
+
+    def _test_connection(self) -> Plan[str]:
+        raise NotImplementedError
+
+    def test_connection(self) -> tuple[bool, str]:
+        """For the UI's Test button: (ok, reason)."""
+        try:
+            message = self.run(self._test_connection(), deadline=time.monotonic() + 30)
+        except JobStatusError as exc:
+            return False, str(exc)
+        except Exception as exc:  # the UI must get an answer, not a traceback
+            return False, f"{type(exc).__name__}: {exc}"
+        return True, message
+
+    def _check_job_id(self, job_id: str) -> str:
+        if not isinstance(job_id, str) or not job_id.strip():
+            raise InvalidParameterError(
+                f"job_id must be a non-empty string, got {job_id!r}",
+                service=self.spec.display_name,
+                hint="Pass the id the service returned when the job was submitted",
+            )
+        return job_id.strip()
+
+
+class ListingHookMixin:
+    """Iterating every page of a list endpoint (Daily, Wasabi), sync and async."""
+
+    _list_page: Callable[..., Plan[tuple[list[JobStatus], Any]]]
+    """``(cursor, **filters)`` -> (jobs of one page, next cursor or None)."""
+
+    def list_jobs(self, **filters: Any) -> Iterator[JobStatus]:
+        """Every job of the account (matching the filters), page after page."""
+        cursor: Any = None
+        while True:
+            jobs, cursor = self.run(self._list_page(cursor, **filters))  # type: ignore[attr-defined]
+            yield from jobs
+            if cursor is None:
+                return
+
+    async def alist_jobs(self, **filters: Any) -> AsyncIterator[JobStatus]:
+        cursor: Any = None
+        while True:
+            jobs, cursor = await self.arun(self._list_page(cursor, **filters))  # type: ignore[attr-defined]
+            for job in jobs:
+                yield job
+            if cursor is None:
+                return

@@ -1,0 +1,234 @@
+"""Daily batch processor: ``/batch-processor`` under ``https://api.daily.co/v1``, Bearer API key."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from airflow_jobstatus.exceptions import InvalidParameterError, MalformedResponseError
+from airflow_jobstatus.hooks.base import JobServiceHook, ListingHookMixin, Plan, segment
+from airflow_jobstatus.http.auth import BearerAuth
+from airflow_jobstatus.http.client import Call
+from airflow_jobstatus.models import DownloadLink, JobOutput, JobStatus, Service
+from airflow_jobstatus.models.common import normalize_state
+from airflow_jobstatus.models.daily import (
+    DAILY_STATUS_MAP,
+    DailyAccessLinks,
+    DailyJob,
+    DailyJobList,
+    DailySubmitResponse,
+    daily_attach_links,
+    daily_job_status,
+)
+from airflow_jobstatus.services import DAILY
+
+DailyPreset = Literal["transcript", "summarize", "soap-notes"]
+PRESETS: tuple[str, ...] = ("transcript", "summarize", "soap-notes")
+PAGE_SIZE = 100
+
+
+def daily_submit_body(
+    preset: str,
+    *,
+    recording_id: str | None = None,
+    uri: str | None = None,
+    transcript_uri: str | None = None,
+    language: str | None = None,
+    s3_key_template: str | None = None,
+    use_replacement: bool | None = None,
+) -> dict[str, Any]:
+    """The ``POST /batch-processor`` body, validated before anything is sent."""
+    if preset not in PRESETS:
+        raise InvalidParameterError(
+            f"preset must be one of {', '.join(PRESETS)}, got {preset!r}",
+            service="Daily",
+            operation="submit_job",
+        )
+    sources = {"recordingId": recording_id, "uri": uri, "transcriptUri": transcript_uri}
+    given = {k: v for k, v in sources.items() if v not in (None, "")}
+    if len(given) != 1:
+        raise InvalidParameterError(
+            f"exactly one source is needed, got {len(given)} ({', '.join(given) or 'none'})",
+            service="Daily",
+            operation="submit_job",
+            hint="Pass exactly one of recording_id, uri or transcript_uri",
+        )
+    source_type, source = next(iter(given.items()))
+    if not isinstance(source, str):
+        raise InvalidParameterError(
+            f"{source_type} must be a string", service="Daily", operation="submit_job"
+        )
+    if source_type == "transcriptUri" and preset == "transcript":
+        raise InvalidParameterError(
+            "a transcript_uri source needs the 'summarize' or 'soap-notes' preset (it is already a transcript)",
+            service="Daily",
+            operation="submit_job",
+        )
+    in_params: dict[str, Any] = {"sourceType": source_type, source_type: source}
+    if language:
+        in_params["language"] = language
+    body: dict[str, Any] = {"preset": preset, "inParams": in_params}
+    if s3_key_template is not None or use_replacement is not None:
+        s3: dict[str, Any] = {}
+        if s3_key_template is not None:
+            s3["s3KeyTemplate"] = s3_key_template
+        if use_replacement is not None:
+            s3["useReplacement"] = use_replacement
+        body["outParams"] = {"s3Config": s3}
+    return body
+
+
+class DailyHook(ListingHookMixin, JobServiceHook):
+    """Daily's batch processor: submit, status, access links, list, delete.
+
+    :param daily_conn_id: a ``daily`` connection (password = API key; host optional).
+    """
+
+    spec = DAILY
+    conn_name_attr = "daily_conn_id"
+    default_conn_name = DAILY.default_conn_id
+    conn_type = DAILY.conn_type
+    hook_name = DAILY.display_name
+
+    def __init__(self, daily_conn_id: str = DAILY.default_conn_id, **kwargs: Any) -> None:
+        super().__init__(daily_conn_id, **kwargs)
+
+    def _auth(self, conn: Any, extra: dict[str, Any]) -> tuple[Any, list[str]]:
+        key = self._require(conn.password, "password")
+        return BearerAuth(key), [key]
+
+    def _configure(self, client: Any, conn: Any, extra: dict[str, Any]) -> None:
+        storage = extra.get("output_storage") or "daily"
+        if storage not in ("daily", "customer"):
+            raise InvalidParameterError(
+                f"connection extra 'output_storage' must be 'daily' or 'customer', got {storage!r}",
+                service="Daily",
+            )
+        client.options["output_storage"] = storage
+        client.options["allow_http_links"] = client.settings.allow_http_links
+
+    # --- status
+
+    def _get_job(self, job_id: str) -> Plan[JobStatus]:
+        job = yield Call("get_job", "GET", f"/batch-processor/{segment(job_id)}", DailyJob, job_id=job_id)
+        return daily_job_status(job, storage=self.options.get("output_storage", "daily"))
+
+    # --- submit
+
+    def _submit(self, body: dict[str, Any]) -> Plan[str]:
+        created = yield Call("submit_job", "POST", "/batch-processor", DailySubmitResponse, json=body)
+        return created.id
+
+    def submit_job(
+        self,
+        preset: DailyPreset,
+        *,
+        recording_id: str | None = None,
+        uri: str | None = None,
+        transcript_uri: str | None = None,
+        language: str | None = None,
+        s3_key_template: str | None = None,
+        use_replacement: bool | None = None,
+    ) -> str:
+        """Submit a job; return its id. Exactly one of recording_id, uri, transcript_uri."""
+        body = daily_submit_body(
+            preset,
+            recording_id=recording_id,
+            uri=uri,
+            transcript_uri=transcript_uri,
+            language=language,
+            s3_key_template=s3_key_template,
+            use_replacement=use_replacement,
+        )
+        return self.run(self._submit(body))
+
+    async def asubmit_job(
+        self,
+        preset: DailyPreset,
+        *,
+        recording_id: str | None = None,
+        uri: str | None = None,
+        transcript_uri: str | None = None,
+        language: str | None = None,
+        s3_key_template: str | None = None,
+        use_replacement: bool | None = None,
+    ) -> str:
+        body = daily_submit_body(
+            preset,
+            recording_id=recording_id,
+            uri=uri,
+            transcript_uri=transcript_uri,
+            language=language,
+            s3_key_template=s3_key_template,
+            use_replacement=use_replacement,
+        )
+        return await self.arun(self._submit(body))
+
+    # --- list
+
+    def _list_page(
+        self, cursor: Any, *, recording_id: str | None = None, page_size: int = PAGE_SIZE
+    ) -> Plan[tuple[list[JobStatus], Any]]:
+        params = {"limit": page_size, "starting_after": cursor, "recordingId": recording_id}
+        page = yield Call("list_jobs", "GET", "/batch-processor", DailyJobList, params=params)
+        jobs = [
+            JobStatus(
+                service=Service.DAILY,
+                job_id=item.id,
+                state=normalize_state(item.status, DAILY_STATUS_MAP),
+                raw_status=item.status,
+                raw=item.model_dump(mode="json", exclude_unset=True),
+            )
+            for item in page.data
+        ]
+        next_cursor = page.data[-1].id if len(page.data) >= page_size else None
+        return jobs, next_cursor
+
+    # --- outputs
+
+    def _get_outputs(self, job: JobStatus) -> Plan[list[JobOutput]]:
+        if not any(isinstance(o.location, DownloadLink) for o in job.outputs):
+            return job.outputs
+        links = yield Call(
+            "get_outputs",
+            "GET",
+            f"/batch-processor/{segment(job.job_id)}/access-link",
+            DailyAccessLinks,
+            job_id=job.job_id,
+            hints={400: "Daily serves access links only once the job is 'finished'; wait for the job first"},
+        )
+        resolved = daily_attach_links(job, links)
+        for output in resolved.outputs:
+            location = output.location
+            if isinstance(location, DownloadLink) and location.url:
+                self._check_link(location.url, job.job_id)
+        return resolved.outputs
+
+    def _check_link(self, url: str, job_id: str) -> None:
+        scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+        if scheme == "https" or (scheme == "http" and self.options.get("allow_http_links")):
+            return
+        raise MalformedResponseError(
+            f"refused a download link with scheme {scheme or 'none'!r}: links must be https",
+            service="Daily",
+            operation="get_outputs",
+            job_id=job_id,
+            hint="Set 'allow_http_links' in the connection's extra only for a test server such as the emulator",
+        )
+
+    # --- delete
+
+    def _delete(self, job_id: str) -> Plan[None]:
+        yield Call("delete_job", "DELETE", f"/batch-processor/{segment(job_id)}", job_id=job_id)
+
+    def delete_job(self, job_id: str) -> None:
+        """Delete the job and its outputs in Daily's storage (not in your bucket). Daily has no cancel."""
+        self.run(self._delete(self._check_job_id(job_id)))
+
+    async def adelete_job(self, job_id: str) -> None:
+        await self.arun(self._delete(self._check_job_id(job_id)))
+
+    # --- connection test
+
+    def _test_connection(self) -> Plan[str]:
+        yield Call("test_connection", "GET", "/batch-processor", DailyJobList, params={"limit": 1})
+        return "Connected to Daily: the API key was accepted"

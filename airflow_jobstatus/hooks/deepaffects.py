@@ -1,0 +1,199 @@
+"""DeepAffects async API: submit to ``/audio/generic/api/...``, poll the transaction status.
+
+The API key travels in the query string (``apikey``), as the service requires; the HTTP core
+redacts it from every URL it prints.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from airflow_jobstatus.exceptions import InvalidParameterError
+from airflow_jobstatus.hooks.base import JobServiceHook, Plan
+from airflow_jobstatus.http.auth import QueryParamAuth
+from airflow_jobstatus.http.client import Call
+from airflow_jobstatus.models import JobStatus
+from airflow_jobstatus.models.deepaffects import (
+    DeepAffectsStatusResponse,
+    DeepAffectsSubmitResponse,
+    deepaffects_job_status,
+)
+from airflow_jobstatus.services import DEEPAFFECTS
+
+DeepAffectsApi = Literal["asr", "diarize"]
+SUBMIT_PATHS: dict[str, str] = {
+    "asr": "/audio/generic/api/v1/async/asr",
+    "diarize": "/audio/generic/api/v2/async/diarize",
+}
+STATUS_PATH = "/transaction/generic/api/v1/async/status"
+
+
+def deepaffects_submit_request(
+    api: str,
+    *,
+    url: str | None,
+    content: str | None,
+    encoding: str,
+    sample_rate: int,
+    language_code: str,
+    speaker_count: int | None,
+    audio_type: str | None,
+    enable_punctuation: bool | None,
+    enable_speaker_diarization: bool | None,
+) -> tuple[str, dict[str, Any]]:
+    """(path, body) of a submission, validated before anything is sent."""
+
+    def bad(message: str, hint: str | None = None) -> InvalidParameterError:
+        return InvalidParameterError(message, service="DeepAffects", operation="submit_job", hint=hint)
+
+    if api not in SUBMIT_PATHS:
+        raise bad(f"api must be one of {', '.join(SUBMIT_PATHS)}, got {api!r}")
+    if bool(url) == bool(content):
+        raise bad(
+            "exactly one of url or content (base64 audio) is needed",
+            hint="Pass url= for audio the service can download, or content= with base64-encoded audio",
+        )
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate <= 0:
+        raise bad(f"sample_rate must be a positive integer (Hz), got {sample_rate!r}")
+    if not encoding:
+        raise bad("encoding is required (e.g. 'wav', 'mp3', 'FLAC', 'LINEAR16')")
+    if api == "asr" and speaker_count is not None and not enable_speaker_diarization:
+        raise bad("speaker_count with asr needs enable_speaker_diarization=True")
+    if speaker_count is not None and (
+        isinstance(speaker_count, bool) or not isinstance(speaker_count, int) or speaker_count < 1
+    ):
+        raise bad(f"speaker_count must be a positive integer, got {speaker_count!r}")
+    body: dict[str, Any] = {"encoding": encoding, "sampleRate": sample_rate, "languageCode": language_code}
+    body["url" if url else "content"] = url or content
+    optional = {
+        "speakerCount": speaker_count,
+        "audioType": audio_type,
+        "enablePunctuation": enable_punctuation if api == "asr" else None,
+        "enableSpeakerDiarization": enable_speaker_diarization if api == "asr" else None,
+    }
+    body.update({k: v for k, v in optional.items() if v is not None})
+    return SUBMIT_PATHS[api], body
+
+
+class DeepAffectsHook(JobServiceHook):
+    """DeepAffects async ASR and diarization.
+
+    :param deepaffects_conn_id: a ``deepaffects`` connection (password = API key).
+    """
+
+    spec = DEEPAFFECTS
+    conn_name_attr = "deepaffects_conn_id"
+    default_conn_name = DEEPAFFECTS.default_conn_id
+    conn_type = DEEPAFFECTS.conn_type
+    hook_name = DEEPAFFECTS.display_name
+
+    def __init__(self, deepaffects_conn_id: str = DEEPAFFECTS.default_conn_id, **kwargs: Any) -> None:
+        super().__init__(deepaffects_conn_id, **kwargs)
+
+    def _auth(self, conn: Any, extra: dict[str, Any]) -> tuple[Any, list[str]]:
+        key = self._require(conn.password, "password")
+        return QueryParamAuth("apikey", key), [key]
+
+    def _get_job(self, job_id: str) -> Plan[JobStatus]:
+        resp = yield Call(
+            "get_job",
+            "GET",
+            STATUS_PATH,
+            DeepAffectsStatusResponse,
+            params={"request_id": job_id},
+            job_id=job_id,
+        )
+        try:
+            return deepaffects_job_status(resp, job_id)
+        except ValueError as exc:
+            raise self.malformed("get_job", str(exc), job_id=job_id) from None
+
+    def _submit(
+        self, path: str, body: dict[str, Any], webhook: str | None, request_id: str | None
+    ) -> Plan[str]:
+        created = yield Call(
+            "submit_job",
+            "POST",
+            path,
+            DeepAffectsSubmitResponse,
+            params={"webhook": webhook, "request_id": request_id},
+            json=body,
+            # With a client request id the service returns the same job for a resend: safe to retry.
+            idempotent=request_id is not None,
+        )
+        return created.request_id
+
+    def submit_job(
+        self,
+        api: DeepAffectsApi,
+        *,
+        url: str | None = None,
+        content: str | None = None,
+        encoding: str = "wav",
+        sample_rate: int = 16000,
+        language_code: str = "en-US",
+        speaker_count: int | None = None,
+        audio_type: str | None = None,
+        enable_punctuation: bool | None = None,
+        enable_speaker_diarization: bool | None = None,
+        webhook: str | None = None,
+        request_id: str | None = None,
+    ) -> str:
+        """Submit an async ``asr`` or ``diarize`` request; return its ``request_id``.
+
+        A ``request_id`` you choose makes the submission idempotent: resending it returns the same job.
+        """
+        path, body = deepaffects_submit_request(
+            api,
+            url=url,
+            content=content,
+            encoding=encoding,
+            sample_rate=sample_rate,
+            language_code=language_code,
+            speaker_count=speaker_count,
+            audio_type=audio_type,
+            enable_punctuation=enable_punctuation,
+            enable_speaker_diarization=enable_speaker_diarization,
+        )
+        return self.run(self._submit(path, body, webhook, request_id))
+
+    async def asubmit_job(
+        self,
+        api: DeepAffectsApi,
+        *,
+        url: str | None = None,
+        content: str | None = None,
+        encoding: str = "wav",
+        sample_rate: int = 16000,
+        language_code: str = "en-US",
+        speaker_count: int | None = None,
+        audio_type: str | None = None,
+        enable_punctuation: bool | None = None,
+        enable_speaker_diarization: bool | None = None,
+        webhook: str | None = None,
+        request_id: str | None = None,
+    ) -> str:
+        path, body = deepaffects_submit_request(
+            api,
+            url=url,
+            content=content,
+            encoding=encoding,
+            sample_rate=sample_rate,
+            language_code=language_code,
+            speaker_count=speaker_count,
+            audio_type=audio_type,
+            enable_punctuation=enable_punctuation,
+            enable_speaker_diarization=enable_speaker_diarization,
+        )
+        return await self.arun(self._submit(path, body, webhook, request_id))
+
+    def _test_connection(self) -> Plan[str]:
+        from airflow_jobstatus.exceptions import NotFoundError
+
+        try:
+            yield Call(
+                "test_connection", "GET", STATUS_PATH, params={"request_id": "airflow-connection-test"}
+            )
+        except NotFoundError:
+            pass  # the key was accepted; the probe id simply does not exist
+        return "Connected to DeepAffects: the API key was accepted"

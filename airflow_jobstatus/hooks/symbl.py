@@ -1,0 +1,281 @@
+"""Symbl.ai: an appId/appSecret token exchange, then Bearer calls to the Job and Conversation APIs.
+
+Job references: Symbl's job status answers only ``{id, status}``, while the outputs live under the
+conversation. `SymblHook.submit_job` therefore returns ``"<jobId>:<conversationId>"``, and every
+method accepts that form or a bare ``jobId`` (then no outputs can be listed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+import time
+import weakref
+from typing import Any
+
+from airflow_jobstatus.exceptions import InvalidParameterError
+from airflow_jobstatus.hooks.base import JobServiceHook, Plan, segment
+from airflow_jobstatus.http.auth import RefreshableTokenAuth
+from airflow_jobstatus.http.client import Call, ServiceClient
+from airflow_jobstatus.models import JobStatus
+from airflow_jobstatus.models.symbl import SymblJob, SymblSubmitResponse, SymblToken, symbl_job_status
+from airflow_jobstatus.services import SYMBL
+
+TOKEN_PATH = "/oauth2/token:generate"
+
+
+def split_job_ref(ref: str) -> tuple[str, str | None]:
+    """``"jobId:conversationId"`` or ``"jobId"`` -> (jobId, conversationId or None)."""
+    job_id, _, conversation_id = ref.partition(":")
+    return job_id, (conversation_id or None)
+
+
+def symbl_submit_request(
+    *,
+    audio_url: str | None,
+    video_url: str | None,
+    messages: list[dict[str, Any]] | None,
+    name: str | None,
+    language_code: str | None,
+    enable_speaker_diarization: bool | None,
+    diarization_speaker_count: int | None,
+    webhook_url: str | None,
+) -> tuple[str, dict[str, Any]]:
+    """(path, body) of the Async API submission, validated before anything is sent."""
+    given = [k for k, v in (("audio_url", audio_url), ("video_url", video_url), ("messages", messages)) if v]
+    if len(given) != 1:
+        raise InvalidParameterError(
+            f"exactly one source is needed, got {len(given)} ({', '.join(given) or 'none'})",
+            service="Symbl.ai",
+            operation="submit_job",
+            hint="Pass exactly one of audio_url, video_url or messages",
+        )
+    body: dict[str, Any] = {}
+    if name:
+        body["name"] = name
+    if webhook_url:
+        body["webhookUrl"] = webhook_url
+    if messages:
+        for i, message in enumerate(messages):
+            payload = message.get("payload") if isinstance(message, dict) else None
+            if not isinstance(payload, dict) or not isinstance(payload.get("content"), str):
+                raise InvalidParameterError(
+                    f"messages[{i}] needs payload.content (a string)",
+                    service="Symbl.ai",
+                    operation="submit_job",
+                    hint='Give each message as {"payload": {"content": "...", "contentType": "text/plain"}}',
+                )
+        body["messages"] = messages
+        return "/v1/process/text", body
+    if diarization_speaker_count is not None and (
+        isinstance(diarization_speaker_count, bool)
+        or not isinstance(diarization_speaker_count, int)
+        or diarization_speaker_count < 1
+    ):
+        raise InvalidParameterError(
+            f"diarization_speaker_count must be a positive integer, got {diarization_speaker_count!r}",
+            service="Symbl.ai",
+            operation="submit_job",
+        )
+    body["url"] = audio_url or video_url
+    if language_code:
+        body["languageCode"] = language_code
+    if enable_speaker_diarization is not None:
+        body["enableSpeakerDiarization"] = enable_speaker_diarization
+    if diarization_speaker_count is not None:
+        body["diarizationSpeakerCount"] = diarization_speaker_count
+    return ("/v1/process/audio/url" if audio_url else "/v1/process/video/url"), body
+
+
+class SymblTokenSource:
+    """One cached token per (API, appId, secret) in this process; concurrent callers share one exchange.
+
+    The token is refreshed shortly before it expires and at once when a call gets a 401.
+    """
+
+    def __init__(self, client: ServiceClient, app_id: str, app_secret: str) -> None:
+        self.client = client
+        self._body = {"type": "application", "appId": app_id, "appSecret": app_secret}
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._lock = threading.Lock()
+        self._inflight: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[str]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self.exchanges = 0
+
+    def __repr__(self) -> str:
+        return f"SymblTokenSource(appId={self._body['appId']!r}, appSecret=***)"
+
+    def _valid(self) -> str | None:
+        return self._token if self._token and time.monotonic() < self._expires_at else None
+
+    def _store(self, token: SymblToken) -> str:
+        lifetime = float(token.expiresIn)
+        margin = min(60.0, lifetime * 0.1)
+        self._token = token.accessToken
+        self._expires_at = time.monotonic() + lifetime - margin
+        self.exchanges += 1
+        return token.accessToken
+
+    def _call(self) -> Call:
+        return Call(
+            "get_token", "POST", TOKEN_PATH, SymblToken, json=self._body, idempotent=True, no_auth=True
+        )
+
+    def get(self) -> str:
+        with self._lock:
+            token = self._valid()
+            if token is None:
+                token = self._store(self.client.execute(self._call()))
+            return token
+
+    async def aget(self) -> str:
+        token = self._valid()
+        if token is not None:
+            return token
+        loop = asyncio.get_running_loop()
+        pending = self._inflight.get(loop)
+        if pending is None:
+            pending = self._inflight[loop] = loop.create_future()
+            try:
+                token = self._store(await self.client.aexecute(self._call()))
+                pending.set_result(token)
+            except BaseException as exc:
+                pending.set_exception(exc)
+                pending.exception()
+                raise
+            finally:
+                self._inflight.pop(loop, None)
+            return token
+        return await asyncio.shield(pending)
+
+    def invalidate(self, token: str) -> None:
+        if token == self._token:
+            self._token = None
+            self._expires_at = 0.0
+
+
+_token_sources: dict[tuple[str, str, str], SymblTokenSource] = {}
+_token_sources_lock = threading.Lock()
+
+
+class SymblHook(JobServiceHook):
+    """Symbl.ai Async, Job and Conversation APIs.
+
+    :param symbl_conn_id: a ``symbl`` connection (login = App ID, password = App secret).
+    """
+
+    spec = SYMBL
+    conn_name_attr = "symbl_conn_id"
+    default_conn_name = SYMBL.default_conn_id
+    conn_type = SYMBL.conn_type
+    hook_name = SYMBL.display_name
+
+    def __init__(self, symbl_conn_id: str = SYMBL.default_conn_id, **kwargs: Any) -> None:
+        super().__init__(symbl_conn_id, **kwargs)
+
+    def _auth(self, conn: Any, extra: dict[str, Any]) -> tuple[Any, list[str]]:
+        self._app_id = self._require(conn.login, "login")
+        self._app_secret = self._require(conn.password, "password")
+        self._token_auth = RefreshableTokenAuth(_PendingSource())
+        return self._token_auth, [self._app_secret]
+
+    def _configure(self, client: ServiceClient, conn: Any, extra: dict[str, Any]) -> None:
+        digest = hashlib.sha256(self._app_secret.encode()).hexdigest()
+        key = (client.base_url, self._app_id, digest)
+        with _token_sources_lock:
+            source = _token_sources.get(key)
+            if source is None:
+                source = _token_sources[key] = SymblTokenSource(client, self._app_id, self._app_secret)
+        self._token_auth.source = source
+        client.options["token_source"] = source
+        del self._app_secret
+
+    @property
+    def token_source(self) -> SymblTokenSource:
+        source: SymblTokenSource = self.get_client().options["token_source"]
+        return source
+
+    def _get_job(self, job_id: str) -> Plan[JobStatus]:
+        symbl_job_id, conversation_id = split_job_ref(job_id)
+        job = yield Call("get_job", "GET", f"/v1/job/{segment(symbl_job_id)}", SymblJob, job_id=job_id)
+        status = symbl_job_status(job, conversation_id)
+        if conversation_id:
+            status = status.model_copy(
+                update={"job_id": job_id, "raw": {**status.raw, "conversationId": conversation_id}}
+            )
+        return status
+
+    def _submit(self, path: str, body: dict[str, Any]) -> Plan[str]:
+        created = yield Call("submit_job", "POST", path, SymblSubmitResponse, json=body)
+        return f"{created.jobId}:{created.conversationId}"
+
+    def submit_job(
+        self,
+        *,
+        audio_url: str | None = None,
+        video_url: str | None = None,
+        messages: list[dict[str, Any]] | None = None,
+        name: str | None = None,
+        language_code: str | None = None,
+        enable_speaker_diarization: bool | None = None,
+        diarization_speaker_count: int | None = None,
+        webhook_url: str | None = None,
+    ) -> str:
+        """Submit audio, video or text; return ``"<jobId>:<conversationId>"``."""
+        path, body = symbl_submit_request(
+            audio_url=audio_url,
+            video_url=video_url,
+            messages=messages,
+            name=name,
+            language_code=language_code,
+            enable_speaker_diarization=enable_speaker_diarization,
+            diarization_speaker_count=diarization_speaker_count,
+            webhook_url=webhook_url,
+        )
+        return self.run(self._submit(path, body))
+
+    async def asubmit_job(
+        self,
+        *,
+        audio_url: str | None = None,
+        video_url: str | None = None,
+        messages: list[dict[str, Any]] | None = None,
+        name: str | None = None,
+        language_code: str | None = None,
+        enable_speaker_diarization: bool | None = None,
+        diarization_speaker_count: int | None = None,
+        webhook_url: str | None = None,
+    ) -> str:
+        path, body = symbl_submit_request(
+            audio_url=audio_url,
+            video_url=video_url,
+            messages=messages,
+            name=name,
+            language_code=language_code,
+            enable_speaker_diarization=enable_speaker_diarization,
+            diarization_speaker_count=diarization_speaker_count,
+            webhook_url=webhook_url,
+        )
+        return await self.arun(self._submit(path, body))
+
+    def _test_connection(self) -> Plan[str]:
+        yield Call(
+            "test_connection", "POST", TOKEN_PATH, SymblToken, json=self.token_source._body, no_auth=True
+        )
+        return "Connected to Symbl.ai: the App ID and secret were exchanged for a token"
+
+
+class _PendingSource:
+    """Placeholder until `_configure` attaches the shared token source."""
+
+    def get(self) -> str:
+        raise RuntimeError("token source not configured")
+
+    async def aget(self) -> str:
+        raise RuntimeError("token source not configured")
+
+    def invalidate(self, token: str) -> None:
+        return None

@@ -1,0 +1,85 @@
+"""How a request carries its credential. Reprs never show the credential."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Generator
+from typing import Protocol
+
+import httpx
+
+
+class BearerAuth(httpx.Auth):
+    """``Authorization: Bearer <key>`` (Daily)."""
+
+    def __init__(self, token: str) -> None:
+        self._header = f"Bearer {token}"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = self._header
+        yield request
+
+    def __repr__(self) -> str:
+        return "BearerAuth(***)"
+
+
+class HeaderAuth(httpx.Auth):
+    """Fixed credential headers (Wasabi's ``x-amz-access-key`` / ``x-amz-secret-key``)."""
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        self._headers = dict(headers)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers.update(self._headers)
+        yield request
+
+    def __repr__(self) -> str:
+        return f"HeaderAuth({', '.join(f'{k}=***' for k in self._headers)})"
+
+
+class QueryParamAuth(httpx.Auth):
+    """A credential in the query string (DeepAffects' ``apikey``); the URL is redacted wherever printed."""
+
+    def __init__(self, name: str, value: str) -> None:
+        self._name = name
+        self._value = value
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.url = request.url.copy_merge_params({self._name: self._value})
+        yield request
+
+    def __repr__(self) -> str:
+        return f"QueryParamAuth({self._name}=***)"
+
+
+class TokenSource(Protocol):
+    """Supplies a bearer token, shared and cached by its owner."""
+
+    def get(self) -> str: ...
+
+    async def aget(self) -> str: ...
+
+    def invalidate(self, token: str) -> None: ...
+
+
+class RefreshableTokenAuth(httpx.Auth):
+    """A bearer token from a `TokenSource`. On a 401 the `ServiceClient` calls `invalidate_for`
+    and resends once, so the refresh goes through the same rate limit and retries as any call."""
+
+    def __init__(self, source: TokenSource) -> None:
+        self.source = source
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self.source.get()}"
+        yield request
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        request.headers["Authorization"] = f"Bearer {await self.source.aget()}"
+        yield request
+
+    def invalidate_for(self, request: httpx.Request) -> None:
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer "):
+            self.source.invalidate(header[len("Bearer ") :])
+
+    def __repr__(self) -> str:
+        return "RefreshableTokenAuth(***)"

@@ -58,7 +58,6 @@ MODES = ["sync", "async"]
 def test_429_retry_after_seconds_is_honoured(server, mode):
     server.add(Reply(429, {"error": "rate-limit-error"}, {"Retry-After": "2"}))
     client = make_client(server)
-    started = time.monotonic()
     response = call(mode, client, "get_job", "GET", "/jobs/1")
     assert response.status_code == 200
     assert len(server.seen) == 2
@@ -153,7 +152,9 @@ def test_sync_client_reuses_one_connection(server):
 def test_async_client_reuses_one_connection_across_calls_and_clients(server):
     client_a = make_client(server)
     # A second ServiceClient of the same connection shares the loop's httpx client.
-    client_b = ServiceClient(service="Test", conn_id=client_a.conn_id, base_url=server.url, settings=client_a.settings)
+    client_b = ServiceClient(
+        service="Test", conn_id=client_a.conn_id, base_url=server.url, settings=client_a.settings
+    )
 
     async def run() -> None:
         for _ in range(10):

@@ -170,39 +170,33 @@ class JobServiceHook(BaseHook):
         """Run a plan with the sync client."""
         client = self.get_client()
         self._options = client.options
-        call = next(plan)
-        while True:
-            try:
-                result = client.execute(call, deadline=deadline)
-            except JobStatusError as exc:
+        try:
+            call = next(plan)
+            while True:
                 try:
-                    call = plan.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-                continue
-            try:
+                    result = client.execute(call, deadline=deadline)
+                except JobStatusError as exc:
+                    call = plan.throw(exc)  # the plan may handle it (e.g. a 404 it expects)
+                    continue
                 call = plan.send(result)
-            except StopIteration as stop:
-                return stop.value
+        except StopIteration as stop:
+            return stop.value
 
     async def arun(self, plan: Plan[T], *, deadline: float | None = None) -> T:
         """Run a plan with the shared async client."""
         client = await self.aget_client()
         self._options = client.options
-        call = next(plan)
-        while True:
-            try:
-                result = await client.aexecute(call, deadline=deadline)
-            except JobStatusError as exc:
+        try:
+            call = next(plan)
+            while True:
                 try:
+                    result = await client.aexecute(call, deadline=deadline)
+                except JobStatusError as exc:
                     call = plan.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-                continue
-            try:
+                    continue
                 call = plan.send(result)
-            except StopIteration as stop:
-                return stop.value
+        except StopIteration as stop:
+            return stop.value
 
     def malformed(self, operation: str, problem: str, *, job_id: str | None = None) -> MalformedResponseError:
         return MalformedResponseError(

@@ -1,0 +1,227 @@
+"""The emulator's ASGI application: the four services, the admin API and Daily's storage links.
+
+Prefixes: ``/daily/v1``, ``/wasabi``, ``/symbl``, ``/deepaffects``, ``/_admin``,
+``/_storage/daily``. The app is a small hand-written ASGI router (no framework on the hot path).
+:func:`run` serves it with uvicorn (uvloop + httptools, access log off) and a protocol class that
+exposes each connection's transport in the ASGI scope so that ``drop`` faults can abort it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import ipaddress
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+from airflow_jobstatus.testing.emulator.admin import Admin
+from airflow_jobstatus.testing.emulator.base import (
+    TRANSPORT_KEY,
+    Receive,
+    Request,
+    Response,
+    Scope,
+    Send,
+    send_response,
+)
+from airflow_jobstatus.testing.emulator.daily import DailyService
+from airflow_jobstatus.testing.emulator.deepaffects import DeepAffectsService
+from airflow_jobstatus.testing.emulator.faults import FaultEngine, dispatch
+from airflow_jobstatus.testing.emulator.state import EmulatorConfig, Stats, Store
+from airflow_jobstatus.testing.emulator.storage import DailyStorage, S3Writer
+from airflow_jobstatus.testing.emulator.symbl import SymblService
+from airflow_jobstatus.testing.emulator.wasabi import WasabiService
+
+log = logging.getLogger("jobstatus.emulator")
+# httpx logs every request URL at INFO: webhook URLs are the user's and may carry secrets.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+STORAGE_PREFIX = "/_storage/daily/"
+
+
+class WebhookSender:
+    """POSTs webhook bodies to loopback URLs only, in the background. Failures are logged, not raised."""
+
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+        self._client: Any = None
+        self._last: dict[str, asyncio.Future[Any]] = {}
+        self.sent: int = 0
+        self.failed: int = 0
+
+    @staticmethod
+    def is_loopback(url: str) -> bool:
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return False
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return False
+        host = parts.hostname
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+    def post(self, url: str, payload: dict[str, Any]) -> None:
+        """Queue a POST; POSTs to one URL are sent one after the other, in order."""
+        if not self.is_loopback(url):
+            return
+        previous = self._last.get(url)
+        task = self.emu.store.spawn(self._post(url, payload, previous))
+        self._last[url] = task
+        task.add_done_callback(lambda t: self._last.pop(url, None) if self._last.get(url) is t else None)
+
+    async def _post(self, url: str, payload: dict[str, Any], previous: asyncio.Future[Any] | None) -> None:
+        import httpx
+
+        if previous is not None and not previous.done():
+            await asyncio.wait([previous])
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=5.0, trust_env=False)
+        try:
+            await self._client.post(url, json=payload)
+            self.sent += 1
+        except Exception as exc:
+            self.failed += 1
+            log.warning("webhook POST failed: %s", type(exc).__name__)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+class Emulator:
+    """The ASGI application. One instance holds all state for the process."""
+
+    def __init__(self, config: EmulatorConfig | None = None) -> None:
+        self.config = config or EmulatorConfig()
+        self.initial_config = copy.deepcopy(self.config)
+        self.store = Store(self.config)
+        self.faults = FaultEngine(self.config.seed)
+        self.stats = Stats()
+        self.s3 = S3Writer(
+            self.config.s3_endpoint,
+            self.config.s3_access_key,
+            self.config.s3_secret_key,
+            self.config.s3_region,
+        )
+        self.daily_storage = DailyStorage()
+        self.webhooks = WebhookSender(self)
+        self.daily = DailyService(self)
+        self.wasabi = WasabiService(self)
+        self.symbl = SymblService(self)
+        self.deepaffects = DeepAffectsService(self)
+        self.services = {s.name: s for s in (self.daily, self.wasabi, self.symbl, self.deepaffects)}
+        for service in self.services.values():
+            service.setup()
+        self._prefixes = [(s.prefix, len(s.prefix), s) for s in self.services.values()]
+        self.admin = Admin(self)
+        for spec in self.config.faults:
+            self.faults.add(spec)
+
+    # -- state ------------------------------------------------------------------------------------
+    def reset(self) -> None:
+        fresh = copy.deepcopy(self.initial_config)
+        for key in EmulatorConfig.RUNTIME_KEYS:
+            setattr(self.config, key, getattr(fresh, key))
+        self.store.reset()
+        self.faults.clear()
+        self.faults.reseed(self.config.seed)
+        for spec in self.config.faults:
+            self.faults.add(spec)
+        self.stats.reset()
+        self.daily_storage.reset()
+        self.symbl.reset()
+
+    def unrevoke(self, rule_id: str) -> None:
+        for acc in self.store.accounts.values():
+            if acc.revoked_by == rule_id:
+                acc.revoked_by = None
+
+    # -- ASGI -------------------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind != "http":
+            if kind == "lifespan":
+                await self._lifespan(receive, send)
+            return
+        path: str = scope["path"]
+        for prefix, n, service in self._prefixes:
+            if path.startswith(prefix) and (len(path) == n or path[n] == "/"):
+                await dispatch(self, service, path[n:], scope, receive, send)
+                return
+        if path.startswith("/_admin/"):
+            await send_response(send, await self.admin.handle(Request(scope, receive, path[7:])))
+            return
+        if path.startswith(STORAGE_PREFIX) and scope["method"] in ("GET", "HEAD"):
+            req = Request(scope, receive, path)
+            resp = self.daily_storage.serve(path[len(STORAGE_PREFIX) :], req.query)
+            self.stats.record("daily", scope["method"], "/_storage/daily/{token}", "", resp.status)
+            await send_response(send, resp)
+            return
+        await send_response(send, Response(404, {"error": "not found", "path": path}))
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def aclose(self) -> None:
+        self.store.reset()
+        await self.webhooks.aclose()
+
+
+def create_app(config: EmulatorConfig | None = None, **overrides: Any) -> Emulator:
+    """Build the ASGI app. ``overrides`` set :class:`EmulatorConfig` fields."""
+    config = copy.deepcopy(config) if config is not None else EmulatorConfig()
+    for key, value in overrides.items():
+        if not hasattr(config, key):
+            raise TypeError(f"unknown emulator setting {key!r}")
+        setattr(config, key, value)
+    return Emulator(config)
+
+
+def _protocol_class() -> type:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class EmulatorHttpProtocol(HttpToolsProtocol):
+        """uvicorn's httptools protocol, with the connection's transport in ``scope["extensions"]``."""
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
+            extensions[TRANSPORT_KEY] = self.transport
+
+    return EmulatorHttpProtocol
+
+
+def run(config: EmulatorConfig, log_level: str = "info") -> None:
+    """Serve the emulator until SIGTERM/SIGINT (uvicorn with uvloop + httptools, no access log)."""
+    import uvicorn
+
+    app = create_app(config)
+    uv_config = uvicorn.Config(
+        app,
+        host=config.host,
+        port=config.port,
+        loop="uvloop",
+        http=_protocol_class(),
+        lifespan="on",
+        access_log=False,
+        log_level=log_level,
+        server_header=False,
+        timeout_keep_alive=30,
+        backlog=4096,
+    )
+    server = uvicorn.Server(uv_config)
+    server.run()

@@ -1,0 +1,388 @@
+"""Daily REST API, batch processor (``/daily/v1``).
+
+Behaviour chosen where Daily's documentation is silent (documented here, relied on by tests):
+
+* ``output`` is ``{}`` until the job is ``finished``; it then holds exactly the outputs the preset
+  makes: ``transcript`` -> ``transcription`` (txt, vtt, json); ``summarize`` -> ``transcription`` +
+  ``summary`` (format ``txt``, key without extension); ``soap-notes`` -> ``transcription`` +
+  ``soap`` (format ``json``). With ``sourceType`` ``transcriptUri`` (summarize / soap-notes only)
+  there is no ``transcription`` output.
+* Keys: ``<prefix>/<jobId>/transcript/<template>.<ext>``, ``<prefix>/<jobId>/summary/<template>``
+  and ``<prefix>/<jobId>/soap/<template>.json``; ``<template>`` is ``outParams.s3Config.
+  s3KeyTemplate`` (default ``output``; with ``useReplacement`` the placeholders ``{epoch_time}``,
+  ``{job_id}``, ``{id}``, ``{preset}``, ``{recording_id}``, ``{date}`` are replaced). The bucket
+  is the account's ``daily_bucket`` setting, else the global one, else Daily storage (bucket
+  ``daily-batch-processor-storage``, prefix ``jobstatus-emulator``), decided at submission.
+* List (``GET /batch-processor``) is newest first. ``starting_after=<id>`` returns the jobs that
+  come after that job in this order (older ones); ``ending_before=<id>`` returns the ``limit`` jobs
+  that come just before it (newer ones), still newest first. An id the account never had is a 400.
+  ``limit`` defaults to 100, must be 1..100. ``total_count`` counts every job matching the filter.
+* ``DELETE /batch-processor/:id`` -> ``200 {"id", "deleted": true}``; Daily-storage objects go too.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow_jobstatus.testing.emulator import content
+from airflow_jobstatus.testing.emulator.base import Request, Response, Route, Service
+from airflow_jobstatus.testing.emulator.state import Job, OutputError
+from airflow_jobstatus.testing.emulator.storage import DailyStorage, S3Object
+
+PRESETS = ("transcript", "summarize", "soap-notes")
+SOURCE_TYPES = ("recordingId", "uri", "transcriptUri")
+TRANSCRIPT_FORMATS = ("txt", "vtt", "json")
+DAILY_DOMAIN = "jobstatus-emulator"
+FAILURES = {
+    "transcript": "Error: Failed to transcribe. May be invalid audio or silent file",
+    "summarize": "Error: Failed to summarize. The transcript may be empty or too short",
+    "soap-notes": "Error: Failed to generate SOAP notes. The transcript may be empty or too short",
+}
+
+
+def _err(status: int, error: str, info: str) -> Response:
+    return Response(status, {"error": error, "info": info})
+
+
+def _invalid(info: str) -> Response:
+    return _err(400, "invalid-request-error", info)
+
+
+class DailyService(Service):
+    name = "daily"
+    prefix = "/daily/v1"
+    status_keys = ("status",)
+    list_keys = ("data",)
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("GET", "/batch-processor/{id}", self.get_job, job_param="id"),
+            Route("GET", "/batch-processor", self.list_jobs),
+            Route("POST", "/batch-processor", self.submit),
+            Route("GET", "/batch-processor/{id}/access-link", self.access_link, job_param="id"),
+            Route("DELETE", "/batch-processor/{id}", self.delete, job_param="id"),
+        ]
+
+    def setup(self) -> None:
+        store = self.emu.store
+        store.materializers["daily"] = self.materialize
+        store.failure_messages["daily"] = lambda job: FAILURES.get(job.data["preset"], FAILURES["transcript"])
+
+    # -- auth and errors --------------------------------------------------------------------------
+    def identity(self, req: Request) -> str:
+        ok, token = req.bearer()
+        return token if ok else ""
+
+    def authenticate(self, req: Request) -> Response | None:
+        ok, token = req.bearer()
+        if not ok:
+            if req.header(b"authorization") is None:
+                return _err(400, "authorization-header-error", "Missing Authorization header")
+            return _err(400, "authorization-header-error", "Authorization header must be 'Bearer <API key>'")
+        if token.startswith("invalid"):
+            return self.err_unauthorized()
+        acc = self.emu.store.account("daily", token)
+        if acc.revoked_by is not None:
+            return self.err_unauthorized()
+        req.account = acc
+        return None
+
+    def err_unauthorized(self) -> Response:
+        return _err(401, "authentication-error", "Invalid API key")
+
+    def err_not_found(self, job_id: str | None) -> Response:
+        if job_id:
+            return _err(404, "not-found", f"batch processor job {job_id} not found")
+        return _err(404, "not-found", "not found")
+
+    def err_route(self, req: Request, method_not_allowed: bool) -> Response:
+        if method_not_allowed:
+            return _err(405, "invalid-request-error", f"method {req.method} not allowed")
+        return self.err_not_found(None)
+
+    def err_server(self, status: int) -> Response:
+        return _err(status, "server-error", "An internal server error occurred, please try again later")
+
+    def err_rate_limited(self) -> Response:
+        return _err(
+            429, "rate-limit-error", "Too many requests: the rate limit for this endpoint was exceeded"
+        )
+
+    def err_bad_json(self, detail: str) -> Response:
+        return _err(400, "json-parsing-error", f"Could not parse request body as JSON: {detail}")
+
+    def err_too_large(self) -> Response:
+        return _invalid("request body too large")
+
+    # -- views ------------------------------------------------------------------------------------
+    def view(self, job: Job, status: str) -> dict[str, Any]:
+        data = job.data
+        return {
+            "id": job.job_id,
+            "preset": data["preset"],
+            "status": status,
+            "input": data["input"],
+            "output": data["output"] if status == "finished" else {},
+            "error": job.error if status == "error" else None,
+        }
+
+    def _job(self, req: Request) -> Job | None:
+        assert req.account is not None
+        return req.account.jobs.get(req.params["id"])
+
+    # -- routes -----------------------------------------------------------------------------------
+    async def get_job(self, req: Request) -> Response:
+        job = self._job(req)
+        if job is None:
+            return self.err_not_found(req.params["id"])
+        return Response(200, self.view(job, self.emu.store.status(job)))
+
+    async def submit(self, req: Request) -> Response:
+        body = await req.json(self.body_limit)
+        if not isinstance(body, dict):
+            return _invalid("request body must be a JSON object")
+        preset = body.get("preset")
+        if preset not in PRESETS:
+            return _invalid(f"preset must be one of: {', '.join(PRESETS)}")
+        in_params = body.get("inParams")
+        if not isinstance(in_params, dict):
+            return _invalid("inParams is required and must be an object")
+        source_type = in_params.get("sourceType")
+        if source_type not in SOURCE_TYPES:
+            return _invalid(f"inParams.sourceType must be one of: {', '.join(SOURCE_TYPES)}")
+        source = in_params.get(source_type)
+        if not isinstance(source, str) or not source.strip():
+            return _invalid(f"inParams.{source_type} is required when sourceType is '{source_type}'")
+        if source_type in ("uri", "transcriptUri") and not source.startswith(("http://", "https://")):
+            return _invalid(f"inParams.{source_type} must be an http(s) URL")
+        if source_type == "transcriptUri" and preset == "transcript":
+            return _invalid(
+                "sourceType 'transcriptUri' is only supported by the summarize and soap-notes presets"
+            )
+        language = in_params.get("language", "en")
+        if not isinstance(language, str) or not language:
+            return _invalid("inParams.language must be a BCP-47 language tag such as 'en'")
+        out_params = body.get("outParams")
+        template = "output"
+        replace = False
+        if out_params is not None:
+            if not isinstance(out_params, dict):
+                return _invalid("outParams must be an object")
+            s3c = out_params.get("s3Config")
+            if s3c is not None:
+                if not isinstance(s3c, dict):
+                    return _invalid("outParams.s3Config must be an object")
+                t = s3c.get("s3KeyTemplate", template)
+                if not isinstance(t, str) or not t.strip("/ "):
+                    return _invalid("outParams.s3Config.s3KeyTemplate must be a non-empty string")
+                template = t.strip("/ ")
+                r = s3c.get("useReplacement", False)
+                if not isinstance(r, bool):
+                    return _invalid("outParams.s3Config.useReplacement must be a boolean")
+                replace = r
+        transform = body.get("transformParams")
+        if transform is not None and not isinstance(transform, dict):
+            return _invalid("transformParams must be an object")
+
+        assert req.account is not None
+        acc = req.account
+        job_id = str(uuid.uuid4())
+        now = time.time()
+        if replace:
+            template = (
+                template.replace("{epoch_time}", str(int(now)))
+                .replace("{job_id}", job_id)
+                .replace("{id}", job_id)
+                .replace("{preset}", preset)
+                .replace("{recording_id}", source if source_type == "recordingId" else "")
+                .replace("{date}", datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%d"))
+            )
+        dest = (
+            acc.settings["daily_bucket"] if "daily_bucket" in acc.settings else self.emu.config.daily_bucket
+        )
+        if dest is not None:
+            bucket, region, prefix, customer = dest["bucket"], dest["region"], dest["prefix"], True
+        else:
+            bucket, region, prefix, customer = DailyStorage.BUCKET, DailyStorage.REGION, DAILY_DOMAIN, False
+        base = f"{prefix}/{job_id}" if prefix else job_id
+
+        def cfg(key: str) -> dict[str, str]:
+            return {"key": key, "bucket": bucket, "region": region}
+
+        output: dict[str, Any] = {}
+        if source_type != "transcriptUri":
+            output["transcription"] = [
+                {"format": fmt, "s3Config": cfg(f"{base}/transcript/{template}.{fmt}")}
+                for fmt in TRANSCRIPT_FORMATS
+            ]
+        if preset == "summarize":
+            output["summary"] = {"format": "txt", "s3Config": cfg(f"{base}/summary/{template}")}
+        if preset == "soap-notes":
+            output["soap"] = {"format": "json", "s3Config": cfg(f"{base}/soap/{template}.json")}
+        input_view = {"sourceType": source_type, source_type: source, "language": language}
+        self.emu.store.add_job(
+            acc,
+            job_id,
+            request={"body": body, "query": dict(req.query)},
+            data={
+                "preset": preset,
+                "input": input_view,
+                "output": output,
+                "customer_bucket": customer,
+                "recording_id": source if source_type == "recordingId" else None,
+                "pos": len(acc.order),
+            },
+            markers_from=(body, req.query_string),
+            now=now,
+        )
+        return Response(200, {"id": job_id})
+
+    async def list_jobs(self, req: Request) -> Response:
+        q = req.query
+        raw_limit = q.get("limit", "100")
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 100:
+            return _invalid("limit must be an integer between 1 and 100")
+        limit = int(raw_limit)
+        after = q.get("starting_after") or None
+        before = q.get("ending_before") or None
+        if after and before:
+            return _invalid("use only one of starting_after and ending_before")
+        assert req.account is not None
+        acc = req.account
+        recording = q.get("recordingId") or None
+        order: list[Job]
+        if recording is not None:
+            order = [j for j in acc.order if not j.deleted and j.data["recording_id"] == recording]
+            positions = {j.job_id: i for i, j in enumerate(order)}
+            total = len(order)
+        else:
+            order = acc.order
+            positions = {}
+            total = acc.live
+
+        def pos_of(job_id: str) -> int | None:
+            if recording is not None:
+                return positions.get(job_id)
+            job = acc.jobs.get(job_id)
+            if job is not None:
+                return int(job.data["pos"])
+            # a deleted job keeps its place as a tombstone
+            for j in acc.order:
+                if j.job_id == job_id:
+                    return int(j.data["pos"])
+            return None
+
+        page: list[Job] = []
+        if before:
+            p = pos_of(before)
+            if p is None:
+                return _invalid(f"ending_before: no job with id {before}")
+            i = p + 1
+            while i < len(order) and len(page) < limit:
+                if not order[i].deleted:
+                    page.append(order[i])
+                i += 1
+            page.reverse()
+        else:
+            if after:
+                p = pos_of(after)
+                if p is None:
+                    return _invalid(f"starting_after: no job with id {after}")
+                i = p - 1
+            else:
+                i = len(order) - 1
+            while i >= 0 and len(page) < limit:
+                if not order[i].deleted:
+                    page.append(order[i])
+                i -= 1
+        status = self.emu.store.status
+        now = time.time()
+        return Response(200, {"total_count": total, "data": [self.view(j, status(j, now)) for j in page]})
+
+    async def access_link(self, req: Request) -> Response:
+        job = self._job(req)
+        if job is None:
+            return self.err_not_found(req.params["id"])
+        status = self.emu.store.status(job)
+        if status != "finished":
+            return _invalid(
+                f"job {job.job_id} is not finished (status: {status}); access links exist once it is"
+            )
+        ttl = self.emu.config.link_ttl
+        out: dict[str, Any] = {"id": job.job_id, "preset": job.data["preset"], "status": status}
+
+        async def link(entry: dict[str, Any]) -> dict[str, Any]:
+            s3c = entry["s3Config"]
+            if job.data["customer_bucket"]:
+                url = await self.emu.s3.presign(s3c["bucket"], s3c["key"], int(ttl))
+            else:
+                url = self.emu.daily_storage.link(self.emu.config.base_url, s3c["key"], ttl) or ""
+            return {"format": entry["format"], "link": url}
+
+        output = job.data["output"]
+        out["transcription"] = [await link(e) for e in output.get("transcription", [])]
+        for name in ("summary", "soap"):
+            if name in output:
+                out[name] = await link(output[name])
+        return Response(200, out)
+
+    async def delete(self, req: Request) -> Response:
+        job = self._job(req)
+        if job is None:
+            return self.err_not_found(req.params["id"])
+        if not job.data["customer_bucket"]:
+            for entry in _entries(job.data["output"]):
+                self.emu.daily_storage.delete(entry["s3Config"]["key"])
+        self.emu.store.delete_job(job)
+        return Response(200, {"id": job.job_id, "deleted": True})
+
+    # -- outputs ----------------------------------------------------------------------------------
+    async def materialize(self, job: Job) -> list[dict[str, Any]]:
+        data = job.data
+        seed = self.emu.config.seed
+        scenario = "clinic" if data["preset"] == "soap-notes" else None
+        tr = content.make_transcript(job.job_id, seed, scenario=scenario, language=data["input"]["language"])
+        objects: list[S3Object] = []
+        output = data["output"]
+        for entry in output.get("transcription", []):
+            fmt = entry["format"]
+            s3c = entry["s3Config"]
+            objects.append(
+                S3Object(
+                    s3c["bucket"],
+                    s3c["key"],
+                    content.render_transcript(tr, fmt, job.job_id),
+                    content.CONTENT_TYPES[fmt],
+                )
+            )
+        if "summary" in output:
+            s3c = output["summary"]["s3Config"]
+            objects.append(
+                S3Object(
+                    s3c["bucket"], s3c["key"], content.summary_text(tr).encode(), "text/plain; charset=utf-8"
+                )
+            )
+        if "soap" in output:
+            s3c = output["soap"]["s3Config"]
+            body = json.dumps(content.soap_note(tr, job.job_id), indent=2).encode()
+            objects.append(S3Object(s3c["bucket"], s3c["key"], body, "application/json"))
+        if data["customer_bucket"]:
+            await self.emu.s3.put_all(objects)
+            where = "s3"
+        else:
+            for obj in objects:
+                self.emu.daily_storage.put(obj.key, obj.body, obj.content_type)
+            where = "daily-storage"
+        if not objects:
+            raise OutputError("Error: nothing to write")
+        return [{"bucket": o.bucket, "key": o.key, "size": len(o.body), "location": where} for o in objects]
+
+
+def _entries(output: dict[str, Any]) -> list[dict[str, Any]]:
+    entries = list(output.get("transcription", []))
+    entries += [output[name] for name in ("summary", "soap") if name in output]
+    return entries

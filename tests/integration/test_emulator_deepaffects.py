@@ -1,0 +1,234 @@
+"""DeepAffects async API contract (seed page 004 and shared/providers.md) against the emulator."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+
+from airflow_jobstatus.testing.emulator.server import EmulatorServer
+
+pytestmark = pytest.mark.integration
+
+INVALID_KEY = {"fault": {"faultstring": "Invalid ApiKey", "detail": {"errorcode": "oauth.v2.InvalidApiKey"}}}
+ASR = "/audio/generic/api/v1/async/asr"
+DIARIZE = "/audio/generic/api/v2/async/diarize"
+STATUS = "/transaction/generic/api/v1/async/status"
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    with httpx.Client(trust_env=False, timeout=10) as c:
+        yield c
+
+
+def _body(**extra: Any) -> dict[str, Any]:
+    return {
+        "encoding": "MP3",
+        "sampleRate": 8000,
+        "languageCode": "en-US",
+        "url": "https://m.example/a.mp3",
+        **extra,
+    }
+
+
+def _poll(
+    client: httpx.Client, url: str, params: dict[str, str], timeout: float = 10
+) -> tuple[list[str], dict[str, Any]]:
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = client.get(url, params=params)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        if not seen or seen[-1] != body["status"]:
+            seen.append(body["status"])
+        if body["status"] in ("Completed", "Failed"):
+            return seen, body
+        time.sleep(0.04)
+    raise AssertionError(f"no terminal status: {seen}")
+
+
+def test_asr_job_matches_seed_shape(
+    emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str
+) -> None:
+    base = emulator.service_url("deepaffects")
+    r = client.post(
+        base + ASR,
+        params={"apikey": jobstatus_credential},
+        json=_body(url="https://m.example/a.mp3?emu_duration=0.8"),
+    )
+    assert r.status_code == 202
+    created = r.json()
+    assert set(created) == {"request_id", "api"} and created["api"] == "asr"
+    params = {"apikey": jobstatus_credential, "request_id": created["request_id"]}
+    running = client.get(base + STATUS, params=params).json()
+    assert running == {
+        "response": {"request_id": created["request_id"], "response": None},
+        "status": "Running",
+    }
+    seen, done = _poll(client, base + STATUS, params)
+    assert seen == ["Running", "Completed"]
+    assert set(done) == {"response", "status"}
+    assert done["response"]["request_id"] == created["request_id"]
+    result = done["response"]["response"]
+    assert isinstance(result["num_speakers"], int) and result["num_speakers"] >= 1
+    assert isinstance(result["transcript"], str) and result["transcript"]
+    assert isinstance(result["confidence"], float)
+    word = result["words"][0]
+    assert set(word) == {"word", "start", "end", "confidence", "speaker_id"}
+    assert isinstance(word["word"], str) and isinstance(word["speaker_id"], str)
+    assert all(isinstance(word[k], (int, float)) for k in ("start", "end", "confidence"))
+    assert [w["start"] for w in result["words"]] == sorted(w["start"] for w in result["words"])
+    # the same job gives the same result
+    assert client.get(base + STATUS, params=params).json() == done
+
+
+def test_diarize_with_content(
+    emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str
+) -> None:
+    base = emulator.service_url("deepaffects")
+    audio = base64.b64encode(b"RIFF....WAVEfmt fake audio").decode()
+    body = {
+        "encoding": "LINEAR16",
+        "sampleRate": 16000,
+        "languageCode": "en-US",
+        "content": audio,
+        "speakerCount": 2,
+    }
+    r = client.post(
+        base + DIARIZE, params={"apikey": jobstatus_credential, "request_id": "my-req-1"}, json=body
+    )
+    assert r.status_code == 202 and r.json() == {"request_id": "my-req-1", "api": "diarize"}
+    emulator.patch_job("deepaffects", "my-req-1", duration=0.2)
+    _, done = _poll(client, base + STATUS, {"apikey": jobstatus_credential, "request_id": "my-req-1"})
+    result = done["response"]["response"]
+    assert isinstance(result["num_speakers"], int)
+    assert result["segments"] and set(result["segments"][0]) == {"speaker_id", "start", "end"}
+    # the admin view does not keep the audio, and never the api key
+    view = emulator.job("deepaffects", "my-req-1")
+    assert audio not in json.dumps(view) and jobstatus_credential not in json.dumps(view["request"])
+
+
+def test_client_request_id_makes_submission_idempotent(
+    emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str
+) -> None:
+    base = emulator.service_url("deepaffects")
+    rid = f"req-{uuid.uuid4().hex[:8]}"
+    params = {"apikey": jobstatus_credential, "request_id": rid}
+    first = client.post(base + ASR, params=params, json=_body())
+    second = client.post(base + ASR, params=params, json=_body(url="https://m.example/other.mp3"))
+    assert first.status_code == second.status_code == 202
+    assert first.json() == second.json() == {"request_id": rid, "api": "asr"}
+    assert len(emulator.jobs("deepaffects", jobstatus_credential)) == 1
+    # another account may use the same request_id for its own job
+    assert (
+        client.post(
+            base + ASR, params={"apikey": jobstatus_credential + "-b", "request_id": rid}, json=_body()
+        ).status_code
+        == 202
+    )
+    assert len(emulator.jobs("deepaffects")) == 2
+
+
+def test_failed_job_carries_message(
+    emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str
+) -> None:
+    base = emulator.service_url("deepaffects")
+    r = client.post(
+        base + ASR,
+        params={"apikey": jobstatus_credential},
+        json=_body(url="https://m.example/a.mp3?emu_outcome=fail&emu_duration=0.3"),
+    )
+    rid = r.json()["request_id"]
+    seen, done = _poll(client, base + STATUS, {"apikey": jobstatus_credential, "request_id": rid})
+    assert seen == ["Running", "Failed"]
+    assert isinstance(done["response"]["response"]["error"], str) and done["response"]["response"]["error"]
+
+
+def test_auth_errors_and_unknown_request(
+    emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str
+) -> None:
+    base = emulator.service_url("deepaffects")
+    for params in ({}, {"apikey": ""}, {"apikey": "invalid-key"}):
+        r = client.get(base + STATUS, params={**params, "request_id": "x"})
+        assert r.status_code == 401 and r.json() == INVALID_KEY
+        r = client.post(base + ASR, params=params, json=_body())
+        assert r.status_code == 401 and r.json() == INVALID_KEY
+    r = client.get(base + STATUS, params={"apikey": jobstatus_credential, "request_id": "nope"})
+    assert r.status_code == 404
+    assert client.get(base + STATUS, params={"apikey": jobstatus_credential}).status_code == 400
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"url": "https://m.example/a.mp3", "content": "UklGRg=="},
+        {"encoding": "MP3"},
+        {"content": "not base64 !!"},
+        {"url": "file:///etc/passwd"},
+        {"url": "https://m.example/a.mp3", "sampleRate": "8000"},
+    ],
+)
+def test_submit_validation(
+    emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str, body: dict[str, Any]
+) -> None:
+    r = client.post(
+        emulator.service_url("deepaffects") + ASR, params={"apikey": jobstatus_credential}, json=body
+    )
+    assert r.status_code == 400 and isinstance(r.json()["message"], str)
+
+
+def test_webhook_gets_result(
+    emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str
+) -> None:
+    received: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
+            self.send_response(200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        hook = f"http://127.0.0.1:{server.server_address[1]}/da"
+        base = emulator.service_url("deepaffects")
+        r = client.post(
+            base + DIARIZE,
+            params={"apikey": jobstatus_credential, "webhook": hook},
+            json=_body(url="https://m.example/a.mp3?emu_duration=0.3"),
+        )
+        rid = r.json()["request_id"]
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not received:
+            time.sleep(0.05)
+        assert len(received) == 1
+        assert received[0]["request_id"] == rid and received[0]["response"]["segments"]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_api_keys_never_reach_the_emulator_log(emulator: EmulatorServer, client: httpx.Client) -> None:
+    secret = f"secret-apikey-{uuid.uuid4().hex}"
+    base = emulator.service_url("deepaffects")
+    client.post(base + ASR, params={"apikey": secret}, json=_body())
+    client.get(base + STATUS, params={"apikey": secret, "request_id": "x"})
+    client.get(base + "/no/such/route", params={"apikey": secret})
+    time.sleep(0.2)
+    assert secret not in emulator.log_path.read_text()

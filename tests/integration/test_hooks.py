@@ -141,34 +141,6 @@ def test_daily_submit_validation_fails_before_any_request(make_connection, jobst
     assert jobstatus_emulator.stats(service="daily", credential=key)["total"] == 0
 
 
-@pytest.mark.parametrize("mode", ["sync", "async"])
-def test_daily_error_paths(make_connection, jobstatus_emulator, mode):
-    conn_id, key = make_connection("daily", max_retries=3)
-    hook = DailyHook(daily_conn_id=conn_id)
-    get = hook.get_job if mode == "sync" else (lambda j: arun(hook.aget_job(j)))
-    job_id = hook.submit_job("transcript", uri=MEDIA)
-
-    with pytest.raises(NotFoundError):
-        get("no-such-job")
-
-    jobstatus_emulator.add_fault(service="daily", credential=key, kind="rate_limit", retry_after=1, count=1)
-    started = time.monotonic()
-    assert get(job_id).job_id == job_id  # 429 then success
-    assert time.monotonic() - started >= 1.0
-
-    jobstatus_emulator.add_fault(service="daily", credential=key, kind="status", status=503, count=2)
-    assert get(job_id).job_id == job_id  # 5xx twice then success
-
-    fault = jobstatus_emulator.add_fault(service="daily", credential=key, kind="malformed")
-    with pytest.raises(MalformedResponseError, match="not valid JSON"):
-        get(job_id)
-    jobstatus_emulator.delete_fault(fault)
-
-    jobstatus_emulator.add_fault(service="daily", credential=key, kind="revoke")
-    with pytest.raises(AuthenticationError, match="credentials"):
-        get(job_id)
-
-
 def test_daily_invalid_key_fails_test_connection(make_connection):
     conn_id, _ = make_connection("daily", credential="invalid-key-for-test")
     ok, message = DailyHook(daily_conn_id=conn_id).test_connection()

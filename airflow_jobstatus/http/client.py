@@ -15,7 +15,7 @@ import json
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -84,6 +84,25 @@ def service_message(content: bytes) -> str:
         if isinstance(value, str | int) and str(value) not in parts:
             parts.append(str(value))
     return scrub(": ".join(parts)) if parts else excerpt(content, 200)
+
+
+@dataclass(frozen=True)
+class _Acquire:
+    deadline: float | None
+
+
+@dataclass(frozen=True)
+class _Send:
+    request: httpx.Request
+    auth: httpx.Auth | None
+
+
+@dataclass(frozen=True)
+class _Sleep:
+    seconds: float
+
+
+_Step = _Acquire | _Send | _Sleep
 
 
 class _LoopClients:
@@ -330,46 +349,48 @@ class ServiceClient:
     ) -> httpx.Response:
         """Send with retries; return the successful (2xx) response with its body read."""
         client = self._client()
-        idem = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
         limiter = sync_limiter(self._limiter_key, self.settings.max_requests_per_second)
-        use_auth = None if no_auth else (auth or self.auth)
-        attempt = 0
-        refreshed = False
-        while True:
-            try:
-                limiter.acquire(deadline)
-            except DeadlineExceeded as exc:
-                raise self._deadline_error(operation, method, path, job_id, str(exc)) from None
-            request = self._build(client, method, path, params, json, headers, deadline)
-            try:
-                response = client.send(request, auth=use_auth or httpx.USE_CLIENT_DEFAULT, stream=True)
-                try:
-                    content = self._read_sync(operation, request, response, job_id)
-                finally:
-                    response.close()
-            except httpx.TransportError as exc:
-                wait = self._retry_wait_error(exc, attempt, idem, deadline)
-                if wait is None:
-                    note = self._give_up_note(attempt, deadline)
-                    raise self._error_for_exception(operation, request, exc, job_id, note) from None
-                time.sleep(wait)
-                attempt += 1
-                continue
-            status = response.status_code
-            if status < 300:
-                return response
-            if status == 401 and isinstance(use_auth, RefreshableTokenAuth) and not refreshed:
-                use_auth.invalidate_for(request)  # the token expired or was revoked: fetch one, resend once
-                refreshed = True
-                continue
-            wait = self._retry_wait_status(response, attempt, idem, deadline, limiter.pause)
-            if wait is None:
-                note = self._give_up_note(attempt, deadline) if status in (429,) or status >= 500 else ""
-                raise self._error_for_status(
-                    operation, request, status, content, response.headers, job_id, hints, note
-                ) from None
-            time.sleep(wait)
-            attempt += 1
+        plan = self._attempts(
+            client,
+            operation,
+            method,
+            path,
+            params,
+            json,
+            headers,
+            idempotent,
+            deadline,
+            job_id,
+            hints,
+            None if no_auth else (auth or self.auth),
+            limiter.pause,
+        )
+        try:
+            step = next(plan)
+            while True:
+                value: Any = None
+                if isinstance(step, _Acquire):
+                    try:
+                        limiter.acquire(step.deadline)
+                    except DeadlineExceeded as exc:
+                        value = exc
+                elif isinstance(step, _Send):
+                    try:
+                        response = client.send(
+                            step.request, auth=step.auth or httpx.USE_CLIENT_DEFAULT, stream=True
+                        )
+                        try:
+                            self._read_sync(operation, step.request, response, job_id)
+                        finally:
+                            response.close()
+                        value = response
+                    except httpx.TransportError as exc:
+                        value = exc
+                else:
+                    time.sleep(step.seconds)
+                step = plan.send(value)
+        except StopIteration as stop:
+            return stop.value
 
     def _read_sync(
         self, operation: str, request: httpx.Request, response: httpx.Response, job_id: str | None
@@ -439,48 +460,50 @@ class ServiceClient:
         auth: httpx.Auth | None = None,
         no_auth: bool = False,
     ) -> httpx.Response:
-        """Async twin of `request`."""
+        """Async twin of `request`: the same plan, driven with the loop's shared client."""
         client = await self._aclient()
-        idem = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
         limiter = async_limiter(self._limiter_key, self.settings.max_requests_per_second)
-        use_auth = None if no_auth else (auth or self.auth)
-        attempt = 0
-        refreshed = False
-        while True:
-            try:
-                await limiter.acquire(deadline)
-            except DeadlineExceeded as exc:
-                raise self._deadline_error(operation, method, path, job_id, str(exc)) from None
-            request = self._build(client, method, path, params, json, headers, deadline)
-            try:
-                response = await client.send(request, auth=use_auth or httpx.USE_CLIENT_DEFAULT, stream=True)
-                try:
-                    content = await self._read_async(operation, request, response, job_id)
-                finally:
-                    await response.aclose()
-            except httpx.TransportError as exc:
-                wait = self._retry_wait_error(exc, attempt, idem, deadline)
-                if wait is None:
-                    note = self._give_up_note(attempt, deadline)
-                    raise self._error_for_exception(operation, request, exc, job_id, note) from None
-                await asyncio.sleep(wait)
-                attempt += 1
-                continue
-            status = response.status_code
-            if status < 300:
-                return response
-            if status == 401 and isinstance(use_auth, RefreshableTokenAuth) and not refreshed:
-                use_auth.invalidate_for(request)
-                refreshed = True
-                continue
-            wait = self._retry_wait_status(response, attempt, idem, deadline, limiter.pause)
-            if wait is None:
-                note = self._give_up_note(attempt, deadline) if status in (429,) or status >= 500 else ""
-                raise self._error_for_status(
-                    operation, request, status, content, response.headers, job_id, hints, note
-                ) from None
-            await asyncio.sleep(wait)
-            attempt += 1
+        plan = self._attempts(
+            client,
+            operation,
+            method,
+            path,
+            params,
+            json,
+            headers,
+            idempotent,
+            deadline,
+            job_id,
+            hints,
+            None if no_auth else (auth or self.auth),
+            limiter.pause,
+        )
+        try:
+            step = next(plan)
+            while True:
+                value: Any = None
+                if isinstance(step, _Acquire):
+                    try:
+                        await limiter.acquire(step.deadline)
+                    except DeadlineExceeded as exc:
+                        value = exc
+                elif isinstance(step, _Send):
+                    try:
+                        response = await client.send(
+                            step.request, auth=step.auth or httpx.USE_CLIENT_DEFAULT, stream=True
+                        )
+                        try:
+                            await self._read_async(operation, step.request, response, job_id)
+                        finally:
+                            await response.aclose()
+                        value = response
+                    except httpx.TransportError as exc:
+                        value = exc
+                else:
+                    await asyncio.sleep(step.seconds)
+                step = plan.send(value)
+        except StopIteration as stop:
+            return stop.value
 
     async def _read_async(
         self, operation: str, request: httpx.Request, response: httpx.Response, job_id: str | None
@@ -515,6 +538,63 @@ class ServiceClient:
         if call.model is None:
             return response
         return self.parse(call.operation, response, call.model, job_id=call.job_id)
+
+    # ----------------------------------------------------------------- the retry plan (sync and async)
+
+    def _attempts(
+        self,
+        client: httpx.Client | httpx.AsyncClient,
+        operation: str,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        json_body: Any,
+        headers: Mapping[str, str] | None,
+        idempotent: bool | None,
+        deadline: float | None,
+        job_id: str | None,
+        hints: Mapping[int, str] | None,
+        auth: httpx.Auth | None,
+        pause: Callable[[float], None],
+    ) -> Generator[_Step, Any, httpx.Response]:
+        """Every decision of one request: wait for the limiter, send, retry or raise.
+
+        Yields steps for a driver (`request` or `arequest`) to carry out and receives their
+        outcome: nothing, the response (body read), or the exception the step met.
+        """
+        idem = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        attempt = 0
+        refreshed = False
+        while True:
+            blocked = yield _Acquire(deadline)
+            if isinstance(blocked, DeadlineExceeded):
+                raise self._deadline_error(operation, method, path, job_id, str(blocked)) from None
+            request = self._build(client, method, path, params, json_body, headers, deadline)
+            outcome = yield _Send(request, auth)
+            if isinstance(outcome, Exception):
+                wait = self._retry_wait_error(outcome, attempt, idem, deadline)
+                if wait is None:
+                    note = self._give_up_note(attempt, deadline)
+                    raise self._error_for_exception(operation, request, outcome, job_id, note) from None
+                yield _Sleep(wait)
+                attempt += 1
+                continue
+            response: httpx.Response = outcome
+            status = response.status_code
+            if status < 300:
+                return response
+            if status == 401 and isinstance(auth, RefreshableTokenAuth) and not refreshed:
+                auth.invalidate_for(request)  # the token expired or was revoked: fetch one, resend once
+                refreshed = True
+                continue
+            wait = self._retry_wait_status(response, attempt, idem, deadline, pause)
+            if wait is None:
+                note = self._give_up_note(attempt, deadline) if status == 429 or status >= 500 else ""
+                raise self._error_for_status(
+                    operation, request, status, response.content, response.headers, job_id, hints, note
+                ) from None
+            yield _Sleep(wait)
+            attempt += 1
 
     # ----------------------------------------------------------------- retry decisions
 

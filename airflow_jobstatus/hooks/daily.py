@@ -8,7 +8,7 @@ from airflow_jobstatus.exceptions import InvalidParameterError, MalformedRespons
 from airflow_jobstatus.hooks.base import JobServiceHook, ListingHookMixin, Plan, segment
 from airflow_jobstatus.http.auth import BearerAuth
 from airflow_jobstatus.http.client import Call
-from airflow_jobstatus.models import DownloadLink, JobOutput, JobStatus, Service
+from airflow_jobstatus.models import DownloadLink, JobOutput, JobState, JobStatus, Service
 from airflow_jobstatus.models.common import normalize_state
 from airflow_jobstatus.models.daily import (
     DAILY_STATUS_MAP,
@@ -182,6 +182,20 @@ class DailyHook(ListingHookMixin, JobServiceHook):
         ]
         next_cursor = page.data[-1].id if len(page.data) >= page_size else None
         return jobs, next_cursor
+
+    def _list_states(
+        self, cursor: Any, *, page_size: int = PAGE_SIZE
+    ) -> Plan[tuple[list[tuple[str, JobState, str | None]], Any]]:
+        """One page of ``(job id, state, service status)``, newest first, and the next cursor.
+
+        What a poller needs from the list endpoint, without building a `JobStatus` per job.
+        """
+        params = {"limit": page_size, "starting_after": cursor}
+        page = yield Call("list_jobs", "GET", "/batch-processor", DailyJobList, params=params)
+        states = [
+            (item.id, normalize_state(item.status, DAILY_STATUS_MAP), item.status) for item in page.data
+        ]
+        return states, (page.data[-1].id if len(page.data) >= page_size else None)
 
     # --- outputs
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from airflow_jobstatus.exceptions import InvalidParameterError, NotFoundError
 from airflow_jobstatus.hooks.base import JobServiceHook, ListingHookMixin, Plan, segment
 from airflow_jobstatus.http.auth import HeaderAuth
 from airflow_jobstatus.http.client import Call
-from airflow_jobstatus.models import JobStatus
+from airflow_jobstatus.models import JobState, JobStatus
+from airflow_jobstatus.models.common import normalize_state
 from airflow_jobstatus.models.wasabi import (
+    WASABI_STATUS_MAP,
     WasabiJob,
     WasabiJobList,
     WasabiJobStatusResponse,
@@ -20,6 +24,23 @@ from airflow_jobstatus.models.wasabi import (
 from airflow_jobstatus.services import WASABI_AIR
 
 SERVICES: tuple[str, ...] = ("ocr", "s2t", "nld", "audiotag", "face", "logo")
+
+
+class _WasabiJobState(BaseModel):
+    """A list record read only for its ``Id`` and ``Status`` (the rest is ignored, not validated)."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    Id: str
+    Status: str | None = None
+
+
+class _WasabiStatePage(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    Records: list[_WasabiJobState] = Field(default_factory=list)
+
+
 PAGE_SIZE = 100
 
 
@@ -180,6 +201,27 @@ class WasabiAirHook(ListingHookMixin, JobServiceHook):
         page = yield Call("list_jobs", "GET", "/jobs", WasabiJobList, params=params)
         jobs = [wasabi_job_status(job, endpoint_url=self._endpoint(job)) for job in page.Records]
         return jobs, (page_number + 1 if len(page.Records) >= page_size else None)
+
+    def _list_states(
+        self, cursor: Any, *, page_size: int = PAGE_SIZE
+    ) -> Plan[tuple[list[tuple[str, JobState, str | None]], Any]]:
+        """One page of ``(job id, state, service status)``, newest first, and the next cursor.
+
+        What a poller needs from the list endpoint: only ``Id`` and ``Status`` of each record are
+        read and validated, without building a `JobStatus` per job.
+        """
+        page_number = cursor or 1
+        params = {
+            "pageNumber": page_number,
+            "pageSize": page_size,
+            "sortBy": "Created",
+            "sortOrder": "Desc",
+        }
+        page = yield Call("list_jobs", "GET", "/jobs", _WasabiStatePage, params=params)
+        states = [
+            (job.Id, normalize_state(job.Status, WASABI_STATUS_MAP), job.Status) for job in page.Records
+        ]
+        return states, (page_number + 1 if len(page.Records) >= page_size else None)
 
     def _test_connection(self) -> Plan[str]:
         yield Call("test_connection", "GET", "/jobs", WasabiJobList, params={"pageNumber": 1, "pageSize": 1})

@@ -61,3 +61,8 @@ def test_providers_widgets_show_the_shared_extras(tmp_path):
     for conn_type in CONN_TYPES:
         for field in ("request_timeout", "max_retries", "max_requests_per_second", "verify_tls"):
             assert f"extra__{conn_type}__{field}" in out, (conn_type, field)
+
+
+def test_providers_triggers_list_the_job_trigger(tmp_path):
+    out = airflow("providers", "triggers", "--output", "plain", tmp_path=tmp_path)
+    assert "airflow_jobstatus.triggers.job" in out

@@ -1,0 +1,272 @@
+"""`JobSensor`: what the four job sensors share.
+
+A sensor waits for one job to end. It checks the job once at the start; a job that is already
+finished never defers. Otherwise:
+
+* ``deferrable=True`` (default: ``[operators] default_deferrable``): it defers to
+  `JobStatusTrigger` with an absolute deadline of start + ``timeout`` and frees its worker slot;
+  `execute_complete` validates the event and fails closed on anything unexpected.
+* ``deferrable=False``: `poke()` asks the service with the sync hook, in ``mode="poke"`` (holds a
+  worker slot) or ``mode="reschedule"`` (frees it between pokes).
+
+Ends:
+
+* the job succeeded: the task succeeds and returns the final `JobStatus` as JSON
+  (``JobStatus.model_dump(mode="json")``, XCom ``return_value``);
+* the job ended in one of ``failure_states`` (default ``("failed", "cancelled")``): `JobFailedError`
+  with the service's own error message, the job id and the service's raw status;
+* the job ended in a terminal state left out of ``failure_states`` (e.g. ``failure_states=("failed",)``
+  and a cancelled Wasabi AiR job): the task is skipped;
+* ``timeout`` passed: `AirflowSensorTimeout`;
+* an error: permanent errors (wrong credentials, unknown job, refused parameter) fail at once;
+  transient ones (429, 5xx, network, malformed responses) are retried by the HTTP core and then
+  counted: ``max_consecutive_errors`` failed checks in a row fail the task (in reschedule mode the
+  count restarts with each reschedule).
+
+With ``soft_fail=True`` every failure above (job failure, timeout, error) skips the task instead, in
+both modes, as `BaseSensorOperator.resume_execution` does for deferred sensors.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import Any, ClassVar, NoReturn
+
+from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
+from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
+
+from airflow_jobstatus.exceptions import (
+    InvalidParameterError,
+    JobFailedError,
+    JobStatusError,
+)
+from airflow_jobstatus.hooks.base import JobServiceHook
+from airflow_jobstatus.models import JobState, JobStatus
+from airflow_jobstatus.services import ServiceSpec
+from airflow_jobstatus.triggers.events import parse_event
+from airflow_jobstatus.triggers.hub import is_permanent
+from airflow_jobstatus.triggers.job import (
+    DEFAULT_MAX_CONSECUTIVE_ERRORS,
+    DEFAULT_POLL_INTERVAL,
+    JobStatusTrigger,
+    check_wait_parameters,
+)
+
+FAILURE_STATES: tuple[str, ...] = ("failed", "cancelled")
+"""The terminal states that can count as failure (``succeeded`` never does)."""
+DEFER_TIMEOUT_GRACE = 300.0
+"""Airflow's own deferral timeout is set this long after the trigger's deadline: a safety net only,
+so that the trigger's ``timeout`` event (with its message) normally ends the wait."""
+
+
+class JobSensor(BaseSensorOperator):
+    """Wait for a job of one service to end. Subclasses set `spec` and `hook_class`.
+
+    :param job_id: the job to wait for (templated).
+    :param poll_interval: seconds (or a timedelta) between checks; also the ``poke_interval`` of
+        poke/reschedule mode. Default 30.
+    :param timeout: seconds (or a timedelta) before the sensor gives up with `AirflowSensorTimeout`.
+    :param deferrable: wait in the triggerer instead of a worker slot. Default: the ``[operators]
+        default_deferrable`` setting.
+    :param failure_states: which terminal job states fail the task: any of ``"failed"`` and
+        ``"cancelled"`` (default both). A terminal state not listed skips the task.
+    :param max_consecutive_errors: transient failed checks in a row that fail the task. Default 10.
+    :param soft_fail: skip instead of failing (job failure, timeout or error).
+    :param mode: ``poke`` or ``reschedule``, used when not deferrable.
+    """
+
+    template_fields: Sequence[str] = ("job_id",)
+    ui_color = "#e6f1f2"
+
+    spec: ClassVar[ServiceSpec]
+    hook_class: ClassVar[type[JobServiceHook]]
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        conn_id: str,
+        poll_interval: float | timedelta = DEFAULT_POLL_INTERVAL,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        failure_states: Collection[str] = FAILURE_STATES,
+        max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(poll_interval, timedelta):
+            poll_interval = poll_interval.total_seconds()
+        kwargs.setdefault("poke_interval", poll_interval)
+        super().__init__(**kwargs)
+        if isinstance(failure_states, str):
+            failure_states = (failure_states,)
+        states = tuple(failure_states)
+        unknown = sorted(set(states) - set(FAILURE_STATES))
+        if unknown:
+            raise InvalidParameterError(
+                f"failure_states may hold only {', '.join(FAILURE_STATES)}, got {unknown}",
+                service=self.spec.display_name,
+            )
+        self.job_id = job_id
+        self.conn_id = conn_id
+        self.poll_interval = float(poll_interval)
+        self.deferrable = deferrable
+        self.failure_states = states
+        self.max_consecutive_errors = max_consecutive_errors
+        self._consecutive_errors = 0
+        self._unknown_logged = False
+        check_wait_parameters(
+            service=self.spec.name,
+            conn_id=conn_id,
+            job_id="-",  # templated: checked when rendered
+            poll_interval=self.poll_interval,
+            max_consecutive_errors=max_consecutive_errors,
+        )
+
+    @cached_property
+    def hook(self) -> JobServiceHook:
+        return self.hook_class(**{self.spec.conn_id_kwarg: self.conn_id})
+
+    @property
+    def job_ref(self) -> str:
+        """The rendered job id, checked."""
+        job_id = self.job_id
+        if not isinstance(job_id, str) or not job_id.strip():
+            raise InvalidParameterError(
+                f"job_id must be a non-empty string, got {job_id!r}",
+                service=self.spec.display_name,
+                hint="Pass the id the service returned when the job was submitted (e.g. from XCom)",
+            )
+        return job_id.strip()
+
+    # ------------------------------------------------------------------ ends
+
+    def _fail(self, error: BaseException) -> NoReturn:
+        """Raise ``error``, or skip under ``soft_fail``."""
+        if self.soft_fail:
+            raise AirflowSkipException(f"Skipping due to soft_fail: {error}") from error
+        raise error
+
+    def _finish(self, status: JobStatus) -> dict[str, Any]:
+        """A terminal status: the XCom value on success; raise or skip otherwise."""
+        if status.succeeded:
+            self.log.info("%s job %s succeeded", self.spec.display_name, status.job_id)
+            return status.model_dump(mode="json")
+        detail = status.error or "the service gave no error message"
+        if status.state.value in self.failure_states:
+            self._fail(
+                JobFailedError(
+                    f"the job ended {status.state.value} (service status {status.raw_status!r}): {detail}",
+                    service=self.spec.display_name,
+                    job_id=status.job_id,
+                )
+            )
+        raise AirflowSkipException(
+            f"{self.spec.display_name} job {status.job_id} ended {status.state.value} "
+            f"(service status {status.raw_status!r}: {detail}); skipped because failure_states="
+            f"{list(self.failure_states)} leaves it out"
+        )
+
+    def _check(self) -> JobStatus | None:
+        """One check with the sync hook; None after a transient error (counted)."""
+        try:
+            status = self.hook.get_job(self.job_ref)
+        except Exception as exc:
+            if is_permanent(exc):  # wrong credentials, unknown job, bad parameter, missing connection
+                self._fail(exc)
+            if not isinstance(exc, JobStatusError):
+                raise
+            self._consecutive_errors += 1
+            if self._consecutive_errors >= self.max_consecutive_errors:
+                self._fail(
+                    JobStatusError(
+                        f"gave up after {self._consecutive_errors} consecutive failed checks "
+                        f"(max_consecutive_errors={self.max_consecutive_errors}); last error: {exc}",
+                        service=self.spec.display_name,
+                        job_id=self.job_ref,
+                    )
+                )
+            self.log.warning(
+                "Checking the job failed (%d in a row, %d allowed); trying again: %s",
+                self._consecutive_errors,
+                self.max_consecutive_errors,
+                exc,
+            )
+            return None
+        self._consecutive_errors = 0
+        if status.state is JobState.UNKNOWN and not self._unknown_logged:
+            self._unknown_logged = True
+            self.log.warning(
+                "%s job %s reports the undocumented status %r: not a success, waiting on",
+                self.spec.display_name,
+                status.job_id,
+                status.raw_status,
+            )
+        return status
+
+    # ------------------------------------------------------------------ poke / reschedule
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        status = self._check()
+        if status is None or not status.is_terminal:
+            if status is not None:
+                self.log.info("%s job %s is %s", self.spec.display_name, status.job_id, status.raw_status)
+            return PokeReturnValue(is_done=False)
+        return PokeReturnValue(is_done=True, xcom_value=self._finish(status))
+
+    # ------------------------------------------------------------------ deferrable
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        deadline = time.time() + self.timeout
+        status = self._check()  # a job already finished never defers
+        if status is not None and status.is_terminal:
+            return self._finish(status)
+        if status is not None:
+            self.log.info(
+                "%s job %s is %s; deferring (poll every %.0fs, timeout %.0fs)",
+                self.spec.display_name,
+                status.job_id,
+                status.raw_status,
+                self.poll_interval,
+                self.timeout,
+            )
+        self.defer(
+            trigger=JobStatusTrigger(
+                service=self.spec.name,
+                conn_id=self.conn_id,
+                job_id=self.job_ref,
+                deadline=deadline,
+                poll_interval=self.poll_interval,
+                max_consecutive_errors=max(1, self.max_consecutive_errors - self._consecutive_errors),
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout + DEFER_TIMEOUT_GRACE),
+        )
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except AirflowSkipException as exc:
+            # BaseSensorOperator re-wraps every AirflowException under soft_fail, our own skips too,
+            # replacing their reason with a generic one: keep ours.
+            if isinstance(exc.__cause__, AirflowSkipException):
+                raise exc.__cause__ from None
+            raise
+
+    def execute_complete(self, context: Context, event: Any = None) -> dict[str, Any]:
+        """Resume from `JobStatusTrigger`: validate the event, then succeed, fail, skip or time out."""
+        try:
+            parsed = parse_event(event, job_id=self.job_ref)
+        except JobStatusError as exc:
+            self._fail(exc)
+        if parsed.job is not None:
+            return self._finish(parsed.job)
+        if parsed.kind == "timeout":
+            message = f"Sensor has timed out (timeout {self.timeout:.0f}s): {parsed.message}"
+            if self.soft_fail:
+                raise AirflowSkipException(message)
+            raise AirflowSensorTimeout(message)
+        self._fail(JobStatusError(parsed.message))

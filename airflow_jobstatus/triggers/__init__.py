@@ -1,0 +1,1 @@
+"""Triggers: `JobStatusTrigger` (``triggers/job.py``) on the shared poll hub (``triggers/hub.py``)."""

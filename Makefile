@@ -35,6 +35,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/http_transport.py
 	$(BIN)/python benchmarks/emulator_throughput.py
+	$(BIN)/python benchmarks/trigger_scale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-output

@@ -58,4 +58,15 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": spec.display_name, "python-modules": [spec.hook_class.rsplit(".", 1)[0]]}
             for spec in SERVICES.values()
         ],
+        "sensors": [
+            {
+                "integration-name": spec.display_name,
+                "python-modules": [spec.hook_class.rsplit(".", 1)[0].replace(".hooks.", ".sensors.")],
+            }
+            for spec in SERVICES.values()
+        ],
+        "triggers": [
+            {"integration-name": spec.display_name, "python-modules": ["airflow_jobstatus.triggers.job"]}
+            for spec in SERVICES.values()
+        ],
     }

@@ -32,37 +32,28 @@ from __future__ import annotations
 import time
 from collections.abc import Collection, Sequence
 from datetime import timedelta
-from functools import cached_property
-from typing import Any, ClassVar, NoReturn
+from typing import Any, NoReturn
 
 from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
-from airflow_jobstatus.exceptions import (
-    InvalidParameterError,
-    JobFailedError,
-    JobStatusError,
-)
-from airflow_jobstatus.hooks.base import JobServiceHook
-from airflow_jobstatus.models import JobState, JobStatus
-from airflow_jobstatus.services import ServiceSpec
-from airflow_jobstatus.triggers.events import parse_event
-from airflow_jobstatus.triggers.hub import is_permanent
+from airflow_jobstatus.exceptions import InvalidParameterError
 from airflow_jobstatus.triggers.job import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
     DEFAULT_POLL_INTERVAL,
-    JobStatusTrigger,
     check_wait_parameters,
 )
+from airflow_jobstatus.waiting import (
+    DEFER_TIMEOUT_GRACE,
+    FAILURE_STATES,
+    JobWaitMixin,
+    check_failure_states,
+)
 
-FAILURE_STATES: tuple[str, ...] = ("failed", "cancelled")
-"""The terminal states that can count as failure (``succeeded`` never does)."""
-DEFER_TIMEOUT_GRACE = 300.0
-"""Airflow's own deferral timeout is set this long after the trigger's deadline: a safety net only,
-so that the trigger's ``timeout`` event (with its message) normally ends the wait."""
+__all__ = ["DEFER_TIMEOUT_GRACE", "FAILURE_STATES", "JobSensor"]
 
 
-class JobSensor(BaseSensorOperator):
+class JobSensor(JobWaitMixin, BaseSensorOperator):
     """Wait for a job of one service to end. Subclasses set `spec` and `hook_class`.
 
     :param job_id: the job to wait for (templated).
@@ -81,9 +72,6 @@ class JobSensor(BaseSensorOperator):
     template_fields: Sequence[str] = ("job_id",)
     ui_color = "#e6f1f2"
 
-    spec: ClassVar[ServiceSpec]
-    hook_class: ClassVar[type[JobServiceHook]]
-
     def __init__(
         self,
         *,
@@ -99,15 +87,7 @@ class JobSensor(BaseSensorOperator):
             poll_interval = poll_interval.total_seconds()
         kwargs.setdefault("poke_interval", poll_interval)
         super().__init__(**kwargs)
-        if isinstance(failure_states, str):
-            failure_states = (failure_states,)
-        states = tuple(failure_states)
-        unknown = sorted(set(states) - set(FAILURE_STATES))
-        if unknown:
-            raise InvalidParameterError(
-                f"failure_states may hold only {', '.join(FAILURE_STATES)}, got {unknown}",
-                service=self.spec.display_name,
-            )
+        states = check_failure_states(failure_states, service=self.spec.display_name)
         self.job_id = job_id
         self.conn_id = conn_id
         self.poll_interval = float(poll_interval)
@@ -124,10 +104,6 @@ class JobSensor(BaseSensorOperator):
             max_consecutive_errors=max_consecutive_errors,
         )
 
-    @cached_property
-    def hook(self) -> JobServiceHook:
-        return self.hook_class(**{self.spec.conn_id_kwarg: self.conn_id})
-
     @property
     def job_ref(self) -> str:
         """The rendered job id, checked."""
@@ -139,71 +115,6 @@ class JobSensor(BaseSensorOperator):
                 hint="Pass the id the service returned when the job was submitted (e.g. from XCom)",
             )
         return job_id.strip()
-
-    # ------------------------------------------------------------------ ends
-
-    def _fail(self, error: BaseException) -> NoReturn:
-        """Raise ``error``, or skip under ``soft_fail``."""
-        if self.soft_fail:
-            raise AirflowSkipException(f"Skipping due to soft_fail: {error}") from error
-        raise error
-
-    def _finish(self, status: JobStatus) -> dict[str, Any]:
-        """A terminal status: the XCom value on success; raise or skip otherwise."""
-        if status.succeeded:
-            self.log.info("%s job %s succeeded", self.spec.display_name, status.job_id)
-            return status.model_dump(mode="json")
-        detail = status.error or "the service gave no error message"
-        if status.state.value in self.failure_states:
-            self._fail(
-                JobFailedError(
-                    f"the job ended {status.state.value} (service status {status.raw_status!r}): {detail}",
-                    service=self.spec.display_name,
-                    job_id=status.job_id,
-                )
-            )
-        raise AirflowSkipException(
-            f"{self.spec.display_name} job {status.job_id} ended {status.state.value} "
-            f"(service status {status.raw_status!r}: {detail}); skipped because failure_states="
-            f"{list(self.failure_states)} leaves it out"
-        )
-
-    def _check(self) -> JobStatus | None:
-        """One check with the sync hook; None after a transient error (counted)."""
-        try:
-            status = self.hook.get_job(self.job_ref)
-        except Exception as exc:
-            if is_permanent(exc):  # wrong credentials, unknown job, bad parameter, missing connection
-                self._fail(exc)
-            if not isinstance(exc, JobStatusError):
-                raise
-            self._consecutive_errors += 1
-            if self._consecutive_errors >= self.max_consecutive_errors:
-                self._fail(
-                    JobStatusError(
-                        f"gave up after {self._consecutive_errors} consecutive failed checks "
-                        f"(max_consecutive_errors={self.max_consecutive_errors}); last error: {exc}",
-                        service=self.spec.display_name,
-                        job_id=self.job_ref,
-                    )
-                )
-            self.log.warning(
-                "Checking the job failed (%d in a row, %d allowed); trying again: %s",
-                self._consecutive_errors,
-                self.max_consecutive_errors,
-                exc,
-            )
-            return None
-        self._consecutive_errors = 0
-        if status.state is JobState.UNKNOWN and not self._unknown_logged:
-            self._unknown_logged = True
-            self.log.warning(
-                "%s job %s reports the undocumented status %r: not a success, waiting on",
-                self.spec.display_name,
-                status.job_id,
-                status.raw_status,
-            )
-        return status
 
     # ------------------------------------------------------------------ poke / reschedule
 
@@ -234,14 +145,7 @@ class JobSensor(BaseSensorOperator):
                 self.timeout,
             )
         self.defer(
-            trigger=JobStatusTrigger(
-                service=self.spec.name,
-                conn_id=self.conn_id,
-                job_id=self.job_ref,
-                deadline=deadline,
-                poll_interval=self.poll_interval,
-                max_consecutive_errors=max(1, self.max_consecutive_errors - self._consecutive_errors),
-            ),
+            trigger=self._trigger(deadline),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout + DEFER_TIMEOUT_GRACE),
         )
@@ -258,15 +162,10 @@ class JobSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: Any = None) -> dict[str, Any]:
         """Resume from `JobStatusTrigger`: validate the event, then succeed, fail, skip or time out."""
-        try:
-            parsed = parse_event(event, job_id=self.job_ref)
-        except JobStatusError as exc:
-            self._fail(exc)
-        if parsed.job is not None:
-            return self._finish(parsed.job)
-        if parsed.kind == "timeout":
-            message = f"Sensor has timed out (timeout {self.timeout:.0f}s): {parsed.message}"
-            if self.soft_fail:
-                raise AirflowSkipException(message)
-            raise AirflowSensorTimeout(message)
-        self._fail(JobStatusError(parsed.message))
+        return self._resume(event)
+
+    def _timed_out(self, message: str) -> NoReturn:
+        message = f"Sensor has timed out (timeout {self.timeout:.0f}s): {message}"
+        if self.soft_fail:
+            raise AirflowSkipException(message)
+        raise AirflowSensorTimeout(message)

@@ -22,7 +22,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_jobstatus.exceptions import InvalidParameterError
 from airflow_jobstatus.services import SERVICES
 from airflow_jobstatus.triggers.events import JobEvent, event_for_job
-from airflow_jobstatus.triggers.hub import Outcome, PollHub
+from airflow_jobstatus.triggers.hub import Outcome, PollHub, describe
 
 DEFAULT_POLL_INTERVAL = 30.0
 DEFAULT_MAX_CONSECUTIVE_ERRORS = 10
@@ -69,6 +69,9 @@ class JobStatusTrigger(BaseTrigger):
         one interval after the trigger starts, never sooner than 2 s).
     :param max_consecutive_errors: transient failures in a row (after the HTTP core's own retries)
         after which the wait ends with an ``error`` event.
+    :param delete_on_kill: Daily only: when a user kills the deferred task, delete the job (Daily has
+        no cancel). Otherwise a kill only logs that the job keeps running (no service can cancel).
+        Serialized only when true.
     """
 
     def __init__(
@@ -80,6 +83,7 @@ class JobStatusTrigger(BaseTrigger):
         deadline: float,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
+        delete_on_kill: bool = False,
     ) -> None:
         super().__init__()
         check_wait_parameters(
@@ -99,19 +103,26 @@ class JobStatusTrigger(BaseTrigger):
         self.deadline = float(deadline)
         self.poll_interval = float(poll_interval)
         self.max_consecutive_errors = max_consecutive_errors
+        if delete_on_kill is not False and (delete_on_kill is not True or service != "daily"):
+            raise InvalidParameterError(
+                f"delete_on_kill must be a bool and is supported for daily only, got {delete_on_kill!r} "
+                f"for {service}",
+                operation="wait_for_job",
+            )
+        self.delete_on_kill = delete_on_kill
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "service": self.service,
-                "conn_id": self.conn_id,
-                "job_id": self.job_id,
-                "deadline": self.deadline,
-                "poll_interval": self.poll_interval,
-                "max_consecutive_errors": self.max_consecutive_errors,
-            },
-        )
+        kwargs: dict[str, Any] = {
+            "service": self.service,
+            "conn_id": self.conn_id,
+            "job_id": self.job_id,
+            "deadline": self.deadline,
+            "poll_interval": self.poll_interval,
+            "max_consecutive_errors": self.max_consecutive_errors,
+        }
+        if self.delete_on_kill:
+            kwargs["delete_on_kill"] = True
+        return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, JobStatusTrigger):
@@ -134,6 +145,34 @@ class JobStatusTrigger(BaseTrigger):
         if event.kind in ("timeout", "error"):
             self.log.warning("%s", event.message)
         yield TriggerEvent(event.to_payload())
+
+    async def on_kill(self) -> None:
+        """A user killed the deferred task: no service can cancel a job; Daily's can be deleted."""
+        display = SERVICES[self.service].display_name
+        if not self.delete_on_kill:
+            self.log.warning(
+                "The task was killed while waiting for %s job %s. %s cannot cancel a running job: "
+                "it keeps running at the service.",
+                display,
+                self.job_id,
+                display,
+            )
+            return
+        from airflow_jobstatus.hooks.daily import DailyHook
+
+        try:
+            await DailyHook(daily_conn_id=self.conn_id).adelete_job(self.job_id)
+        except Exception as exc:
+            self.log.error(
+                "The task was killed; deleting Daily job %s (delete_on_kill=True) failed: %s",
+                self.job_id,
+                describe(exc),
+            )
+        else:
+            self.log.warning(
+                "The task was killed: deleted Daily job %s (delete_on_kill=True; Daily has no cancel)",
+                self.job_id,
+            )
 
     def event_for(self, outcome: Outcome) -> JobEvent:
         display = SERVICES[self.service].display_name

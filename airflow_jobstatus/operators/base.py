@@ -1,0 +1,471 @@
+"""`JobSubmitOperator`: what the four submit operators share.
+
+A submit operator starts one job at its service and, by default, waits for it to end.
+
+**Parameters are checked before any request.** Each service's operator takes that service's
+submission parameters as named, templated arguments. They are validated with the hook's own
+validation helper (``daily_submit_body``, ``wasabi_submit_body``, ...): when the operator is
+created if no argument is templated, and always in ``execute`` after templating, before the first
+request. An invalid value or combination fails with `InvalidSubmissionError`, which names the
+parameter to fix and is never retried (it is an `AirflowFailException`).
+
+**Never a duplicate job.** Right after the service accepts the job, its id is written to the task
+instance's ``task_state_store`` (Airflow 3.3, through `airflow.sdk.ResumableJobMixin`), together
+with a fingerprint of the validated request. The store is shared by every try of the task instance
+(dag run, task id, map index). A later try of the same task instance reads it back first and:
+
+* the recorded job is queued, running (or in a status the service never documented): it **resumes**
+  that job and waits for it again, whatever ended the earlier try (a worker crash, a kill, the
+  ``timeout``, a deferral that failed, an error while waiting);
+* the recorded job succeeded: it returns that job's result without submitting;
+* the recorded job failed or was cancelled, the job no longer exists at the service (for example
+  deleted with ``delete_on_kill``), or the parameters rendered differently than for the recorded job:
+  it submits a **new** job. A retry after the job itself failed is a request for a new job; and a
+  job submitted with other parameters is not the job this try asks for.
+
+One window stays open on Daily, Wasabi AiR and Symbl.ai, which accept no client request id: a
+worker that dies after the service accepted the job but before the id was stored (one message to
+the supervisor later) leaves a job the next try does not know about. On DeepAffects the window is
+closed: the client ``request_id`` is derived from the task instance (dag id, task id, run id, map
+index; not the try number), the request fingerprint and a counter of deliberate resubmissions, so
+the next try sends the same ``request_id`` and the service returns the same job.
+
+``durable=False`` (from `ResumableJobMixin`) turns all of this off: every try submits a new job
+(on DeepAffects the request id then includes the try number).
+
+Airflow keeps the store when a task is cleared, so clearing a task whose job succeeded returns that
+job's result again rather than submitting (unless the rendered parameters changed). To force a new
+job, delete the key ``airflow_jobstatus_job`` first (REST API: ``DELETE /api/v2/dags/{dag_id}/
+dagRuns/{run_id}/taskInstances/{task_id}/state-store/airflow_jobstatus_job``), or set
+``[state_store] clear_on_success``.
+
+**Waiting** (``wait_for_completion=True``, the default) is the sensors' wait: deferrable, it defers
+to `JobStatusTrigger` with an absolute deadline of the try's start + ``timeout``; otherwise it polls
+with the sync hook every ``poll_interval`` seconds in the worker. The end is the sensors' end: the
+final `JobStatus` JSON is returned (XCom ``return_value``); a state in ``failure_states`` fails with
+`JobFailedError`; another terminal state skips the task. With ``wait_for_completion=False`` the task
+returns the job id. Either way the job id is pushed to XCom under the key ``job_id`` as soon as it is
+known (and stored).
+
+**Kill and timeout.** None of the four services can cancel a running job. When the task is killed
+(or its ``execution_timeout`` passes), and when the wait passes ``timeout``, the log says so with the
+job id, and the job keeps running; a retry resumes it. `DailySubmitJobOperator` offers
+``delete_on_kill=True``, which deletes the Daily job instead (also while deferred: the trigger does
+it); a retry then submits a new job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Collection, Sequence
+from datetime import timedelta
+from typing import Any, NoReturn, cast
+
+from airflow.sdk import BaseOperator, Context, ResumableJobMixin, conf
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_jobstatus.exceptions import InvalidParameterError, JobStatusError, NotFoundError
+from airflow_jobstatus.models import JobState, JobStatus
+from airflow_jobstatus.triggers.job import (
+    DEFAULT_MAX_CONSECUTIVE_ERRORS,
+    DEFAULT_POLL_INTERVAL,
+    check_wait_parameters,
+)
+from airflow_jobstatus.waiting import DEFER_TIMEOUT_GRACE, FAILURE_STATES, JobWaitMixin, check_failure_states
+
+DEFAULT_TIMEOUT = 7 * 24 * 3600.0
+"""Seconds a try waits for its job by default (as long as a sensor)."""
+STATE_KEY = "airflow_jobstatus_job"
+"""The task_state_store key of the submitted job. Renaming it breaks the resume of tries in flight."""
+ACTIVE_STATES = frozenset({JobState.QUEUED.value, JobState.RUNNING.value, JobState.UNKNOWN.value})
+TEMPLATE_MARKERS = ("{{", "{%", "{#")
+
+
+class InvalidSubmissionError(InvalidParameterError, AirflowFailException):
+    """A submission parameter is wrong; nothing was sent, and retrying cannot help (no retry)."""
+
+    hint = ""
+
+
+class JobWaitTimeoutError(JobStatusError):
+    """The job had not ended when the submit operator's ``timeout`` passed (the task may be retried)."""
+
+
+def is_literal(value: Any) -> bool:
+    """True when ``value`` is final at DAG-parse time: no Jinja template, no XComArg or other object."""
+    if value is None or isinstance(value, bool | int | float | bytes):
+        return True
+    if isinstance(value, str):
+        return not any(marker in value for marker in TEMPLATE_MARKERS)
+    if isinstance(value, list | tuple):
+        return all(is_literal(item) for item in value)
+    if isinstance(value, dict):
+        return all(is_literal(k) and is_literal(v) for k, v in value.items())
+    return False
+
+
+def as_int(value: Any) -> Any:
+    """A rendered template gives strings: ``"5"`` -> 5. Anything else is left for validation."""
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return value
+
+
+def as_bool(value: Any) -> Any:
+    """``"true"``/``"false"`` (any case) from a rendered template -> bool; anything else unchanged."""
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return value
+
+
+def as_structure(value: Any) -> Any:
+    """A dict or list rendered to JSON text (e.g. pulled from XCom) -> the dict or list."""
+    if isinstance(value, str) and value.strip()[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def need_structure(value: Any, name: str, kind: type[dict[Any, Any]] | type[list[Any]], service: str) -> Any:
+    """``value`` as a dict or list (JSON text is parsed); `InvalidParameterError` naming the fix otherwise."""
+    value = as_structure(value)
+    if value is None or isinstance(value, kind):
+        return value
+    raise InvalidParameterError(
+        f"{name} must be a {kind.__name__}, got {type(value).__name__} {value!r:.80}",
+        service=service,
+        operation="submit_job",
+        hint=f"Pass a {kind.__name__}; a Jinja template renders text, so render JSON (e.g. "
+        "'{{ ti.xcom_pull(...) | tojson }}') or create the DAG with render_template_as_native_obj=True",
+    )
+
+
+def fingerprint(service: str, request: Any) -> str:
+    """A stable digest of a validated request: tells whether a recorded job is the one asked for."""
+    text = json.dumps([service, request], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def as_seconds(value: float | timedelta, name: str) -> float:
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds):
+        raise InvalidParameterError(f"{name} must be a number of seconds or a timedelta, got {value!r}")
+    return float(seconds)
+
+
+class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
+    """Submit a job to one service and (by default) wait for it. Subclasses set `spec`, `hook_class`,
+    their submission parameters and `_submission`.
+
+    :param wait_for_completion: wait for the job to end and return its final `JobStatus` JSON
+        (default). False: return the job id once the job is submitted.
+    :param deferrable: wait in the triggerer instead of a worker slot. Default: the ``[operators]
+        default_deferrable`` setting.
+    :param poll_interval: seconds (or a timedelta) between checks of the job. Default 30.
+    :param timeout: seconds (or a timedelta) one try waits for the job before it fails with
+        `JobWaitTimeoutError` (the job keeps running; a retry resumes it). Default 7 days.
+    :param failure_states: which terminal job states fail the task: any of ``"failed"`` and
+        ``"cancelled"`` (default both). A terminal state not listed skips the task.
+    :param max_consecutive_errors: transient failed checks in a row that fail the task. Default 10.
+    :param durable: record the job in the task state store so that a retry resumes it (default).
+        False: every try submits a new job.
+    """
+
+    template_fields: Sequence[str] = ()
+    ui_color = "#d7ecf0"
+    external_id_key = STATE_KEY
+    delete_on_kill: bool = False
+    """Set by operators whose service can delete a job (Daily)."""
+
+    def __init__(
+        self,
+        *,
+        conn_id: str,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float | timedelta = DEFAULT_POLL_INTERVAL,
+        timeout: float | timedelta = DEFAULT_TIMEOUT,
+        failure_states: Collection[str] = FAILURE_STATES,
+        max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        display = self.spec.display_name
+        self.conn_id = conn_id
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = as_seconds(poll_interval, "poll_interval")
+        self.timeout = as_seconds(timeout, "timeout")
+        if self.timeout <= 0:
+            raise InvalidParameterError(f"timeout must be positive, got {timeout!r}", service=display)
+        self.failure_states = check_failure_states(failure_states, service=display)
+        self.max_consecutive_errors = max_consecutive_errors
+        check_wait_parameters(
+            service=self.spec.name,
+            conn_id=conn_id,
+            job_id="-",  # not known before submission
+            poll_interval=self.poll_interval,
+            max_consecutive_errors=max_consecutive_errors,
+        )
+        self._job_id: str | None = None
+        self._xcom_job_id: str | None = None
+        self._deadline = 0.0
+        self._request: dict[str, Any] = {}
+        self._fingerprint = ""
+        self._generation = 1
+        self._prior: JobStatus | None = None
+        self._result: Any = None
+        self._have_result = False
+
+    # ------------------------------------------------------------------ what each service defines
+
+    def _submission(self) -> tuple[dict[str, Any], Any]:
+        """(keyword arguments of the hook's ``submit_job``, the validated service request).
+
+        Reads the (rendered) parameters and validates them with the hook's helper; raises
+        `InvalidParameterError` naming what to fix.
+        """
+        raise NotImplementedError
+
+    def _send(self, submit_kwargs: dict[str, Any], context: Context) -> str:
+        """Submit the job; return its id."""
+        return str(cast(Any, self.hook).submit_job(**submit_kwargs))
+
+    def _delete(self, job_id: str) -> None:
+        """Delete the job at the service (only where `delete_on_kill` exists)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ validation
+
+    def _validated(self) -> tuple[dict[str, Any], Any]:
+        try:
+            return self._submission()
+        except InvalidSubmissionError:
+            raise
+        except InvalidParameterError as exc:
+            raise InvalidSubmissionError(str(exc)) from None
+
+    def _check_literal_parameters(self) -> None:
+        """At construction: validate now when no submission parameter is templated."""
+        if all(is_literal(getattr(self, name)) for name in self.template_fields):
+            self._validated()
+
+    # ------------------------------------------------------------------ execute
+
+    @property
+    def job_ref(self) -> str:
+        if not self._job_id:
+            raise InvalidParameterError("no job is known yet", service=self.spec.display_name)
+        return self._job_id
+
+    def execute(self, context: Context) -> Any:
+        self._deadline = time.time() + self.timeout
+        self._request, request = self._validated()  # after templating, before any request
+        self._fingerprint = fingerprint(self.spec.name, request)
+        return self.execute_resumable(context)
+
+    def _known(self, job_id: str, context: Context) -> None:
+        """The job of this try is known (and stored): remember it, and push it to XCom once."""
+        self._job_id = job_id
+        if self._xcom_job_id == job_id:
+            return
+        ti = context.get("ti")
+        if ti is not None:
+            ti.xcom_push(key="job_id", value=job_id)
+        self._xcom_job_id = job_id
+
+    # ------------------------------------------------------------------ ResumableJobMixin
+
+    def submit_job(self, context: Context) -> dict[str, Any]:
+        """Submit the job; return the record that goes to the task state store."""
+        job_id = self._send(self._request, context)
+        self.log.info("Submitted %s job %s", self.spec.display_name, job_id)
+        return {"job_id": job_id, "request": self._fingerprint, "generation": self._generation}
+
+    def get_job_status(self, external_id: Any, context: Context) -> str:
+        """The state of the job an earlier try recorded, or why it cannot be resumed."""
+        display = self.spec.display_name
+        record = external_id if isinstance(external_id, dict) else {}
+        job_id = record.get("job_id")
+        generation = record.get("generation")
+        if not isinstance(job_id, str) or not job_id or not isinstance(generation, int):
+            self.log.warning("Ignoring an unreadable job record in the task state store: %r", external_id)
+            return "unreadable"
+        self._generation = generation + 1  # used only if a new job is submitted
+        if record.get("request") != self._fingerprint:
+            self.log.warning(
+                "An earlier try submitted %s job %s with other parameters than this try renders: "
+                "submitting a new job",
+                display,
+                job_id,
+            )
+            return "superseded"
+        try:
+            status = self.hook.get_job(job_id)
+        except NotFoundError:
+            self.log.warning(
+                "%s job %s, submitted by an earlier try, no longer exists at the service: submitting a new job",
+                display,
+                job_id,
+            )
+            return "missing"
+        self._prior = status
+        state = status.state.value
+        if state in ACTIVE_STATES:
+            self.log.info(
+                "Resuming %s job %s submitted by an earlier try (service status %r) instead of submitting again",
+                display,
+                job_id,
+                status.raw_status,
+            )
+        elif state == JobState.SUCCEEDED.value:
+            self.log.info("%s job %s, submitted by an earlier try, has already succeeded", display, job_id)
+        else:
+            self.log.warning(
+                "%s job %s, submitted by an earlier try, ended %s (service status %r): submitting a new job",
+                display,
+                job_id,
+                state,
+                status.raw_status,
+            )
+        return state
+
+    def is_job_active(self, status: str) -> bool:
+        return status in ACTIVE_STATES
+
+    def is_job_succeeded(self, status: str) -> bool:
+        return status == JobState.SUCCEEDED.value
+
+    def poll_until_complete(self, external_id: Any, context: Context) -> Any:
+        """Wait for the job (defer, or poll here); return what the task returns."""
+        job_id = external_id["job_id"]
+        self._known(job_id, context)
+        if not self.wait_for_completion:
+            result: Any = job_id
+        elif self.deferrable:
+            remaining = max(0.0, self._deadline - time.time())
+            self.log.info(
+                "Deferring until %s job %s ends (poll every %.0fs, timeout %.0fs)",
+                self.spec.display_name,
+                job_id,
+                self.poll_interval,
+                remaining,
+            )
+            self.defer(
+                trigger=self._trigger(self._deadline, delete_on_kill=self.delete_on_kill),
+                method_name="execute_complete",
+                kwargs={"job_id": job_id},
+                timeout=timedelta(seconds=remaining + DEFER_TIMEOUT_GRACE),
+            )
+        else:
+            result = self._poll()
+        self._result, self._have_result = result, True
+        return result
+
+    def get_job_result(self, external_id: Any, context: Context) -> Any:
+        if self._have_result:
+            return self._result
+        # an earlier try's job that has already succeeded
+        job_id = external_id["job_id"]
+        self._known(job_id, context)
+        if not self.wait_for_completion or self._prior is None:
+            return job_id
+        return self._finish(self._prior)
+
+    # ------------------------------------------------------------------ waiting
+
+    def _poll(self) -> dict[str, Any]:
+        """Wait in the worker, checking every ``poll_interval`` seconds until the deadline."""
+        status: JobStatus | None = None
+        while True:
+            remaining = self._deadline - time.time()
+            if remaining <= 0:
+                last = f" (last status {status.raw_status!r})" if status is not None else ""
+                self._timed_out(f"{self.spec.display_name} job {self.job_ref} had not finished{last}")
+            time.sleep(min(self.poll_interval, remaining))
+            checked = self._check()
+            if checked is None:
+                continue
+            status = checked
+            if status.is_terminal:
+                return self._finish(status)
+            self.log.info("%s job %s is %s", self.spec.display_name, status.job_id, status.raw_status)
+
+    def execute_complete(self, context: Context, event: Any = None, job_id: str | None = None) -> Any:
+        """Resume from `JobStatusTrigger`: validate the event, then succeed, fail, skip or time out.
+
+        ``job_id`` comes from the deferral's kwargs; where those are not kept (``dag.test()`` passes
+        only the event), the job recorded in the task state store is the job.
+        """
+        self._job_id = job_id or self._recorded_job_id(context)
+        return self._resume(event)
+
+    def _recorded_job_id(self, context: Context) -> str | None:
+        store = context.get("task_state_store") if self.durable else None
+        record = store.get(self.external_id_key) if store is not None else None
+        job_id = record.get("job_id") if isinstance(record, dict) else None
+        return job_id if isinstance(job_id, str) and job_id else None
+
+    def _expected_job_id(self) -> str | None:
+        return self._job_id
+
+    # ------------------------------------------------------------------ ends without the job's end
+
+    def _timed_out(self, message: str) -> NoReturn:
+        deleted = self._abandon(f"timed out after waiting {self.timeout:.0f}s for the job")
+        hint = (
+            "The job was deleted (delete_on_kill=True): a retry submits a new job"
+            if deleted
+            else "The job keeps running at the service: a retry of this task resumes it; raise "
+            "'timeout' if jobs need longer"
+        )
+        raise JobWaitTimeoutError(
+            f"the wait timed out (timeout {self.timeout:.0f}s): {message}",
+            service=self.spec.display_name,
+            hint=hint,
+        )
+
+    def on_kill(self) -> None:
+        if self._job_id:
+            self._abandon("was killed")
+
+    def _abandon(self, what: str) -> bool:
+        """Say that the job keeps running (no service can cancel), or delete it if asked; True if deleted."""
+        display, job_id = self.spec.display_name, self._job_id
+        if self.delete_on_kill and job_id:
+            try:
+                self._delete(job_id)
+            except Exception as exc:
+                self.log.error(
+                    "The task %s; deleting %s job %s (delete_on_kill=True) failed: %s",
+                    what,
+                    display,
+                    job_id,
+                    exc,
+                )
+                return False
+            self.log.warning(
+                "The task %s: deleted %s job %s (delete_on_kill=True; %s has no cancel)",
+                what,
+                display,
+                job_id,
+                display,
+            )
+            return True
+        extra = "; pass delete_on_kill=True to delete it instead" if self._can_delete() else ""
+        self.log.warning(
+            "The task %s. %s cannot cancel a running job: job %s keeps running at the service%s",
+            what,
+            display,
+            job_id,
+            extra,
+        )
+        return False
+
+    def _can_delete(self) -> bool:
+        return type(self)._delete is not JobSubmitOperator._delete

@@ -1,0 +1,135 @@
+"""`DeepAffectsSubmitJobOperator`: submit a DeepAffects async ASR or diarization request and wait for it."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from typing import Any, cast
+
+from airflow.sdk import Context
+
+from airflow_jobstatus.hooks.deepaffects import DeepAffectsHook, deepaffects_submit_request
+from airflow_jobstatus.operators.base import JobSubmitOperator, as_bool, as_int
+from airflow_jobstatus.services import DEEPAFFECTS
+
+REQUEST_ID_NAMESPACE = uuid.UUID("5c0f1a8e-6f3b-5b8e-9d0e-2a7c4f1e9b31")
+"""The namespace of the uuid5 request ids derived from task instances (never change it: a retry
+of a task in flight would derive another id and submit a second job)."""
+
+
+def derive_request_id(context: Context, *, request: str, generation: int, durable: bool) -> str | None:
+    """A ``request_id`` that every try of one task instance sends alike (None without a task instance).
+
+    Derived from the dag id, task id, run id and map index (not the try number), the request's
+    fingerprint (other parameters are another job) and ``generation``, which counts deliberate
+    resubmissions (after the recorded job failed). Not durable: every try gets its own id.
+    """
+    ti = context.get("ti")
+    if ti is None:
+        return None
+    map_index = getattr(ti, "map_index", None)
+    parts: list[Any] = [ti.dag_id, ti.task_id, ti.run_id, -1 if map_index is None else map_index, request]
+    parts += [generation] if durable else ["try", ti.try_number]
+    return str(uuid.uuid5(REQUEST_ID_NAMESPACE, json.dumps(parts, default=str)))
+
+
+class DeepAffectsSubmitJobOperator(JobSubmitOperator):
+    """Submit a DeepAffects async request (``asr`` or ``diarize``) and, by default, wait for it.
+
+    See `JobSubmitOperator` for waiting, retries (a retry resumes the recorded job) and what it returns.
+    The ``request_id`` is derived from the task instance: a try that died before recording the job
+    sends the same ``request_id`` again, and DeepAffects returns the same job.
+
+    :param api: ``asr`` (speech to text) or ``diarize`` (who spoke when) (templated).
+    :param url: an audio file URL the service downloads (templated).
+    :param content: the audio itself, base64-encoded (bytes are encoded for you) (templated).
+        Exactly one of ``url`` and ``content``.
+    :param encoding: the audio encoding, e.g. ``wav``, ``mp3``, ``FLAC``, ``LINEAR16``. Default
+        ``wav`` (templated).
+    :param sample_rate: in Hz. Default 16000 (templated).
+    :param language_code: Default ``en-US`` (templated).
+    :param speaker_count: how many speakers (``diarize``; ``asr`` with
+        ``enable_speaker_diarization=True``) (templated).
+    :param audio_type: e.g. ``callcenter``, ``meeting`` (templated).
+    :param enable_punctuation: ``asr`` only (templated).
+    :param enable_speaker_diarization: ``asr`` only (templated).
+    :param webhook: a URL DeepAffects calls with the result (templated).
+    :param deepaffects_conn_id: a ``deepaffects`` connection. Default ``deepaffects_default``.
+    """
+
+    spec = DEEPAFFECTS
+    hook_class = DeepAffectsHook
+    template_fields = (
+        "api",
+        "url",
+        "content",
+        "encoding",
+        "sample_rate",
+        "language_code",
+        "speaker_count",
+        "audio_type",
+        "enable_punctuation",
+        "enable_speaker_diarization",
+        "webhook",
+    )
+
+    def __init__(
+        self,
+        *,
+        api: str,
+        url: str | None = None,
+        content: str | bytes | None = None,
+        encoding: str = "wav",
+        sample_rate: int = 16000,
+        language_code: str = "en-US",
+        speaker_count: int | None = None,
+        audio_type: str | None = None,
+        enable_punctuation: bool | None = None,
+        enable_speaker_diarization: bool | None = None,
+        webhook: str | None = None,
+        deepaffects_conn_id: str = DEEPAFFECTS.default_conn_id,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(conn_id=deepaffects_conn_id, **kwargs)
+        self.api = api
+        self.url = url
+        self.content = content
+        self.encoding = encoding
+        self.sample_rate = sample_rate
+        self.language_code = language_code
+        self.speaker_count = speaker_count
+        self.audio_type = audio_type
+        self.enable_punctuation = enable_punctuation
+        self.enable_speaker_diarization = enable_speaker_diarization
+        self.webhook = webhook
+        self.deepaffects_conn_id = deepaffects_conn_id
+        self._check_literal_parameters()
+
+    def _submission(self) -> tuple[dict[str, Any], Any]:
+        content = self.content
+        if isinstance(content, bytes | bytearray):
+            content = base64.b64encode(content).decode("ascii")
+        kwargs: dict[str, Any] = {
+            "api": self.api,
+            "url": self.url or None,
+            "content": content or None,
+            "encoding": self.encoding,
+            "sample_rate": as_int(self.sample_rate),
+            "language_code": self.language_code,
+            "speaker_count": as_int(self.speaker_count),
+            "audio_type": self.audio_type or None,
+            "enable_punctuation": as_bool(self.enable_punctuation),
+            "enable_speaker_diarization": as_bool(self.enable_speaker_diarization),
+        }
+        path, body = deepaffects_submit_request(**kwargs)
+        kwargs["webhook"] = self.webhook or None
+        return kwargs, [path, body, kwargs["webhook"]]
+
+    def _send(self, submit_kwargs: dict[str, Any], context: Context) -> str:
+        request_id = derive_request_id(
+            context, request=self._fingerprint, generation=self._generation, durable=self.durable
+        )
+        if request_id is not None:
+            self.log.info("DeepAffects request_id %s (derived from the task instance)", request_id)
+        return cast(DeepAffectsHook, self.hook).submit_job(**submit_kwargs, request_id=request_id)

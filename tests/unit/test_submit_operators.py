@@ -1,0 +1,554 @@
+"""The four submit operators without servers: validation, submission, resume decisions, waits and ends.
+
+A fake hook answers ``submit_job`` / ``get_job`` / ``delete_job``, a fake task state store and task
+instance stand in for Airflow's, and a recording logger keeps what the operator logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, TaskDeferred
+
+from airflow_jobstatus.exceptions import (
+    AuthenticationError,
+    InvalidParameterError,
+    JobFailedError,
+    NotFoundError,
+)
+from airflow_jobstatus.models import JobState, JobStatus
+from airflow_jobstatus.operators.base import (
+    STATE_KEY,
+    InvalidSubmissionError,
+    JobSubmitOperator,
+    JobWaitTimeoutError,
+    fingerprint,
+    is_literal,
+)
+from airflow_jobstatus.operators.daily import DailySubmitJobOperator
+from airflow_jobstatus.operators.deepaffects import DeepAffectsSubmitJobOperator, derive_request_id
+from airflow_jobstatus.operators.symbl import SymblSubmitJobOperator
+from airflow_jobstatus.operators.wasabi import WasabiAirSubmitJobOperator
+from airflow_jobstatus.triggers import job as job_module
+from airflow_jobstatus.triggers.events import JobEvent, event_for_job
+from airflow_jobstatus.triggers.job import JobStatusTrigger
+
+pytestmark = pytest.mark.unit
+
+SOURCE = {"Endpoint": "https://s3.example", "Bucket": "media", "Region": "us-east-1", "ObjectKey": "a.mp4"}
+DEST = {"Bucket": "out", "Region": "us-east-1"}
+VALID: dict[type[JobSubmitOperator], dict[str, Any]] = {
+    DailySubmitJobOperator: {"preset": "transcript", "uri": "https://media.example/a.mp4"},
+    WasabiAirSubmitJobOperator: {"name": "n", "services": {"s2t": ""}, "source": SOURCE, "destination": DEST},
+    SymblSubmitJobOperator: {"audio_url": "https://media.example/a.mp3"},
+    DeepAffectsSubmitJobOperator: {"api": "asr", "url": "https://media.example/a.wav"},
+}
+CONN_KWARG = {
+    DailySubmitJobOperator: ("daily_conn_id", "daily"),
+    WasabiAirSubmitJobOperator: ("wasabi_air_conn_id", "wasabi_air"),
+    SymblSubmitJobOperator: ("symbl_conn_id", "symbl"),
+    DeepAffectsSubmitJobOperator: ("deepaffects_conn_id", "deepaffects"),
+}
+
+
+def job(state: str, *, service: str = "daily", job_id: str = "job-1", error: str | None = None) -> JobStatus:
+    raw = {"succeeded": "finished", "failed": "error", "running": "processing", "cancelled": "cancelled"}
+    return JobStatus(
+        service=service, job_id=job_id, state=JobState(state), raw_status=raw.get(state, state), error=error
+    )
+
+
+class FakeHook:
+    """Answers get_job from a script (the last answer repeats); records every call."""
+
+    def __init__(self, *answers: JobStatus | Exception, job_id: str = "job-1") -> None:
+        self.answers = list(answers)
+        self.job_id = job_id
+        self.calls: list[tuple[str, Any]] = []
+
+    def submit_job(self, **kwargs: Any) -> str:
+        self.calls.append(("submit_job", kwargs))
+        return kwargs.get("request_id") or self.job_id
+
+    def get_job(self, job_id: str) -> JobStatus:
+        self.calls.append(("get_job", job_id))
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def delete_job(self, job_id: str) -> None:
+        self.calls.append(("delete_job", job_id))
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+
+class FakeStore:
+    def __init__(self, **values: Any) -> None:
+        self.values = dict(values)
+        self.writes: list[tuple[str, Any]] = []
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: Any, **_: Any) -> None:
+        self.writes.append((key, value))
+        self.values[key] = value
+
+
+class FakeTI:
+    def __init__(self, *, try_number: int = 1, map_index: int = -1, task_id: str = "submit") -> None:
+        self.dag_id, self.task_id, self.run_id = "dag", task_id, "manual__2026-01-01"
+        self.try_number, self.map_index = try_number, map_index
+        self.stats_tags: dict[str, str] = {}
+        self.xcom: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcom[key] = value
+
+
+class RecordingLog:
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str]] = []
+
+    def _record(self, level: str, message: str, *args: Any, **kwargs: Any) -> None:
+        text = message % args if args else message
+        if kwargs:
+            text += " " + " ".join(f"{k}={v}" for k, v in kwargs.items())
+        self.lines.append((level, text))
+
+    def debug(self, message: str, *args: Any, **kwargs: Any) -> None:
+        self._record("debug", message, *args, **kwargs)
+
+    def info(self, message: str, *args: Any, **kwargs: Any) -> None:
+        self._record("info", message, *args, **kwargs)
+
+    def warning(self, message: str, *args: Any, **kwargs: Any) -> None:
+        self._record("warning", message, *args, **kwargs)
+
+    def error(self, message: str, *args: Any, **kwargs: Any) -> None:
+        self._record("error", message, *args, **kwargs)
+
+    def text(self) -> str:
+        return "\n".join(line for _, line in self.lines)
+
+
+def operator(
+    cls: type[JobSubmitOperator] = DailySubmitJobOperator, hook: FakeHook | None = None, **kwargs: Any
+) -> Any:
+    params = {**VALID[cls], **kwargs}
+    params.setdefault("task_id", "submit")
+    params.setdefault("deferrable", False)
+    params.setdefault("poll_interval", 0.01)
+    op = cls(**params)
+    op.hook = hook or FakeHook(job("succeeded", service=op.spec.name))
+    op._cached_logger = RecordingLog()
+    return op
+
+
+def context(store: FakeStore | None = None, ti: FakeTI | None = None) -> Any:
+    return {"task_state_store": store if store is not None else FakeStore(), "ti": ti or FakeTI()}
+
+
+@pytest.fixture(autouse=True)
+def fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Polls 10 ms apart (operators here poll every 10 ms unless a test says otherwise)."""
+    monkeypatch.setattr(job_module, "MIN_POLL_INTERVAL", 0.01)
+
+
+def record_for(op: JobSubmitOperator, job_id: str = "job-1", generation: int = 1) -> dict[str, Any]:
+    """The record a try of ``op`` stores after submitting ``job_id``."""
+    _, request = op._submission()
+    return {"job_id": job_id, "request": fingerprint(op.spec.name, request), "generation": generation}
+
+
+# ------------------------------------------------------------------------------- construction
+
+
+@pytest.mark.parametrize("cls", list(VALID))
+def test_each_operator_is_a_thin_subclass(cls: type[JobSubmitOperator]) -> None:
+    conn_kwarg, service = CONN_KWARG[cls]
+    op = cls(task_id="t", **VALID[cls], **{conn_kwarg: "my_conn"}, poll_interval=timedelta(minutes=2))
+    assert op.spec.name == service and op.conn_id == "my_conn" and getattr(op, conn_kwarg) == "my_conn"
+    assert op.hook.conn_id == "my_conn" and type(op.hook) is cls.hook_class
+    assert op.poll_interval == 120 and op.wait_for_completion is True and op.durable is True
+    assert op.failure_states == ("failed", "cancelled") and op.external_id_key == STATE_KEY
+    assert set(op.template_fields) <= set(vars(op)) and len(op.template_fields) >= 4
+    default = cls(task_id="t2", **VALID[cls])
+    assert default.conn_id == f"{service}_default"
+
+
+def test_deferrable_default_comes_from_the_config() -> None:
+    import inspect
+
+    from airflow.sdk import conf
+
+    default = inspect.signature(JobSubmitOperator.__init__).parameters["deferrable"].default
+    assert default is conf.getboolean("operators", "default_deferrable", fallback=False)
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs", "fix"),
+    [
+        (
+            DailySubmitJobOperator,
+            {"recording_id": "rec-1"},
+            "exactly one of recording_id, uri or transcript_uri",
+        ),
+        (DailySubmitJobOperator, {"uri": None}, "exactly one of recording_id, uri or transcript_uri"),
+        (DailySubmitJobOperator, {"preset": "minutes"}, "transcript, summarize, soap-notes"),
+        (
+            DailySubmitJobOperator,
+            {"uri": None, "transcript_uri": "https://x/t.vtt"},
+            "needs the 'summarize' or 'soap-notes' preset",
+        ),
+        (WasabiAirSubmitJobOperator, {"services": {"translate": ""}}, "Use some of: ocr, s2t"),
+        (WasabiAirSubmitJobOperator, {"priority": 11}, "priority must be an integer from 1 to 10"),
+        (WasabiAirSubmitJobOperator, {"source": {"Bucket": "b"}}, "ObjectKey"),
+        (
+            WasabiAirSubmitJobOperator,
+            {"source": {"Bucket": "b", "ObjectKey": "k"}},
+            "source is missing Endpoint, Region",
+        ),
+        (WasabiAirSubmitJobOperator, {"source": "s3://media/a.mp4"}, "render_template_as_native_obj=True"),
+        (SymblSubmitJobOperator, {"video_url": "https://x/v.mp4"}, "exactly one of audio_url, video_url or"),
+        (
+            SymblSubmitJobOperator,
+            {"audio_url": None, "messages": "hello"},
+            "messages must be a list, got str",
+        ),
+        (
+            SymblSubmitJobOperator,
+            {"audio_url": None, "messages": [{"payload": {"content": "hi"}}], "language_code": "en-US"},
+            "Remove language_code",
+        ),
+        (SymblSubmitJobOperator, {"diarization_speaker_count": 2}, "enable_speaker_diarization=True"),
+        (DeepAffectsSubmitJobOperator, {"content": "UklGRg=="}, "Pass url= for audio"),
+        (DeepAffectsSubmitJobOperator, {"api": "emotion"}, "api must be one of asr, diarize"),
+        (DeepAffectsSubmitJobOperator, {"speaker_count": 2}, "needs enable_speaker_diarization=True"),
+        (DeepAffectsSubmitJobOperator, {"sample_rate": 0}, "sample_rate must be a positive integer"),
+    ],
+)
+def test_invalid_literal_parameters_fail_at_construction(
+    cls: type[JobSubmitOperator], kwargs: dict[str, Any], fix: str
+) -> None:
+    with pytest.raises(InvalidSubmissionError, match="submit_job") as info:
+        cls(task_id="t", **{**VALID[cls], **kwargs})
+    assert fix in str(info.value)
+    # never retried, and still the provider's parameter error
+    assert isinstance(info.value, AirflowFailException) and isinstance(info.value, InvalidParameterError)
+
+
+def test_templated_parameters_are_validated_after_rendering_before_any_request() -> None:
+    hook = FakeHook(job("succeeded"))
+    op = operator(hook=hook, uri="{{ params.uri }}", recording_id="{{ params.rec }}")  # not checkable yet
+    op.uri, op.recording_id = "https://media.example/a.mp4", "rec-1"  # as rendered
+    store = FakeStore()
+    with pytest.raises(
+        InvalidSubmissionError, match="Pass exactly one of recording_id, uri or transcript_uri"
+    ):
+        op.execute(context(store))
+    assert hook.calls == [] and store.writes == []
+
+
+def test_is_literal() -> None:
+    assert is_literal({"a": [1, "x", None, True, b"raw"]})
+    assert not is_literal("{{ ds }}") and not is_literal(["ok", "{% if x %}"]) and not is_literal(object())
+
+
+def test_rendered_strings_are_coerced_for_typed_parameters() -> None:
+    op = operator(WasabiAirSubmitJobOperator, priority="{{ params.p }}", services='["s2t", "ocr"]')
+    op.priority = "7"
+    kwargs, body = op._submission()
+    assert body["Priority"] == 7 and body["Services"] == {"s2t": "", "ocr": ""}
+    op = operator(DeepAffectsSubmitJobOperator, sample_rate="{{ params.rate }}", content=None)
+    op.sample_rate, op.url, op.enable_punctuation = "8000", None, "false"
+    op.content = b"RIFF"
+    kwargs, (path, body, webhook) = op._submission()
+    assert body["sampleRate"] == 8000 and body["content"] == "UklGRg==" and body["enablePunctuation"] is False
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"failure_states": ["succeeded"]}, {"poll_interval": 0}, {"timeout": 0}, {"max_consecutive_errors": 0}],
+)
+def test_invalid_wait_parameters(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(InvalidParameterError):
+        operator(**kwargs)
+
+
+# ------------------------------------------------------------------------------- a first try
+
+
+@pytest.mark.parametrize("cls", list(VALID))
+def test_submit_records_the_job_pushes_it_and_waits(cls: type[JobSubmitOperator]) -> None:
+    service = CONN_KWARG[cls][1]
+    hook = FakeHook(job("running", service=service), job("succeeded", service=service))
+    op = operator(cls, hook=hook, poll_interval=0.01)
+    store, ti = FakeStore(), FakeTI()
+    value = op.execute(context(store, ti))
+    assert JobStatus.model_validate(value).succeeded
+    submitted = hook.calls[0]
+    assert submitted[0] == "submit_job" and hook.names().count("submit_job") == 1
+    job_id = "job-1" if cls is not DeepAffectsSubmitJobOperator else submitted[1]["request_id"]
+    assert store.writes == [(STATE_KEY, record_for(op, job_id))]
+    assert ti.xcom == {"job_id": job_id}
+    assert f"Submitted {op.spec.display_name} job {job_id}" in op.log.text()
+
+
+def test_submission_kwargs_reach_the_hook() -> None:
+    hook = FakeHook(job("succeeded"))
+    op = operator(hook=hook, language="fr", s3_key_template="out/{id}", use_replacement="true")
+    op.execute(context())
+    assert hook.calls[0] == (
+        "submit_job",
+        {
+            "preset": "transcript",
+            "recording_id": None,
+            "uri": "https://media.example/a.mp4",
+            "transcript_uri": None,
+            "language": "fr",
+            "s3_key_template": "out/{id}",
+            "use_replacement": True,
+        },
+    )
+
+
+def test_without_waiting_returns_the_job_id() -> None:
+    hook = FakeHook(job("running"))
+    op = operator(hook=hook, wait_for_completion=False)
+    ti = FakeTI()
+    assert op.execute(context(ti=ti)) == "job-1" and ti.xcom == {"job_id": "job-1"}
+    assert hook.names() == ["submit_job"]
+
+
+def test_not_durable_never_reads_or_writes_the_store() -> None:
+    hook = FakeHook(job("succeeded"))
+    op = operator(hook=hook, durable=False)
+    store = FakeStore(**{STATE_KEY: {"job_id": "old", "request": "x", "generation": 1}})
+    op.execute(context(store))
+    assert store.writes == [] and hook.names() == ["submit_job", "get_job"]
+
+
+def test_sync_wait_fails_on_a_failed_job_and_skips_outside_failure_states() -> None:
+    op = operator(hook=FakeHook(job("failed", error="silent audio")), poll_interval=0.01)
+    with pytest.raises(JobFailedError, match="silent audio"):
+        op.execute(context())
+    op = operator(hook=FakeHook(job("cancelled")), poll_interval=0.01, failure_states=["failed"])
+    with pytest.raises(AirflowSkipException, match="failure_states"):
+        op.execute(context())
+
+
+def test_sync_wait_times_out_and_says_the_job_keeps_running() -> None:
+    op = operator(hook=FakeHook(job("running")), poll_interval=0.05, timeout=0.2)
+    with pytest.raises(JobWaitTimeoutError, match="timeout 0s.*job-1.*a retry of this task resumes it"):
+        op.execute(context())
+    assert "Daily cannot cancel a running job: job job-1 keeps running" in op.log.text()
+    assert "delete_on_kill=True" in op.log.text()  # Daily offers the delete
+
+
+def test_sync_wait_timeout_with_delete_on_kill_deletes_the_daily_job() -> None:
+    hook = FakeHook(job("running"))
+    op = operator(hook=hook, poll_interval=0.05, timeout=0.2, delete_on_kill=True)
+    with pytest.raises(JobWaitTimeoutError, match="a retry submits a new job"):
+        op.execute(context())
+    assert hook.calls[-1] == ("delete_job", "job-1")
+    assert "deleted Daily job job-1 (delete_on_kill=True" in op.log.text()
+
+
+def test_on_kill_logs_or_deletes() -> None:
+    op = operator(SymblSubmitJobOperator)
+    op.on_kill()  # nothing submitted yet: nothing to say
+    assert op.log.lines == []
+    op._job_id = "j:c"
+    op.on_kill()
+    assert "Symbl.ai cannot cancel a running job: job j:c keeps running at the service" in op.log.text()
+    assert "delete_on_kill" not in op.log.text()
+    hook = FakeHook(job("running"))
+    op = operator(hook=hook, delete_on_kill=True)
+    op._job_id = "job-9"
+    op.on_kill()
+    assert hook.calls == [("delete_job", "job-9")]
+    with pytest.raises(TypeError):
+        SymblSubmitJobOperator(task_id="t", audio_url="https://x/a.mp3", delete_on_kill=True)
+
+
+# ------------------------------------------------------------------------------- deferrable
+
+
+def test_deferrable_defers_to_the_shared_trigger_after_recording_the_job() -> None:
+    hook = FakeHook(job("running"))
+    op = operator(hook=hook, deferrable=True, poll_interval=45, timeout=600, delete_on_kill=True)
+    store, ti = FakeStore(), FakeTI()
+    before = time.time()
+    with pytest.raises(TaskDeferred) as info:
+        op.execute(context(store, ti))
+    deferred = info.value
+    assert isinstance(deferred.trigger, JobStatusTrigger) and deferred.method_name == "execute_complete"
+    assert deferred.kwargs == {"job_id": "job-1"}
+    _, kwargs = deferred.trigger.serialize()
+    assert kwargs["service"] == "daily" and kwargs["job_id"] == "job-1" and kwargs["poll_interval"] == 45
+    assert kwargs["delete_on_kill"] is True
+    assert before + 600 <= kwargs["deadline"] <= time.time() + 600
+    assert deferred.timeout is not None and deferred.timeout > timedelta(seconds=600)
+    assert store.values[STATE_KEY]["job_id"] == "job-1" and ti.xcom == {"job_id": "job-1"}
+    assert hook.names() == ["submit_job"]  # no check right after submitting
+
+
+def resume(op: JobSubmitOperator, payload: Any, job_id: str = "job-1") -> Any:
+    return op.resume_execution("execute_complete", {"event": payload, "job_id": job_id}, context={})  # type: ignore[arg-type]
+
+
+def test_resuming_from_each_event() -> None:
+    done = job("succeeded")
+    assert resume(operator(), event_for_job(done).to_payload()) == done.model_dump(mode="json")
+    with pytest.raises(JobFailedError, match="bad codec"):
+        resume(operator(), event_for_job(job("failed", error="bad codec")).to_payload())
+    with pytest.raises(AirflowSkipException):
+        resume(operator(failure_states=["failed"]), event_for_job(job("cancelled")).to_payload())
+    op = operator()
+    with pytest.raises(JobWaitTimeoutError, match="had not finished"):
+        resume(op, JobEvent("timeout", "Daily job job-1 had not finished at the deadline").to_payload())
+    assert "job job-1 keeps running" in op.log.text()
+    with pytest.raises(Exception, match="401"):
+        resume(operator(), JobEvent("error", "401 from Daily").to_payload())
+    with pytest.raises(Exception, match="not 'job-1'"):  # fails closed on another job's event
+        resume(operator(), event_for_job(job("succeeded", job_id="other")).to_payload())
+
+
+# ------------------------------------------------------------------------------- a later try
+
+
+def test_a_retry_resumes_a_running_job_instead_of_submitting() -> None:
+    hook = FakeHook(job("running"), job("running"), job("succeeded"))
+    op = operator(hook=hook, poll_interval=0.01)
+    store, ti = FakeStore(), FakeTI(try_number=2)
+    store.values[STATE_KEY] = record_for(op)
+    value = op.execute(context(store, ti))
+    assert JobStatus.model_validate(value).succeeded
+    assert "submit_job" not in hook.names() and store.writes == []
+    assert ti.xcom == {"job_id": "job-1"}
+    assert "Resuming Daily job job-1 submitted by an earlier try" in op.log.text()
+
+
+def test_a_deferrable_retry_resumes_by_deferring_again() -> None:
+    hook = FakeHook(job("running"))
+    op = operator(hook=hook, deferrable=True)
+    store = FakeStore(**{STATE_KEY: record_for(op)})
+    with pytest.raises(TaskDeferred) as info:
+        op.execute(context(store))
+    assert info.value.kwargs == {"job_id": "job-1"} and hook.names() == ["get_job"]
+
+
+def test_a_retry_after_the_job_succeeded_returns_it() -> None:
+    hook = FakeHook(job("succeeded"))
+    op = operator(hook=hook, deferrable=True)
+    store = FakeStore(**{STATE_KEY: record_for(op)})
+    assert op.execute(context(store))["state"] == "succeeded"
+    assert hook.names() == ["get_job"]
+    op = operator(hook=FakeHook(job("succeeded")), wait_for_completion=False)
+    assert op.execute(context(FakeStore(**{STATE_KEY: record_for(op)}))) == "job-1"
+
+
+@pytest.mark.parametrize(
+    ("answer", "record_change", "says"),
+    [
+        (job("failed", error="corrupt"), {}, "ended failed"),
+        (job("cancelled"), {}, "ended cancelled"),
+        (NotFoundError("gone", status_code=404), {}, "no longer exists"),
+        (job("running"), {"request": "another-fingerprint"}, "with other parameters"),
+        (job("running"), {"generation": None}, "unreadable"),
+    ],
+)
+def test_a_retry_submits_a_new_job_when_the_recorded_one_cannot_be_resumed(
+    answer: Any, record_change: dict[str, Any], says: str
+) -> None:
+    hook = FakeHook(answer, job("succeeded", job_id="job-1"))
+    op = operator(hook=hook)
+    store = FakeStore(**{STATE_KEY: {**record_for(op, "old-job"), **record_change}})
+    op.execute(context(store))
+    assert hook.names().count("submit_job") == 1
+    assert store.values[STATE_KEY]["job_id"] == "job-1"
+    assert store.values[STATE_KEY]["generation"] == (2 if record_change.get("generation", 1) else 1)
+    assert says in op.log.text()
+
+
+def test_a_retry_fails_without_submitting_when_the_job_cannot_be_checked() -> None:
+    hook = FakeHook(AuthenticationError("Invalid API key", status_code=401))
+    op = operator(hook=hook)
+    with pytest.raises(AuthenticationError):
+        op.execute(context(FakeStore(**{STATE_KEY: record_for(op)})))
+    assert "submit_job" not in hook.names()
+
+
+# ------------------------------------------------------------------------------- DeepAffects request id
+
+
+def test_deepaffects_request_id_is_derived_from_the_task_instance_not_the_try() -> None:
+    def rid(**changes: Any) -> str | None:
+        ti = FakeTI(try_number=changes.pop("try_number", 1), map_index=changes.pop("map_index", -1))
+        kwargs = {"request": "fp", "generation": 1, "durable": True, **changes}
+        return derive_request_id({"ti": ti}, **kwargs)  # type: ignore[arg-type]
+
+    first = rid()
+    assert first is not None and len(first) == 36
+    assert rid(try_number=3) == first  # retries send the same id: the service dedups
+    assert len({first, rid(map_index=0), rid(map_index=1), rid(generation=2), rid(request="fp2")}) == 5
+    assert rid(durable=False) != rid(durable=False, try_number=2)  # not durable: a new job per try
+    assert derive_request_id({}, request="fp", generation=1, durable=True) is None  # type: ignore[arg-type]
+
+
+def test_deepaffects_sends_the_derived_request_id_and_a_new_one_after_a_failed_job() -> None:
+    hook = FakeHook(job("succeeded", service="deepaffects"))
+    op = operator(DeepAffectsSubmitJobOperator, hook=hook, webhook="https://hooks.example/da")
+    op.execute(context(FakeStore(), FakeTI()))
+    first = hook.calls[0][1]
+    assert first["webhook"] == "https://hooks.example/da" and first["request_id"]
+    # a try that died before the id was stored sends the same request id again
+    hook2 = FakeHook(job("succeeded", service="deepaffects"))
+    op2 = operator(DeepAffectsSubmitJobOperator, hook=hook2, webhook="https://hooks.example/da")
+    op2.execute(context(FakeStore(), FakeTI(try_number=2)))
+    assert hook2.calls[0][1]["request_id"] == first["request_id"]
+    # after the recorded job failed, the next submission is a new request
+    hook3 = FakeHook(job("failed", service="deepaffects", job_id=first["request_id"]))
+    op3 = operator(DeepAffectsSubmitJobOperator, hook=hook3, webhook="https://hooks.example/da")
+    store = FakeStore(**{STATE_KEY: record_for(op3, first["request_id"])})
+    with pytest.raises(JobFailedError):  # the fake keeps answering "failed"
+        op3.execute(context(store, FakeTI(try_number=3)))
+    assert hook3.calls[1][0] == "submit_job" and hook3.calls[1][1]["request_id"] != first["request_id"]
+    assert store.values[STATE_KEY]["generation"] == 2
+
+
+# ------------------------------------------------------------------------------- the trigger's kill
+
+
+class FakeDailyHook:
+    deleted: list[tuple[str, str]] = []
+
+    def __init__(self, daily_conn_id: str) -> None:
+        self.conn_id = daily_conn_id
+
+    async def adelete_job(self, job_id: str) -> None:
+        self.deleted.append((self.conn_id, job_id))
+
+
+def test_trigger_on_kill_deletes_only_with_delete_on_kill(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_jobstatus.hooks import daily
+
+    monkeypatch.setattr(daily, "DailyHook", FakeDailyHook)
+    FakeDailyHook.deleted = []
+    kwargs: dict[str, Any] = {"service": "daily", "conn_id": "c", "job_id": "j", "deadline": time.time() + 60}
+    asyncio.run(JobStatusTrigger(**kwargs).on_kill())
+    assert FakeDailyHook.deleted == []
+    asyncio.run(JobStatusTrigger(**kwargs, delete_on_kill=True).on_kill())
+    assert FakeDailyHook.deleted == [("c", "j")]
+    assert "delete_on_kill" not in JobStatusTrigger(**kwargs).serialize()[1]
+    rebuilt = JobStatusTrigger(**JobStatusTrigger(**kwargs, delete_on_kill=True).serialize()[1])
+    assert rebuilt.delete_on_kill is True
+    with pytest.raises(InvalidParameterError, match="daily only"):
+        JobStatusTrigger(**{**kwargs, "service": "symbl"}, delete_on_kill=True)

@@ -65,6 +65,13 @@ def get_provider_info() -> dict[str, Any]:
             }
             for spec in SERVICES.values()
         ],
+        "operators": [
+            {
+                "integration-name": spec.display_name,
+                "python-modules": [spec.hook_class.rsplit(".", 1)[0].replace(".hooks.", ".operators.")],
+            }
+            for spec in SERVICES.values()
+        ],
         "triggers": [
             {"integration-name": spec.display_name, "python-modules": ["airflow_jobstatus.triggers.job"]}
             for spec in SERVICES.values()

@@ -227,18 +227,21 @@ def test_serialize_and_rebuild_equal(service: str) -> None:
 def test_rebuilt_trigger_keeps_the_absolute_deadline(fake: Callable[..., FakeHook]) -> None:
     hook = fake()
     hook.add("slow")
-    deadline = time.time() + 0.6
+    deadline = time.time() + 1.0
+    restart_gap = 0.8
 
     async def scenario() -> tuple[dict[str, Any], float]:
         _, kwargs = trigger("slow", deadline=deadline).serialize()
-        await asyncio.sleep(0.3)  # "the triggerer restarted"
+        assert kwargs["deadline"] == deadline  # stored absolute, not as "seconds left"
+        await asyncio.sleep(restart_gap)  # "the triggerer restarted"
         rebuilt = JobStatusTrigger(**kwargs)
         payload = await first_event(rebuilt)
         return payload, time.time()
 
     payload, ended = run_debug(scenario)
     assert payload["event"] == "timeout"
-    assert deadline <= ended < deadline + 0.3
+    # A deadline recomputed at rebuild time would end restart_gap later than this.
+    assert deadline <= ended < deadline + restart_gap
 
 
 @pytest.mark.parametrize(

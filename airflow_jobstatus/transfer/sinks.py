@@ -1,0 +1,772 @@
+"""Writing an output under its final name atomically: local folders, S3 buckets, other object stores.
+
+No sink ever exposes a partial object under a final name:
+
+* **Local folder** (`LocalSink`): the bytes go to a hidden temporary file in the same folder
+  (``.<file name>.<random>.jobstatus-part``), are verified, flushed to disk (``fsync``), then
+  renamed over the final name (``os.replace``, atomic on POSIX) and the folder is synced. Dirty
+  pages are handed to the kernel's writeback as the file grows, so the final ``fsync`` is short.
+* **S3** (`S3Sink`): the commit is a single request that S3 applies atomically: ``PutObject`` for
+  an object that fits in one part, ``CompleteMultipartUpload`` otherwise (parts are uploaded while
+  the source is read; the upload is aborted on any failure, so nothing appears), ``CopyObject``
+  (``UploadPartCopy`` + ``CompleteMultipartUpload`` above the 5 GiB copy limit) for a server-side
+  copy. S3 never shows a partly written object under a key.
+* **Any other scheme Airflow's object storage reaches** (`FsspecSink`): a temporary name in the
+  same folder, then ``mv`` to the final name; the temporary is removed on failure.
+
+Every write calls ``before_commit(bytes written)`` after the last byte and before the commit: the
+engine verifies size and checksum there, and raising aborts the write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import math
+import os
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from airflow_jobstatus.exceptions import InvalidParameterError, JobStatusError
+from airflow_jobstatus.transfer.s3 import S3Access
+from airflow_jobstatus.transfer.sources import CHUNK, Chunk, S3Source
+
+__all__ = [
+    "COPY_LIMIT",
+    "Existing",
+    "FsspecSink",
+    "LocalSink",
+    "S3Sink",
+    "Sink",
+    "SinkError",
+    "parse_destination",
+]
+
+COPY_LIMIT = 5 * 1024**3
+"""Largest object one CopyObject may copy (S3's limit); larger ones are copied part by part."""
+MIN_PART = 5 * 1024**2
+MAX_PARTS = 10_000
+TEMP_SUFFIX = ".jobstatus-part"
+STALE_TEMP_SECONDS = 15 * 60
+"""A temporary file untouched this long is left over from a killed run (a live one grows all the time)."""
+_TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{12}" + re.escape(TEMP_SUFFIX) + "$")
+
+BeforeCommit = Callable[[int], None]
+log = logging.getLogger(__name__)
+
+
+class SinkError(JobStatusError):
+    """The destination refused or failed a write; nothing was left under the final name."""
+
+    hint = "Check the destination and its connection; run the task again to retry"
+
+
+@dataclass
+class Existing:
+    """What is already at a destination name."""
+
+    size: int
+    etag: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    checksums: dict[str, str] = field(default_factory=dict)
+    checksum_type: str | None = None
+    etag_is_md5: bool = False
+    """True when ``etag`` is known to be the MD5 of the content (an unencrypted single-part S3 object)."""
+    complete: bool = True
+    """False for what a listing told (size and ETag only): `Sink.stat` with ``full=True`` reads the rest."""
+
+
+class Sink:
+    """A destination root; names below it are relative keys (``service/job/file``)."""
+
+    scheme: str = ""
+
+    def uri(self, rel: str) -> str:
+        raise NotImplementedError
+
+    def lineage(self, rel: str) -> tuple[str, str]:
+        """OpenLineage (namespace, name) of the dataset at ``rel``."""
+        raise NotImplementedError
+
+    def stat(self, rel: str, *, full: bool = False) -> Existing | None:
+        """What is at ``rel`` (None: nothing). ``full``: with metadata and checksums, not just a listing's view."""
+        raise NotImplementedError
+
+    def read_chunks(self, rel: str) -> Iterator[bytes]:
+        raise NotImplementedError
+
+    def read_small(self, rel: str, limit: int) -> bytes | None:
+        """The whole object if it exists and is at most ``limit`` bytes, else None."""
+        found = self.stat(rel)
+        if found is None or found.size > limit:
+            return None
+        return b"".join(self.read_chunks(rel))
+
+    def write(
+        self,
+        rel: str,
+        chunks: Iterable[Chunk],
+        *,
+        size_hint: int | None,
+        content_type: str | None,
+        metadata: dict[str, str],
+        before_commit: BeforeCommit,
+    ) -> int:
+        raise NotImplementedError
+
+    def delete(self, rel: str) -> None:
+        raise NotImplementedError
+
+    def prepare_folder(self, rel_folder: str) -> None:
+        """Called once per job folder before writing (local: remove stale temporaries)."""
+
+
+# ------------------------------------------------------------------------------------------ local
+
+
+class LocalSink(Sink):
+    """A folder on the worker's file system (``file://`` or an absolute path)."""
+
+    scheme = "file"
+
+    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
+        path = Path(os.path.abspath(os.fspath(root)))
+        self.root = path
+        self.fsync = fsync
+        self._host = socket.gethostname()
+
+    def __repr__(self) -> str:
+        return f"LocalSink({str(self.root)!r})"
+
+    def path(self, rel: str) -> Path:
+        return self.root.joinpath(*rel.split("/"))
+
+    def uri(self, rel: str) -> str:
+        return self.path(rel).as_uri()
+
+    def lineage(self, rel: str) -> tuple[str, str]:
+        return f"file://{self._host}", str(self.path(rel))
+
+    def _inside(self, path: Path) -> None:
+        real_root = os.path.realpath(self.root)
+        real = os.path.realpath(path)
+        if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
+            raise InvalidParameterError(
+                f"{path} resolves to {real}, outside the destination folder {real_root}",
+                operation="transfer outputs",
+                hint="A symbolic link inside the destination points elsewhere; nothing was written",
+            )
+
+    def stat(self, rel: str, *, full: bool = False) -> Existing | None:
+        path = self.path(rel)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        if not path.is_file():
+            raise SinkError(f"{path} exists and is not a file", operation="transfer outputs")
+        return Existing(size=st.st_size)
+
+    def read_chunks(self, rel: str) -> Iterator[bytes]:
+        with open(self.path(rel), "rb") as f:
+            while chunk := f.read(CHUNK):
+                yield chunk
+
+    def prepare_folder(self, rel_folder: str) -> None:
+        folder = self.path(rel_folder)
+        if not folder.is_dir():
+            return
+        self._inside(folder)
+        now = time.time()
+        for entry in os.scandir(folder):
+            if _TEMP_NAME.match(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    if now - entry.stat(follow_symlinks=False).st_mtime > STALE_TEMP_SECONDS:
+                        os.unlink(entry.path)
+
+    def write(
+        self,
+        rel: str,
+        chunks: Iterable[Chunk],
+        *,
+        size_hint: int | None,
+        content_type: str | None,
+        metadata: dict[str, str],
+        before_commit: BeforeCommit,
+    ) -> int:
+        final = self.path(rel)
+        parent = final.parent
+        parent.mkdir(parents=True, exist_ok=True)
+        self._inside(parent)
+        if final.is_symlink() or (final.exists() and not final.is_file()):
+            raise SinkError(f"{final} exists and is not a regular file", operation="transfer outputs")
+        temp = parent / f".{final.name}.{uuid.uuid4().hex[:12]}{TEMP_SUFFIX}"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(temp, flags, 0o644)
+        written = 0
+        flushed = 0
+        advise = self.fsync and hasattr(os, "posix_fadvise")
+        try:
+            for chunk in chunks:
+                view = memoryview(chunk)
+                while view:
+                    n = os.write(fd, view)
+                    view = view[n:]
+                    written += n
+                if advise and written - flushed >= 32 * CHUNK:
+                    # start writeback of what is written so far; the final fsync then has little left
+                    os.posix_fadvise(fd, flushed, written - flushed, os.POSIX_FADV_DONTNEED)
+                    flushed = written
+            before_commit(written)
+            if self.fsync:
+                os.fsync(fd)
+            os.close(fd)
+            fd = -1
+            os.replace(temp, final)
+        except BaseException:
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        if self.fsync:
+            _fsync_dir(parent)
+        return written
+
+    def delete(self, rel: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path(rel))
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on a directory; the rename is still atomic
+    finally:
+        os.close(fd)
+
+
+# ------------------------------------------------------------------------------------------ S3
+
+
+def _code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code") or type(exc).__name__)
+    return type(exc).__name__
+
+
+class S3Sink(Sink):
+    """A bucket and key prefix, written with the destination AWS connection."""
+
+    scheme = "s3"
+
+    def __init__(
+        self,
+        access: S3Access,
+        bucket: str,
+        prefix: str,
+        *,
+        part_size: int = 8 * 1024**2,
+        upload_concurrency: int = 4,
+        copy_limit: int = COPY_LIMIT,
+        copy_part_size: int = 512 * 1024**2,
+        copy_concurrency: int = 8,
+    ) -> None:
+        self.access = access
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.part_size = max(MIN_PART, part_size)
+        self.upload_concurrency = max(1, upload_concurrency)
+        self.copy_limit = copy_limit
+        self.copy_part_size = max(MIN_PART, copy_part_size)
+        self.copy_concurrency = max(1, copy_concurrency)
+        self.client = access.client()
+        self._listed: dict[str, dict[str, Existing]] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"S3Sink(s3://{self.bucket}/{self.prefix}, conn_id={self.access.conn_id!r})"
+
+    def key(self, rel: str) -> str:
+        return f"{self.prefix}/{rel}" if self.prefix else rel
+
+    def uri(self, rel: str) -> str:
+        return f"s3://{self.bucket}/{self.key(rel)}"
+
+    def lineage(self, rel: str) -> tuple[str, str]:
+        return f"s3://{self.bucket}", self.key(rel)
+
+    def _fail(self, exc: BaseException, what: str, rel: str) -> SinkError:
+        return SinkError(
+            f"{what} {self.uri(rel)} failed: {_code(exc)}",
+            operation="transfer outputs",
+            hint=f"Check the destination bucket and that the AWS connection {self.access.conn_id!r} may write it",
+        )
+
+    def prepare_folder(self, rel_folder: str) -> None:
+        """List the job folder once, so that names not there need no request of their own."""
+        prefix = self.key(rel_folder) + "/"
+        found: dict[str, Existing] = {}
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+            for page in pages:
+                for item in page.get("Contents", []):
+                    rel = f"{rel_folder}/{item['Key'][len(prefix) :]}"
+                    etag = item.get("ETag")
+                    found[rel] = Existing(size=int(item["Size"]), etag=etag, complete=False)
+        except Exception as exc:
+            log.debug("listing %s failed (%s): checking names one by one", self.uri(rel_folder), exc)
+            return
+        with self._lock:
+            self._listed[rel_folder] = found
+
+    def stat(self, rel: str, *, full: bool = False) -> Existing | None:
+        folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
+        listing = self._listed.get(folder)
+        if listing is not None and not full:
+            return listing.get(rel)
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self.key(rel), ChecksumMode="ENABLED")
+        except Exception as exc:
+            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise self._fail(exc, "reading", rel) from None
+        return _existing(head)
+
+    def read_chunks(self, rel: str) -> Iterator[bytes]:
+        body = self.client.get_object(Bucket=self.bucket, Key=self.key(rel))["Body"]
+        try:
+            yield from body.iter_chunks(CHUNK)
+        finally:
+            body.close()
+
+    def _part_size(self, size_hint: int | None) -> int:
+        if size_hint and size_hint > self.part_size * MAX_PARTS:
+            return math.ceil(size_hint / (MAX_PARTS - 1) / CHUNK) * CHUNK
+        return self.part_size
+
+    def write(
+        self,
+        rel: str,
+        chunks: Iterable[Chunk],
+        *,
+        size_hint: int | None,
+        content_type: str | None,
+        metadata: dict[str, str],
+        before_commit: BeforeCommit,
+    ) -> int:
+        key = self.key(rel)
+        part_size = self._part_size(size_hint)
+        extra: dict[str, Any] = {"Metadata": metadata}
+        if content_type:
+            extra["ContentType"] = content_type
+        iterator = iter(chunks)
+        buffer = bytearray()
+        for chunk in iterator:
+            buffer += chunk
+            if len(buffer) >= part_size:
+                break
+        else:
+            # the whole object fits in one part: verified first, then one atomic PutObject
+            before_commit(len(buffer))
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=key, Body=bytes(buffer), **extra)
+            except Exception as exc:
+                raise self._fail(exc, "writing", rel) from None
+            return len(buffer)
+        return self._multipart(rel, key, part_size, buffer, iterator, extra, before_commit)
+
+    def _multipart(
+        self,
+        rel: str,
+        key: str,
+        part_size: int,
+        buffer: bytearray,
+        iterator: Iterator[Chunk],
+        extra: dict[str, Any],
+        before_commit: BeforeCommit,
+    ) -> int:
+        try:
+            upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **extra)["UploadId"]
+        except Exception as exc:
+            raise self._fail(exc, "starting a multipart upload of", rel) from None
+        pending: list[Future[dict[str, Any]]] = []
+        total = 0
+        pool = ThreadPoolExecutor(self.upload_concurrency, thread_name_prefix="jobstatus-upload")
+        slots = threading.BoundedSemaphore(self.upload_concurrency + 1)
+
+        def upload(number: int, data: bytes) -> dict[str, Any]:
+            try:
+                result = self.client.upload_part(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
+                )
+                return {"PartNumber": number, "ETag": result["ETag"]}
+            finally:
+                slots.release()
+
+        def submit(data: bytes) -> None:
+            slots.acquire()  # bounds the parts held in memory
+            failed = [f for f in pending if f.done() and f.exception() is not None]
+            if failed:
+                slots.release()
+                raise failed[0].exception()  # type: ignore[misc]
+            pending.append(pool.submit(upload, len(pending) + 1, data))
+
+        try:
+            while True:
+                while len(buffer) >= part_size:
+                    part = bytes(buffer[:part_size])
+                    del buffer[:part_size]
+                    total += len(part)
+                    submit(part)
+                chunk = next(iterator, None)
+                if chunk is None:
+                    break
+                buffer += chunk
+            if buffer:
+                total += len(buffer)
+                submit(bytes(buffer))
+                buffer.clear()
+            done, _ = wait(pending, return_when=FIRST_EXCEPTION)
+            parts = [f.result() for f in pending]
+            before_commit(total)
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+        except BaseException as exc:
+            for f in pending:
+                f.cancel()
+            pool.shutdown(wait=True)
+            with contextlib.suppress(Exception):
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            if isinstance(exc, JobStatusError) or not isinstance(exc, Exception):
+                raise
+            if _is_client_error(exc):
+                raise self._fail(exc, "writing", rel) from None
+            raise
+        pool.shutdown(wait=True)
+        return total
+
+    # -- server-side copy
+
+    def copy_object(
+        self,
+        source: S3Source,
+        rel: str,
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """One CopyObject of ``source`` (at most 5 GiB) to ``rel``; returns its ``CopyObjectResult``.
+
+        ``metadata=None`` keeps the source's content type and metadata (``MetadataDirective=COPY``);
+        otherwise they are replaced. ``CopySourceIfMatch`` pins the copy to the ETag already known.
+        """
+        extra: dict[str, Any] = {}
+        if source.etag:
+            extra["CopySourceIfMatch"] = source.etag
+        if metadata is not None:
+            extra.update(MetadataDirective="REPLACE", Metadata=metadata)
+            if content_type:
+                extra["ContentType"] = content_type
+        try:
+            response = self.client.copy_object(
+                Bucket=self.bucket, Key=self.key(rel), CopySource=self._copy_source(source), **extra
+            )
+        except Exception as exc:
+            raise self._fail(exc, f"server-side copy of {source.display} to", rel) from None
+        return dict(response.get("CopyObjectResult") or {})
+
+    @staticmethod
+    def _copy_source(source: S3Source) -> dict[str, str]:
+        copy_source = {"Bucket": source.location.bucket, "Key": source.location.key}
+        if source.version_id:
+            copy_source["VersionId"] = source.version_id
+        return copy_source
+
+    def multipart_copy(
+        self,
+        source: S3Source,
+        rel: str,
+        *,
+        content_type: str | None,
+        metadata: dict[str, str],
+    ) -> None:
+        """Copy ``source`` part by part (``UploadPartCopy``); ``CompleteMultipartUpload`` is the commit."""
+        extra: dict[str, Any] = {"Metadata": metadata}
+        if content_type:
+            extra["ContentType"] = content_type
+        condition = {"CopySourceIfMatch": source.etag} if source.etag else {}
+        self._multipart_copy(
+            rel, self.key(rel), self._copy_source(source), source.size or 0, condition, extra
+        )
+
+    def _multipart_copy(
+        self,
+        rel: str,
+        key: str,
+        copy_source: dict[str, str],
+        size: int,
+        condition: dict[str, Any],
+        extra: dict[str, Any],
+    ) -> None:
+        part_size = max(self.copy_part_size, math.ceil(size / MAX_PARTS))
+        ranges = [(start, min(size, start + part_size) - 1) for start in range(0, size, part_size)]
+        try:
+            upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **extra)["UploadId"]
+        except Exception as exc:
+            raise self._fail(exc, "starting a multipart copy to", rel) from None
+
+        def copy_part(number: int, first: int, last: int) -> dict[str, Any]:
+            result = self.client.upload_part_copy(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                CopySource=copy_source,
+                CopySourceRange=f"bytes={first}-{last}",
+                **condition,
+            )
+            return {"PartNumber": number, "ETag": result["CopyPartResult"]["ETag"]}
+
+        try:
+            with ThreadPoolExecutor(self.copy_concurrency, thread_name_prefix="jobstatus-copy") as pool:
+                futures = [pool.submit(copy_part, i + 1, a, b) for i, (a, b) in enumerate(ranges)]
+                parts = [f.result() for f in futures]
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            if isinstance(exc, Exception) and _is_client_error(exc):
+                raise self._fail(exc, "multipart copy to", rel) from None
+            raise
+
+    def delete(self, rel: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self.key(rel))
+        except Exception as exc:
+            if _code(exc) not in ("404", "NoSuchKey", "NotFound"):
+                raise self._fail(exc, "deleting", rel) from None
+
+
+def _existing(head: dict[str, Any]) -> Existing:
+    checksums = {
+        name: str(head[k])
+        for name, k in (("crc32", "ChecksumCRC32"), ("sha1", "ChecksumSHA1"), ("sha256", "ChecksumSHA256"))
+        if head.get(k)
+    }
+    etag = head.get("ETag")
+    sse = str(head.get("ServerSideEncryption") or "")
+    return Existing(
+        size=int(head["ContentLength"]),
+        etag=etag,
+        metadata=dict(head.get("Metadata") or {}),
+        checksums=checksums,
+        checksum_type=head.get("ChecksumType"),
+        etag_is_md5=bool(etag)
+        and "-" not in str(etag)
+        and not sse.startswith("aws:kms")
+        and not head.get("SSECustomerAlgorithm"),
+    )
+
+
+def _is_client_error(exc: BaseException) -> bool:
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:  # pragma: no cover - botocore ships with the Amazon provider
+        return False
+    return isinstance(exc, ClientError | BotoCoreError)
+
+
+# ------------------------------------------------------------------------------------------ fsspec
+
+
+class FsspecSink(Sink):
+    """Any scheme Airflow's ``ObjectStoragePath`` reaches (gs://, abfs://, memory://...)."""
+
+    def __init__(self, root: Any) -> None:
+        self.root = root
+        self.scheme = str(root.protocol or "file")
+        self.fs = root.fs
+
+    def __repr__(self) -> str:
+        return f"FsspecSink({self.uri('')!r})"
+
+    def _path(self, rel: str) -> Any:
+        return self.root.joinpath(*rel.split("/")) if rel else self.root
+
+    def uri(self, rel: str) -> str:
+        path = self._path(rel)
+        bucket = getattr(path, "bucket", "") or ""
+        key = str(getattr(path, "key", "") or "").lstrip("/")
+        return f"{self.scheme}://{bucket}/{key}" if bucket else f"{self.scheme}:///{key}"
+
+    def lineage(self, rel: str) -> tuple[str, str]:
+        path = self._path(rel)
+        bucket = getattr(path, "bucket", "") or ""
+        namespace = f"{self.scheme}://{bucket}" if bucket else self.scheme
+        return namespace, str(getattr(path, "key", "") or "").lstrip("/")
+
+    def stat(self, rel: str, *, full: bool = False) -> Existing | None:
+        path = self._path(rel)
+        try:
+            info = self.fs.info(path.path)
+        except FileNotFoundError:
+            return None
+        if info.get("type") == "directory":
+            raise SinkError(f"{self.uri(rel)} exists and is a folder", operation="transfer outputs")
+        return Existing(size=int(info.get("size") or 0))
+
+    def read_chunks(self, rel: str) -> Iterator[bytes]:
+        with self.fs.open(self._path(rel).path, "rb") as f:
+            while chunk := f.read(CHUNK):
+                yield chunk
+
+    def write(
+        self,
+        rel: str,
+        chunks: Iterable[Chunk],
+        *,
+        size_hint: int | None,
+        content_type: str | None,
+        metadata: dict[str, str],
+        before_commit: BeforeCommit,
+    ) -> int:
+        final = self._path(rel)
+        parent = final.parent
+        temp = parent / f".{final.name}.{uuid.uuid4().hex[:12]}{TEMP_SUFFIX}"
+        written = 0
+        try:
+            with contextlib.suppress(Exception):
+                self.fs.makedirs(parent.path, exist_ok=True)
+            with self.fs.open(temp.path, "wb") as f:
+                for chunk in chunks:
+                    f.write(chunk)
+                    written += len(chunk)
+            stored = int(self.fs.info(temp.path).get("size") or 0)
+            if stored != written:
+                raise SinkError(
+                    f"{self.uri(rel)}: the store kept {stored} of {written} bytes",
+                    operation="transfer outputs",
+                )
+            before_commit(written)
+            self.fs.mv(temp.path, final.path)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.fs.rm(temp.path)
+            raise
+        return written
+
+    def delete(self, rel: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm(self._path(rel).path)
+
+
+# ------------------------------------------------------------------------------------------ parsing
+
+
+@dataclass(frozen=True)
+class Destination:
+    """A parsed destination root."""
+
+    scheme: str
+    bucket: str
+    prefix: str
+    conn_id: str | None
+    path: Any = None
+    """The ObjectStoragePath given, kept for schemes handled through fsspec."""
+
+    @property
+    def uri(self) -> str:
+        if self.scheme == "file":
+            return Path(self.prefix).as_uri()
+        return f"{self.scheme}://{self.bucket}/{self.prefix}".rstrip("/")
+
+
+def _refuse_dots(value: str, original: Any) -> None:
+    if any(part == ".." for part in value.replace("\\", "/").split("/")):
+        raise InvalidParameterError(
+            f"destination {original!r} contains a '..' segment",
+            operation="transfer outputs",
+            hint="Give the destination as a plain URI or absolute path",
+        )
+
+
+def parse_destination(destination: Any, conn_id: str | None = None) -> Destination:
+    """``s3://[conn@]bucket/prefix``, ``file:///abs``, an absolute path, or an ObjectStoragePath."""
+    if destination is None or (isinstance(destination, str) and not destination.strip()):
+        raise InvalidParameterError("destination is required", operation="transfer outputs")
+    if not isinstance(destination, str | os.PathLike):
+        # ObjectStoragePath (or anything shaped like it)
+        protocol = str(getattr(destination, "protocol", "") or "file")
+        bucket = str(getattr(destination, "bucket", "") or "")
+        key = str(getattr(destination, "key", "") or "")
+        path_conn = getattr(destination, "conn_id", None)
+        _refuse_dots(key, destination)
+        if protocol in ("file", "local"):
+            return Destination("file", "", "/" + key.lstrip("/"), None)
+        return Destination(protocol, bucket, key.strip("/"), path_conn or conn_id, destination)
+    text = os.fspath(destination).strip()
+    if "://" not in text:
+        if not os.path.isabs(text):
+            raise InvalidParameterError(
+                f"destination {text!r} is neither a URI nor an absolute path",
+                operation="transfer outputs",
+                hint="Use s3://bucket/prefix, file:///absolute/folder or an absolute folder path",
+            )
+        _refuse_dots(text, destination)
+        return Destination("file", "", os.path.normpath(text), None)
+    scheme, _, rest = text.partition("://")
+    scheme = scheme.lower()
+    if scheme in ("file", "local"):
+        path = "/" + rest.split("/", 1)[1] if not rest.startswith("/") and "/" in rest else rest
+        _refuse_dots(path, destination)
+        return Destination("file", "", os.path.normpath(path or "/"), None)
+    netloc, _, key = rest.partition("/")
+    url_conn = None
+    if "@" in netloc:
+        url_conn, _, netloc = netloc.rpartition("@")
+    if not netloc:
+        raise InvalidParameterError(
+            f"destination {text!r} has no bucket", operation="transfer outputs", hint="Use s3://bucket/prefix"
+        )
+    _refuse_dots(key, destination)
+    return Destination(scheme, netloc, key.strip("/"), url_conn or conn_id)
+
+
+def open_sink(
+    destination: Destination, *, s3_access: Callable[[str | None], S3Access], **s3_options: Any
+) -> Sink:
+    """The sink for a parsed destination."""
+    if destination.scheme == "file":
+        return LocalSink(destination.prefix)
+    if destination.scheme in ("s3", "s3a"):
+        return S3Sink(s3_access(destination.conn_id), destination.bucket, destination.prefix, **s3_options)
+    path = destination.path
+    if path is None:
+        from airflow.sdk import ObjectStoragePath
+
+        path = ObjectStoragePath(destination.uri, conn_id=destination.conn_id)
+    return FsspecSink(path)
+
+
+def fingerprint(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]

@@ -1,0 +1,38 @@
+"""Smoke run of ``benchmarks/transfer.py --quick``: it runs every case and checks the bytes landed.
+
+Timing targets are not asserted here (the objects are tiny and CI machines vary); the full run
+(1 GiB, 1,000 objects) is ``python benchmarks/transfer.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "transfer.py"
+
+
+def test_transfer_benchmark_quick_smoke(tmp_path: Path) -> None:
+    env = dict(os.environ)
+    env["AIRFLOW_HOME"] = str(tmp_path / "airflow-home")
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--large-mib", "8", "--small", "20"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = result.stdout
+    assert result.returncode == 0, out[-3000:] + result.stderr[-3000:]
+    assert "RESULT: PASS" in out
+    for scenario in ("large -> local", "large -> bucket", "small -> local", "small -> bucket"):
+        assert f"{scenario:<16} ours" in out, out
+    assert "0 bytes through the worker" in out  # S3 to S3 on one endpoint
+    for reference in ("boto3 get_object", "boto3 download_file", "amazon S3Hook.copy_object"):
+        assert reference in out

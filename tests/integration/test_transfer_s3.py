@@ -1,0 +1,188 @@
+"""The transfer machinery against the S3 server: multipart objects, copies and uploads, verified, atomic."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from boto3.s3.transfer import TransferConfig
+
+from airflow_jobstatus.models import JobOutput, S3Object
+from airflow_jobstatus.testing.s3 import S3Server
+from airflow_jobstatus.transfer import TransferError, deliver_outputs, plan_outputs
+from airflow_jobstatus.transfer.engine import VerificationError
+from airflow_jobstatus.transfer.s3 import S3Access
+from airflow_jobstatus.transfer.sinks import TEMP_SUFFIX, LocalSink, S3Sink
+from airflow_jobstatus.transfer.sources import Opened, S3Source, SourceError
+
+pytestmark = pytest.mark.integration
+
+MIB = 1024 * 1024
+PART = 5 * MIB
+
+
+@pytest.fixture
+def s3_env(jobstatus_s3: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
+    """A source bucket with a 12 MiB multipart object and a small one; two connections to the server."""
+    conns = {}
+    for name, endpoint in (
+        ("same", jobstatus_s3.endpoint_url),
+        ("other", jobstatus_s3.endpoint_url.replace("127.0.0.1", "localhost")),  # another endpoint, same data
+    ):
+        conn_id = f"t_s3_{name}_{uuid.uuid4().hex[:6]}"
+        extra = {"endpoint_url": endpoint, "region_name": "us-east-1"}
+        conn = {"conn_type": "aws", "login": "testing", "password": "testing", "extra": extra}
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+        conns[name] = conn_id
+    client = jobstatus_s3.client()
+    source = jobstatus_s3.create_bucket(f"xfer-src-{uuid.uuid4().hex[:8]}")
+    dest = jobstatus_s3.create_bucket(f"xfer-dst-{uuid.uuid4().hex[:8]}")
+    big = os.urandom(12 * MIB + 12345)
+    path = tmp_path / "big.bin"
+    path.write_bytes(big)
+    client.upload_file(
+        str(path),
+        source,
+        "out/big",
+        Config=TransferConfig(multipart_threshold=PART, multipart_chunksize=PART),
+    )
+    small = b'{"note": "S: sore throat"}\n'
+    client.put_object(Bucket=source, Key="out/soap", Body=small)
+    return {"conns": conns, "source": source, "dest": dest, "big": big, "small": small, "client": client}
+
+
+def run(env: dict[str, Any], sink: Any, *, source_conn: str = "same", **kwargs: Any) -> dict[str, Any]:
+    access = S3Access(env["conns"][source_conn])
+    outputs = [
+        JobOutput(name="recording", format="bin", location=S3Object(bucket=env["source"], key="out/big")),
+        JobOutput(name="soap", format="json", location=S3Object(bucket=env["source"], key="out/soap")),
+    ]
+    planned, manifest_rel = plan_outputs("wasabi_air", "job-9", outputs)
+    sources = [S3Source(o, o.location, access) for o in outputs]  # type: ignore[arg-type]
+    return deliver_outputs(
+        service="wasabi_air",
+        job_id="job-9",
+        sink=sink,
+        planned=list(zip(planned, sources, strict=True)),
+        manifest_rel=manifest_rel,
+        **kwargs,
+    ).manifest
+
+
+def bucket_sink(env: dict[str, Any], conn: str = "same", **options: Any) -> S3Sink:
+    return S3Sink(S3Access(env["conns"][conn]), env["dest"], "in", **options)
+
+
+def read(env: dict[str, Any], key: str) -> bytes:
+    return bytes(env["client"].get_object(Bucket=env["dest"], Key=key)["Body"].read())
+
+
+def test_multipart_object_to_a_folder_is_verified_by_its_composite_checksum(s3_env, tmp_path: Path) -> None:
+    manifest = run(s3_env, LocalSink(tmp_path / "out"))
+    folder = tmp_path / "out" / "wasabi_air" / "job-9"
+    assert (folder / "recording.bin").read_bytes() == s3_env["big"]
+    assert (folder / "soap.json").read_bytes() == s3_env["small"]
+    big, small = manifest["outputs"]
+    assert big["verified"].startswith("size+crc32") and big["checksum"].startswith("crc32")
+    assert small["verified"] == "size+crc32 (ChecksumCRC32)"
+    assert manifest["summary"]["bytes_through_worker"] == len(s3_env["big"]) + len(s3_env["small"])
+    again = run(s3_env, LocalSink(tmp_path / "out"))
+    assert [e["status"] for e in again["outputs"]] == ["skipped", "skipped"]
+
+
+def test_same_store_copies_server_side_and_multipart_above_the_copy_limit(s3_env) -> None:
+    sink = bucket_sink(s3_env, copy_limit=6 * MIB, copy_part_size=PART)
+    manifest = run(s3_env, sink)
+    big, small = manifest["outputs"]
+    assert big["method"] == "multipart_copy" and small["method"] == "server_side_copy"
+    assert small["verified"].startswith("size+md5")
+    assert manifest["summary"]["bytes_through_worker"] == 0
+    assert read(s3_env, "in/wasabi_air/job-9/recording.bin") == s3_env["big"]
+    assert read(s3_env, "in/wasabi_air/job-9/soap.json") == s3_env["small"]
+    again = run(s3_env, bucket_sink(s3_env, copy_limit=6 * MIB, copy_part_size=PART))
+    assert [e["status"] for e in again["outputs"]] == ["skipped", "skipped"]
+    assert again["summary"]["bytes_through_worker"] == 0
+    assert not s3_env["client"].list_multipart_uploads(Bucket=s3_env["dest"]).get("Uploads")
+
+
+def test_another_endpoint_streams_through_a_multipart_upload(s3_env) -> None:
+    manifest = run(s3_env, bucket_sink(s3_env, "same", part_size=PART), source_conn="other")
+    big, small = manifest["outputs"]
+    assert big["method"] == small["method"] == "stream"
+    assert read(s3_env, "in/wasabi_air/job-9/recording.bin") == s3_env["big"]
+    head = s3_env["client"].head_object(Bucket=s3_env["dest"], Key="in/wasabi_air/job-9/recording.bin")
+    assert head["ETag"].endswith('-3"') and head["Metadata"]["jobstatus-source"]
+    again = run(s3_env, bucket_sink(s3_env, "same", part_size=PART), source_conn="other")
+    assert [e["status"] for e in again["outputs"]] == ["skipped", "skipped"]
+    assert again["summary"]["bytes_through_worker"] == 0
+
+
+def test_a_failed_or_corrupt_upload_leaves_nothing_and_no_pending_upload(s3_env, monkeypatch) -> None:
+    original = S3Source.open
+
+    def failing(self: S3Source) -> Opened:
+        opened = original(self)
+        if self.location.key != "out/big":
+            return opened
+
+        def chunks() -> Iterator[bytes]:
+            sent = 0
+            for chunk in opened.chunks:
+                sent += len(chunk)
+                if sent > 7 * MIB:
+                    raise ConnectionResetError("connection reset by peer")
+                yield bytes(chunk)
+
+        return Opened(chunks(), opened.size, opened.expectation, opened.close)
+
+    monkeypatch.setattr(S3Source, "open", failing)
+    with pytest.raises(TransferError) as info:
+        run(s3_env, bucket_sink(s3_env, part_size=PART), source_conn="other")
+    assert isinstance(info.value.__cause__, SourceError) and "failed after" in str(info.value)
+    client = s3_env["client"]
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=s3_env["dest"]).get("Contents", [])]
+    assert keys == ["in/wasabi_air/job-9/soap.json"]  # the other output is delivered, the cut one absent
+    assert not client.list_multipart_uploads(Bucket=s3_env["dest"]).get("Uploads")  # aborted
+
+    def corrupt(self: S3Source) -> Opened:
+        opened = original(self)
+
+        def chunks() -> Iterator[bytes]:
+            for i, chunk in enumerate(opened.chunks):
+                data = bytearray(chunk)
+                if i == 3:
+                    data[100] ^= 0x20
+                yield bytes(data)
+
+        return Opened(chunks(), opened.size, opened.expectation, opened.close)
+
+    monkeypatch.setattr(S3Source, "open", corrupt)
+    with pytest.raises(TransferError) as info:
+        run(s3_env, bucket_sink(s3_env, part_size=PART), source_conn="other", if_exists="overwrite")
+    assert isinstance(info.value.__cause__, VerificationError) and "checksum mismatch" in str(info.value)
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=s3_env["dest"]).get("Contents", [])]
+    assert "in/wasabi_air/job-9/recording.bin" not in keys
+    assert not client.list_multipart_uploads(Bucket=s3_env["dest"]).get("Uploads")
+
+
+def test_a_corrupt_stream_to_a_folder_keeps_the_previous_file(s3_env, monkeypatch, tmp_path: Path) -> None:
+    run(s3_env, LocalSink(tmp_path))
+    target = tmp_path / "wasabi_air" / "job-9" / "recording.bin"
+    original = S3Source.open
+
+    def corrupt(self: S3Source) -> Opened:
+        opened = original(self)
+        return Opened(
+            (bytes(c).replace(b"\x00", b"\x01") for c in opened.chunks), opened.size, opened.expectation
+        )
+
+    monkeypatch.setattr(S3Source, "open", corrupt)
+    with pytest.raises(TransferError, match="checksum mismatch"):
+        run(s3_env, LocalSink(tmp_path), if_exists="overwrite")
+    assert target.read_bytes() == s3_env["big"]
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(TEMP_SUFFIX)]

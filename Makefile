@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/http_transport.py
 	$(BIN)/python benchmarks/emulator_throughput.py
 	$(BIN)/python benchmarks/trigger_scale.py
+	$(BIN)/python benchmarks/transfer.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-output

@@ -68,7 +68,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": spec.display_name,
-                "python-modules": [spec.hook_class.rsplit(".", 1)[0].replace(".hooks.", ".operators.")],
+                "python-modules": [
+                    spec.hook_class.rsplit(".", 1)[0].replace(".hooks.", ".operators."),
+                    "airflow_jobstatus.operators.transfer",
+                ],
             }
             for spec in SERVICES.values()
         ],

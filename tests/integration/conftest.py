@@ -3,14 +3,44 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from airflow_jobstatus.models import JobStatus
+
+
+@pytest.fixture(scope="session")
+def airflow_dags_folder() -> Iterator[Path]:
+    """A migrated metadata database (once per session) and the dags folder, for ``dag.test()``.
+
+    The folder is the one Airflow computed when it was first imported in this process (under the
+    throwaway ``AIRFLOW_HOME``): Airflow reads ``[core] dags_folder`` once, at import.
+    """
+    from airflow import settings
+
+    dags = Path(settings.DAGS_FOLDER)
+    dags.mkdir(parents=True, exist_ok=True)
+    patch = pytest.MonkeyPatch()
+    patch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(dags))
+    patch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    airflow = Path(sys.executable).with_name("airflow")
+    result = subprocess.run(
+        [str(airflow), "db", "migrate"], env=dict(os.environ), capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    try:
+        yield dags
+    finally:
+        patch.undo()
+
 
 EMULATOR_PREFIX = {"daily": "daily", "wasabi_air": "wasabi", "symbl": "symbl", "deepaffects": "deepaffects"}
 

@@ -12,12 +12,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
-import os
-import subprocess
-import sys
 import textwrap
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,27 +26,6 @@ pytestmark = pytest.mark.integration
 
 EMULATOR_NAME = {"daily": "daily", "wasabi_air": "wasabi", "symbl": "symbl", "deepaffects": "deepaffects"}
 MEDIA = "https://media.example"
-
-
-@pytest.fixture(scope="session")
-def airflow_dags_folder() -> Iterator[Path]:
-    """A migrated metadata database and the dags folder Airflow computed at import (as the sensors' test)."""
-    from airflow import settings
-
-    dags = Path(settings.DAGS_FOLDER)
-    dags.mkdir(parents=True, exist_ok=True)
-    patch = pytest.MonkeyPatch()
-    patch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(dags))
-    patch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    airflow = Path(sys.executable).with_name("airflow")
-    result = subprocess.run(
-        [str(airflow), "db", "migrate"], env=dict(os.environ), capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    try:
-        yield dags
-    finally:
-        patch.undo()
 
 
 DAG_TEMPLATE = '''

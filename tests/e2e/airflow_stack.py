@@ -30,6 +30,14 @@ from airflow_jobstatus.testing.processes import ManagedProcess, free_port
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+# The Airflow command each component runs (also what docker-compose.yaml must run: tests/e2e/test_compose.py)
+AIRFLOW_COMMANDS: dict[str, tuple[str, ...]] = {
+    "api-server": ("api-server",),
+    "scheduler": ("scheduler",),
+    "dag-processor": ("dag-processor",),
+    "triggerer": ("triggerer",),
+    "celery-worker": ("celery", "worker"),
+}
 FINISHED = frozenset({"success", "failed", "upstream_failed", "skipped", "removed"})
 
 
@@ -90,7 +98,7 @@ class AirflowStack:
         generation = self._generation.get(name, 0) + 1
         self._generation[name] = generation
         process = ManagedProcess(
-            [AIRFLOW, name],
+            [AIRFLOW, *AIRFLOW_COMMANDS[name]],
             name=f"airflow-{name}",
             log_path=self.logs / f"{name}-{generation}.log",
             env=self.env,

@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install test lint typecheck pytest demo bench clean
+.PHONY: install browser test lint typecheck pytest demo bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+## Debian's chromium for the browser test of the connection forms (it skips, saying why, where absent).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && { apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; }; } \
+	  || echo "chromium could not be installed: the browser test will skip"; }
+
+pytest: $(STAMP) browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 ## Installs everything, then lint, type-check and the whole test suite (unit, integration, e2e).

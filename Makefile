@@ -35,8 +35,7 @@ test: lint typecheck pytest
 
 ## The main job end to end on embedded defaults (emulator, local S3 server, SQLite Airflow).
 demo: $(STAMP)
-	@$(BIN)/python -c "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec('airflow_jobstatus.demo') else 'make demo: not available yet: it arrives with the sensors, operators and example DAGs')"
-	$(BIN)/python -m airflow_jobstatus.demo
+	$(BIN)/python scripts/demo.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/http_transport.py

@@ -17,11 +17,13 @@ _STANDARD_FIELDS = ("host", "schema", "login", "password", "port")
 def _conn_fields(spec: ServiceSpec) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for f in (*spec.extra_fields, *SHARED_EXTRA_FIELDS):
-        schema: dict[str, Any] = {"type": f.json_type, "default": f.default}
+        # Every setting is optional (the hooks fall back to the default): Airflow's form marks a field
+        # required, and refuses to save it empty, unless its type admits null.
+        schema: dict[str, Any] = {"type": [f.json_type, "null"], "default": f.default}
         if f.minimum is not None:
             schema["minimum"] = f.minimum
         if f.enum is not None:
-            schema["enum"] = list(f.enum)
+            schema["enum"] = [*f.enum, None]
         fields[f.name] = {"label": f.label, "description": f.description, "schema": schema}
     return fields
 

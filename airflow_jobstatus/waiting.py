@@ -179,4 +179,4 @@ class JobWaitMixin:
             return self._finish(parsed.job)
         if parsed.kind == "timeout":
             self._timed_out(parsed.message)
-        self._fail(JobStatusError(parsed.message))
+        self._fail(parsed.error())  # the typed error the trigger met (e.g. AuthenticationError)

@@ -17,11 +17,12 @@ from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
 
+import pydantic
 from airflow.sdk import BaseHook
 
 from airflow_jobstatus.exceptions import InvalidParameterError, JobStatusError, MalformedResponseError
 from airflow_jobstatus.http.client import Call, ServiceClient
-from airflow_jobstatus.http.redaction import register_secret
+from airflow_jobstatus.http.redaction import register_secret, scrub
 from airflow_jobstatus.http.settings import HttpSettings
 from airflow_jobstatus.models import ApiDocument, JobOutput, JobStatus
 from airflow_jobstatus.services import ServiceSpec
@@ -37,6 +38,17 @@ CONNECTION_CACHE_SECONDS = 300.0
 def segment(value: str) -> str:
     """One URL path segment, percent-encoded (a job id can never change the path)."""
     return quote(str(value), safe="")
+
+
+def _unusable(exc: ValueError) -> str:
+    """A short, secret-free account of why a response could not be translated."""
+    if isinstance(exc, pydantic.ValidationError):
+        detail = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()[:5]
+        )
+    else:
+        detail = str(exc)
+    return f"the response could not be used: {scrub(detail)[:300]}"
 
 
 class _ClientCache:
@@ -176,9 +188,9 @@ class JobServiceHook(BaseHook):
                 try:
                     result = client.execute(call, deadline=deadline)
                 except JobStatusError as exc:
-                    call = plan.throw(exc)  # the plan may handle it (e.g. a 404 it expects)
+                    call = self._advance(plan, call, error=exc)  # the plan may handle it (e.g. a 404)
                     continue
-                call = plan.send(result)
+                call = self._advance(plan, call, result)
         except StopIteration as stop:
             return stop.value
 
@@ -192,11 +204,43 @@ class JobServiceHook(BaseHook):
                 try:
                     result = await client.aexecute(call, deadline=deadline)
                 except JobStatusError as exc:
-                    call = plan.throw(exc)
+                    call = self._advance(plan, call, error=exc)
                     continue
-                call = plan.send(result)
+                call = self._advance(plan, call, result)
         except StopIteration as stop:
             return stop.value
+
+    def _advance(
+        self, plan: Plan[Any], call: Call, result: Any = None, *, error: JobStatusError | None = None
+    ) -> Call:
+        """Hand a call's result (or typed error) to the plan; return its next call.
+
+        A response can match its model's shape and still break a rule the plan applies while
+        translating it (an empty id, an ``s3://`` path without a key, another job's metadata):
+        that ``ValueError`` (pydantic's included) becomes a `MalformedResponseError`.
+        """
+        try:
+            return plan.throw(error) if error is not None else plan.send(result)
+        except JobStatusError:
+            raise
+        except ValueError as exc:
+            raise self.malformed(call.operation, _unusable(exc), job_id=call.job_id) from None
+
+    def usable_id(self, operation: str, value: str, *, what: str = "job id", forbidden: str = "") -> str:
+        """An id the service returned, checked before anything relies on it.
+
+        Later calls put it in a URL path and `_check_job_id` strips it, so an empty id, one with
+        surrounding blanks, control characters or (for composite references) ``forbidden``
+        characters would address another job or none: that is a `MalformedResponseError`.
+        """
+        if (
+            not value.strip()
+            or value != value.strip()
+            or not value.isprintable()
+            or any(ch in value for ch in forbidden)
+        ):
+            raise self.malformed(operation, f"the service returned an unusable {what}: {value[:80]!r}")
+        return value
 
     def malformed(self, operation: str, problem: str, *, job_id: str | None = None) -> MalformedResponseError:
         return MalformedResponseError(
@@ -261,9 +305,10 @@ class JobServiceHook(BaseHook):
         return True, message
 
     def _check_job_id(self, job_id: str) -> str:
-        if not isinstance(job_id, str) or not job_id.strip():
+        # non-printable: control characters, or lone surrogates that cannot even be encoded in a URL
+        if not isinstance(job_id, str) or not job_id.strip() or not job_id.isprintable():
             raise InvalidParameterError(
-                f"job_id must be a non-empty string, got {job_id!r}",
+                f"job_id must be a non-empty string of printable characters, got {job_id!r}",
                 service=self.spec.display_name,
                 hint="Pass the id the service returned when the job was submitted",
             )

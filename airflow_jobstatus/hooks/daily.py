@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from airflow_jobstatus.exceptions import InvalidParameterError, MalformedResponseError
 from airflow_jobstatus.hooks.base import JobServiceHook, ListingHookMixin, Plan, segment
@@ -77,6 +78,33 @@ def daily_submit_body(
     return body
 
 
+def link_problem(url: str, *, allow_http: bool) -> str | None:
+    """Why a download link from the service is refused, or None when it may be fetched.
+
+    Presigned links are plain ASCII ``https://host/...`` URLs. Anything else (another scheme,
+    ``http`` unless the connection allows it, no host, user-info, blanks or control characters that
+    parsers disagree on) is refused rather than interpreted. The link itself is never quoted: its
+    query string is a credential.
+    """
+    if not url.isascii() or not url.isprintable() or any(ch.isspace() for ch in url):
+        return "it contains blanks, control or non-ASCII characters"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        return "it is not a valid URL"
+    scheme = parts.scheme.lower()
+    allowed = ("https", "http") if allow_http else ("https",)
+    if scheme not in allowed or not url.lower().startswith(f"{scheme}://"):
+        return f"its scheme is {scheme or 'missing'!r}"
+    if not host or "\\" in parts.netloc:
+        return "it names no host"
+    if "@" in parts.netloc:
+        return "it carries user-info before the host"
+    return None
+
+
 class DailyHook(ListingHookMixin, JobServiceHook):
     """Daily's batch processor: submit, status, access links, list, delete.
 
@@ -116,7 +144,7 @@ class DailyHook(ListingHookMixin, JobServiceHook):
 
     def _submit(self, body: dict[str, Any]) -> Plan[str]:
         created = yield Call("submit_job", "POST", "/batch-processor", DailySubmitResponse, json=body)
-        return created.id
+        return self.usable_id("submit_job", created.id)
 
     def submit_job(
         self,
@@ -180,7 +208,8 @@ class DailyHook(ListingHookMixin, JobServiceHook):
             )
             for item in page.data
         ]
-        next_cursor = page.data[-1].id if len(page.data) >= page_size else None
+        # the last id is the next page's cursor: it must survive being put in a URL
+        next_cursor = self.usable_id("list_jobs", page.data[-1].id) if len(page.data) >= page_size else None
         return jobs, next_cursor
 
     def _list_states(
@@ -195,7 +224,9 @@ class DailyHook(ListingHookMixin, JobServiceHook):
         states = [
             (item.id, normalize_state(item.status, DAILY_STATUS_MAP), item.status) for item in page.data
         ]
-        return states, (page.data[-1].id if len(page.data) >= page_size else None)
+        return states, (
+            self.usable_id("list_jobs", page.data[-1].id) if len(page.data) >= page_size else None
+        )
 
     # --- outputs
 
@@ -218,11 +249,11 @@ class DailyHook(ListingHookMixin, JobServiceHook):
         return resolved.outputs
 
     def _check_link(self, url: str, job_id: str) -> None:
-        scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-        if scheme == "https" or (scheme == "http" and self.options.get("allow_http_links")):
+        problem = link_problem(url, allow_http=bool(self.options.get("allow_http_links")))
+        if problem is None:
             return
         raise MalformedResponseError(
-            f"refused a download link with scheme {scheme or 'none'!r}: links must be https",
+            f"refused a download link: {problem}; links must be https URLs with a host",
             service="Daily",
             operation="get_outputs",
             job_id=job_id,

@@ -46,7 +46,7 @@ def deepaffects_submit_request(
     def bad(message: str, hint: str | None = None) -> InvalidParameterError:
         return InvalidParameterError(message, service="DeepAffects", operation="submit_job", hint=hint)
 
-    if api not in SUBMIT_PATHS:
+    if not isinstance(api, str) or api not in SUBMIT_PATHS:  # a list or dict is not even hashable
         raise bad(f"api must be one of {', '.join(SUBMIT_PATHS)}, got {api!r}")
     if bool(url) == bool(content):
         raise bad(
@@ -121,7 +121,7 @@ class DeepAffectsHook(JobServiceHook):
             # With a client request id the service returns the same job for a resend: safe to retry.
             idempotent=request_id is not None,
         )
-        return created.request_id
+        return self.usable_id("submit_job", created.request_id, what="request_id")
 
     def submit_job(
         self,

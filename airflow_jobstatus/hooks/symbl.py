@@ -14,7 +14,7 @@ import time
 import weakref
 from typing import Any
 
-from airflow_jobstatus.exceptions import InvalidParameterError
+from airflow_jobstatus.exceptions import InvalidParameterError, MalformedResponseError
 from airflow_jobstatus.hooks.base import JobServiceHook, Plan, segment
 from airflow_jobstatus.http.auth import RefreshableTokenAuth
 from airflow_jobstatus.http.client import Call, ServiceClient
@@ -112,7 +112,16 @@ class SymblTokenSource:
         return self._token if self._token and time.monotonic() < self._expires_at else None
 
     def _store(self, token: SymblToken) -> str:
-        lifetime = float(token.expiresIn)
+        value = token.accessToken
+        if not value or not value.isascii() or not value.isprintable() or value != value.strip():
+            # it goes into an Authorization header as is: refuse what no header can carry
+            raise MalformedResponseError(
+                "the token response holds no usable accessToken",
+                service=SYMBL.display_name,
+                operation="get_token",
+            )
+        # clamped to a year: an absurd expiresIn (beyond float range) must not overflow
+        lifetime = float(max(0, min(token.expiresIn, 365 * 86400)))
         margin = min(60.0, lifetime * 0.1)
         self._token = token.accessToken
         self._expires_at = time.monotonic() + lifetime - margin
@@ -210,7 +219,10 @@ class SymblHook(JobServiceHook):
 
     def _submit(self, path: str, body: dict[str, Any]) -> Plan[str]:
         created = yield Call("submit_job", "POST", path, SymblSubmitResponse, json=body)
-        return f"{created.jobId}:{created.conversationId}"
+        # the reference is "jobId:conversationId": a ':' in the job id would split it elsewhere
+        job_id = self.usable_id("submit_job", created.jobId, forbidden=":")
+        conversation_id = self.usable_id("submit_job", created.conversationId, what="conversation id")
+        return f"{job_id}:{conversation_id}"
 
     def submit_job(
         self,

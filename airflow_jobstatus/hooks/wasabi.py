@@ -147,7 +147,7 @@ class WasabiAirHook(ListingHookMixin, JobServiceHook):
 
     def _submit(self, body: dict[str, Any]) -> Plan[str]:
         created = yield Call("submit_job", "POST", "/jobs", WasabiSubmitResponse, json=body)
-        return created.Job.Id
+        return self.usable_id("submit_job", created.Job.Id)
 
     def submit_job(
         self,

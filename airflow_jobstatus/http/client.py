@@ -36,9 +36,9 @@ from airflow_jobstatus.exceptions import (
 from airflow_jobstatus.http.auth import RefreshableTokenAuth
 from airflow_jobstatus.http.ratelimit import DeadlineExceeded, async_limiter, sync_limiter
 from airflow_jobstatus.http.redaction import excerpt, install_log_filters, redact_url, register_secret, scrub
-from airflow_jobstatus.http.retry import RetryPolicy, parse_retry_after
+from airflow_jobstatus.http.retry import RetryPolicy, is_certificate_error, parse_retry_after
 from airflow_jobstatus.http.settings import HttpSettings
-from airflow_jobstatus.http.transport import AiohttpTransport
+from airflow_jobstatus.http.transport import AiohttpTransport, ready_ssl_context
 
 log = logging.getLogger(__name__)
 install_log_filters()
@@ -70,7 +70,7 @@ def service_message(content: bytes) -> str:
     """The service's own error text from a response body, whichever of the four shapes it uses."""
     try:
         body = json.loads(content)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nesting too deep
         return excerpt(content, 200) if content else ""
     if not isinstance(body, dict):
         return excerpt(content, 200)
@@ -102,7 +102,14 @@ class _Sleep:
     seconds: float
 
 
-_Step = _Acquire | _Send | _Sleep
+@dataclass(frozen=True)
+class _Token:
+    """Have the bearer token ready before taking a send slot (see `_attempts`)."""
+
+    auth: RefreshableTokenAuth
+
+
+_Step = _Token | _Acquire | _Send | _Sleep
 
 
 class _LoopClients:
@@ -243,6 +250,11 @@ class ServiceClient:
             kwargs["hint"] = hints[status]
         text = f"{message}{note}"
         if status in (401, 403):
+            kwargs.setdefault(
+                "hint",
+                f"Check the credentials in the Airflow connection '{self.conn_id}' "
+                "(they may be wrong, expired or revoked)",
+            )
             return AuthenticationError(text, **kwargs)
         if status == 404:
             return NotFoundError(text, **kwargs)
@@ -255,6 +267,16 @@ class ServiceClient:
     def _error_for_exception(
         self, operation: str, request: httpx.Request, exc: Exception, job_id: str | None, note: str = ""
     ) -> JobStatusError:
+        if is_certificate_error(exc):
+            return ServiceUnreachableError(
+                f"the service's TLS certificate could not be verified ({scrub(str(exc)) or 'no detail'})",
+                service=self.service,
+                operation=operation,
+                url=f"{request.method} {redact_url(request.url)}",
+                job_id=job_id,
+                hint="Check the service's certificate chain and the connection's base URL; only for a "
+                "test server you trust, set 'verify_tls' to false in the connection's extra",
+            )
         return ServiceUnreachableError(
             f"{type(exc).__name__}: {scrub(str(exc)) or 'no detail'}{note}",
             service=self.service,
@@ -299,7 +321,7 @@ class ServiceClient:
         }
         try:
             data = json.loads(response.content)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nesting too deep
             raise MalformedResponseError(
                 f"response is not valid JSON: {excerpt(response.content, 120)!r}", **where
             ) from None
@@ -369,7 +391,9 @@ class ServiceClient:
             step = next(plan)
             while True:
                 value: Any = None
-                if isinstance(step, _Acquire):
+                if isinstance(step, _Token):
+                    step.auth.source.get()
+                elif isinstance(step, _Acquire):
                     try:
                         limiter.acquire(step.deadline)
                     except DeadlineExceeded as exc:
@@ -434,6 +458,11 @@ class ServiceClient:
         registry = await _clients_for_running_loop()
         client = registry.clients.get(self._client_key)
         if client is None or client.is_closed:
+            if self.settings.verify_tls:
+                # loaded now, not inside the first request: that one has its rate-limit slot already
+                await ready_ssl_context()
+            client = registry.clients.get(self._client_key)
+        if client is None or client.is_closed:
             client = registry.clients[self._client_key] = httpx.AsyncClient(
                 transport=AiohttpTransport(
                     verify=self.settings.verify_tls, max_connections=self.max_connections
@@ -482,7 +511,9 @@ class ServiceClient:
             step = next(plan)
             while True:
                 value: Any = None
-                if isinstance(step, _Acquire):
+                if isinstance(step, _Token):
+                    await step.auth.source.aget()
+                elif isinstance(step, _Acquire):
                     try:
                         await limiter.acquire(step.deadline)
                     except DeadlineExceeded as exc:
@@ -566,6 +597,10 @@ class ServiceClient:
         attempt = 0
         refreshed = False
         while True:
+            if isinstance(auth, RefreshableTokenAuth):
+                # A token exchange is a request of its own, in its own slot: made inside the auth
+                # flow, after this request took its slot, it would send both back to back.
+                yield _Token(auth)
             blocked = yield _Acquire(deadline)
             if isinstance(blocked, DeadlineExceeded):
                 raise self._deadline_error(operation, method, path, job_id, str(blocked)) from None

@@ -127,7 +127,7 @@ def excerpt(content: bytes, limit: int = 300) -> str:
     text = content[:limit].decode("utf-8", errors="replace")
     try:
         parsed = json.loads(content)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         pass
     else:
         text = json.dumps(redact_body(parsed))[:limit]

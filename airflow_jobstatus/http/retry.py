@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import ssl
 import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -23,6 +24,22 @@ SENT_ERRORS: tuple[type[Exception], ...] = (
     httpx.WriteError,
     httpx.RemoteProtocolError,
 )
+
+
+def is_certificate_error(exc: BaseException) -> bool:
+    """True when a connection failed because the server's TLS certificate was not trusted.
+
+    httpx (sync) and our aiohttp transport both keep the `ssl.SSLCertVerificationError` in the
+    exception chain (as cause or context); retrying such a failure can never succeed.
+    """
+    current: BaseException | None = exc
+    for _ in range(10):  # chains are short; the bound only guards against cycles
+        if current is None:
+            return False
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -62,6 +79,8 @@ class RetryPolicy:
         return idempotent or status in NOT_PROCESSED_STATUS
 
     def should_retry_error(self, exc: Exception, *, idempotent: bool) -> bool:
+        if is_certificate_error(exc):
+            return False
         if isinstance(exc, NOT_SENT_ERRORS):
             return True
         return idempotent and isinstance(exc, SENT_ERRORS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -48,7 +49,9 @@ class HttpSettings:
                 continue
             try:
                 value = kind(raw)
-            except (TypeError, ValueError):
+                if not math.isfinite(value):  # NaN or infinity ("nan", "1e999"): no usable setting
+                    raise ValueError(name)
+            except (TypeError, ValueError, OverflowError):
                 raise InvalidParameterError(
                     f"connection extra '{name}' must be a number, got {raw!r}",
                     hint=f"Set '{name}' in the connection's extra to a number",

@@ -13,12 +13,35 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import threading
 from collections.abc import AsyncIterator
 
 import aiohttp
 import httpx
 
 _CHUNK = 64 * 1024
+_ssl_context: ssl.SSLContext | None = None
+_ssl_lock = threading.Lock()
+
+
+def _verifying_ssl_context() -> ssl.SSLContext:
+    """One verifying context per process, shared by every session (an SSLContext is thread-safe).
+
+    Loading the CA store takes tens of milliseconds: far too long for a triggerer's event loop, so
+    async code gets it through `ready_ssl_context`.
+    """
+    global _ssl_context
+    with _ssl_lock:
+        if _ssl_context is None:
+            _ssl_context = ssl.create_default_context()
+        return _ssl_context
+
+
+async def ready_ssl_context() -> ssl.SSLContext:
+    """The shared verifying context; the first call loads it in a worker thread, never in the loop."""
+    if _ssl_context is not None:
+        return _ssl_context
+    return await asyncio.to_thread(_verifying_ssl_context)
 
 
 class _AiohttpStream(httpx.AsyncByteStream):
@@ -62,9 +85,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
 
-    def _get_session(self) -> aiohttp.ClientSession:
+    def _get_session(self, ssl_option: ssl.SSLContext | bool) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            ssl_option: ssl.SSLContext | bool = ssl.create_default_context() if self._verify else False
             connector = aiohttp.TCPConnector(
                 limit=self._max_connections,
                 ssl=ssl_option,
@@ -78,10 +100,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
                 timeout=aiohttp.ClientTimeout(total=None),
             )
+            # aiohttp resends an idempotent request at once when a reused keep-alive connection
+            # drops, bypassing the connection's rate limit and retry policy (the ServiceClient
+            # retries it, spaced). No public switch: aiohttp's own test client clears this flag.
+            if hasattr(self._session, "_retry_connection"):
+                self._session._retry_connection = False
         return self._session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        session = self._get_session()
+        ssl_option: ssl.SSLContext | bool = await ready_ssl_context() if self._verify else False
+        session = self._get_session(ssl_option)  # no await from here on: one session per transport
         timeouts = request.extensions.get("timeout", {})
         timeout = aiohttp.ClientTimeout(
             total=None,

@@ -126,7 +126,7 @@ def as_structure(value: Any) -> Any:
     if isinstance(value, str) and value.strip()[:1] in ("{", "["):
         try:
             return json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to parse: left as text
             return value
     return value
 
@@ -143,6 +143,24 @@ def need_structure(value: Any, name: str, kind: type[dict[Any, Any]] | type[list
         hint=f"Pass a {kind.__name__}; a Jinja template renders text, so render JSON (e.g. "
         "'{{ ti.xcom_pull(...) | tojson }}') or create the DAG with render_template_as_native_obj=True",
     )
+
+
+def check_sendable(kwargs: dict[str, Any], service: str) -> None:
+    """Every submission value must go out as strict JSON.
+
+    httpx encodes request bodies with ``allow_nan=False``: bytes, NaN, infinities or arbitrary
+    objects would otherwise fail at send time with an untyped error that names no parameter.
+    """
+    for name, value in kwargs.items():
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError, RecursionError):
+            raise InvalidParameterError(
+                f"{name} must be text, a finite number, true/false, or a list or dict of those, "
+                f"got {type(value).__name__} {value!r:.80}",
+                service=service,
+                operation="submit_job",
+            ) from None
 
 
 def fingerprint(service: str, request: Any) -> str:
@@ -244,7 +262,9 @@ class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
 
     def _validated(self) -> tuple[dict[str, Any], Any]:
         try:
-            return self._submission()
+            submission = self._submission()
+            check_sendable(submission[0], self.spec.display_name)
+            return submission
         except InvalidSubmissionError:
             raise
         except InvalidParameterError as exc:

@@ -77,10 +77,10 @@ def parse_job_reference(value: Any) -> tuple[str, str | None]:
         if text.startswith("{"):
             try:
                 value = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
                 try:
                     value = ast.literal_eval(text)
-                except (ValueError, SyntaxError):
+                except (ValueError, SyntaxError, RecursionError, MemoryError):
                     raise InvalidParameterError(
                         f"job_id looks like a JobStatus but is neither JSON nor a Python dict: {text[:80]!r}",
                         operation="transfer outputs",

@@ -702,6 +702,11 @@ class Destination:
 
 
 def _refuse_dots(value: str, original: Any) -> None:
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        # a NUL would fail deep in the OS layer with an untyped error; other controls are never meant
+        raise InvalidParameterError(
+            f"destination {original!r} contains a control character", operation="transfer outputs"
+        )
     if any(part == ".." for part in value.replace("\\", "/").split("/")):
         raise InvalidParameterError(
             f"destination {original!r} contains a '..' segment",
@@ -715,6 +720,13 @@ def parse_destination(destination: Any, conn_id: str | None = None) -> Destinati
     if destination is None or (isinstance(destination, str) and not destination.strip()):
         raise InvalidParameterError("destination is required", operation="transfer outputs")
     if not isinstance(destination, str | os.PathLike):
+        if not (hasattr(destination, "protocol") and hasattr(destination, "key")):
+            # a number, list or dict would otherwise read as "no key": the file system root
+            raise InvalidParameterError(
+                f"destination must be a URI, an absolute path or an ObjectStoragePath, "
+                f"got {type(destination).__name__} {destination!r:.80}",
+                operation="transfer outputs",
+            )
         # ObjectStoragePath (or anything shaped like it)
         protocol = str(getattr(destination, "protocol", "") or "file")
         bucket = str(getattr(destination, "bucket", "") or "")

@@ -11,7 +11,9 @@ Every `JobStatusTrigger` event payload is exactly::
 * ``timeout``: the absolute deadline passed first; ``job`` is None.
 * ``error``: the wait ended without an answer: a permanent error (credentials, unknown job, bad
   parameter) or too many consecutive transient errors; ``job`` is None and ``message`` is the
-  typed error's (already redacted) text.
+  typed error's (already redacted) text. After a permanent error the payload also has
+  ``"error_type"``, one of `ERROR_TYPES` (optional, so earlier payloads stay valid), and the task
+  raises that typed error, as a non-deferred wait would.
 
 `parse_event` is what a task's ``execute_complete`` calls: anything else (another version, an
 unknown kind, a missing or mistyped field, a job that does not match the kind) raises
@@ -25,7 +27,13 @@ from typing import Any, Literal, cast
 
 import pydantic
 
-from airflow_jobstatus.exceptions import JobStatusError
+from airflow_jobstatus.exceptions import (
+    AuthenticationError,
+    BadRequestError,
+    InvalidParameterError,
+    JobStatusError,
+    NotFoundError,
+)
 from airflow_jobstatus.models import JobState, JobStatus
 
 EVENT_VERSION = 1
@@ -37,6 +45,10 @@ _JOB_EVENTS: dict[str, JobState] = {
     "cancelled": JobState.CANCELLED,
 }
 _KEYS = frozenset({"version", "event", "job", "message"})
+ERROR_TYPES: dict[str, type[JobStatusError]] = {
+    cls.__name__: cls for cls in (AuthenticationError, NotFoundError, BadRequestError, InvalidParameterError)
+}
+"""The typed errors an ``error`` event can name: those that end a wait at once."""
 
 
 class InvalidTriggerEvent(JobStatusError):
@@ -55,14 +67,24 @@ class JobEvent:
     kind: EventKind
     message: str
     job: JobStatus | None = None
+    error_type: str | None = None
+    """For ``error``: the name of the typed error (a key of `ERROR_TYPES`) that ended the wait."""
 
     def to_payload(self) -> dict[str, Any]:
-        return {
+        payload: dict[str, Any] = {
             "version": EVENT_VERSION,
             "event": self.kind,
             "job": self.job.model_dump(mode="json") if self.job is not None else None,
             "message": self.message,
         }
+        if self.error_type is not None:
+            payload["error_type"] = self.error_type
+        return payload
+
+    def error(self) -> JobStatusError:
+        """The error to raise for an ``error`` event: the typed one it names, with its full message."""
+        cls = ERROR_TYPES.get(self.error_type or "", JobStatusError)
+        return cls(self.message, hint="")  # the message already ends with the hint
 
 
 def terminal_message(job: JobStatus) -> str:
@@ -93,7 +115,7 @@ def parse_event(payload: Any, *, job_id: str | None = None) -> JobEvent:
 
     if not isinstance(payload, dict):
         raise bad(f"expected a dict, got {type(payload).__name__}")
-    if set(payload) != _KEYS:
+    if set(payload) - {"error_type"} != _KEYS:
         raise bad(f"keys {sorted(map(str, payload))}, expected {sorted(_KEYS)}")
     version = payload["version"]
     if isinstance(version, bool) or version != EVENT_VERSION:
@@ -119,4 +141,9 @@ def parse_event(payload: Any, *, job_id: str | None = None) -> JobEvent:
             raise bad(f"the event is about job {job.job_id!r}, not {job_id!r}")
     elif raw_job is not None:
         raise bad(f"a {kind!r} event carries no job")
-    return JobEvent(cast(EventKind, kind), message, job)
+    error_type = payload.get("error_type")
+    if error_type is not None and (
+        kind != "error" or not isinstance(error_type, str) or error_type not in ERROR_TYPES
+    ):
+        raise bad(f"error_type {error_type!r} on a {kind!r} event, expected one of {sorted(ERROR_TYPES)}")
+    return JobEvent(cast(EventKind, kind), message, job, error_type)

@@ -102,6 +102,11 @@ def is_permanent(exc: BaseException) -> bool:
     return isinstance(exc, (*PERMANENT_ERRORS, AirflowNotFoundException))
 
 
+def permanent_type(exc: BaseException) -> str | None:
+    """The name of the typed permanent error ``exc`` is (None for anything else)."""
+    return next((cls.__name__ for cls in PERMANENT_ERRORS if isinstance(exc, cls)), None)
+
+
 def describe(exc: BaseException) -> str:
     """An error's message for an event: typed errors' text is already redacted and complete."""
     if isinstance(exc, JobStatusError):
@@ -122,6 +127,8 @@ class Outcome:
     timed_out: bool = False
     last_status: str | None = None
     """The service's last word on the job before a timeout or error, when known."""
+    error_type: str | None = None
+    """The typed error (class name) of a permanent error, so the task can raise the same type."""
 
 
 class Waiter:
@@ -453,7 +460,9 @@ class ConnectionPoller:
         self.counters["errors"] += 1
         message = describe(exc)
         if is_permanent(exc):
-            self._resolve(watch, Outcome(error=message, last_status=watch.last_status))
+            self._resolve(
+                watch, Outcome(error=message, last_status=watch.last_status, error_type=permanent_type(exc))
+            )
             return
         if isinstance(exc, RateLimitedError):
             self._pause(exc.retry_after if exc.retry_after is not None else watch.interval)

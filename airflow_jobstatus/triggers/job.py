@@ -185,5 +185,7 @@ class JobStatusTrigger(BaseTrigger):
                 f"{display} job {self.job_id} had not finished at the deadline{last}",
             )
         return JobEvent(
-            "error", outcome.error or f"{display} job {self.job_id}: the wait ended without an answer"
+            "error",
+            outcome.error or f"{display} job {self.job_id}: the wait ended without an answer",
+            error_type=outcome.error_type,
         )

@@ -1,13 +1,16 @@
 """A tiny HTTP/1.1 server on 127.0.0.1 that answers from a script, for HTTP-core tests.
 
 It runs its own event loop in a thread, speaks keep-alive, records every request with the
-connection it came on, and can reset a connection instead of answering.
+connection it came on, and can reset a connection instead of answering. It can also stream a large
+body (with a Content-Length, or chunked without one) and count how much of it the client took, and
+serve HTTPS with a given ``ssl.SSLContext``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import threading
 import time
 from collections import deque
@@ -21,6 +24,23 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     reset: bool = False
     delay: float = 0.0
+    stream: int = 0
+    """Instead of ``body``: stream this many bytes, in 64 KiB writes, until done or disconnected."""
+    chunked: bool = False
+    """Stream with ``Transfer-Encoding: chunked`` (no Content-Length)."""
+    declared_length: int | None = None
+    """Content-Length to announce for a stream (default: ``stream``)."""
+
+    def stream_head(self) -> bytes:
+        head = [f"HTTP/1.1 {self.status} X", "Content-Type: application/json"]
+        if self.chunked:
+            head.append("Transfer-Encoding: chunked")
+        else:
+            head.append(
+                f"Content-Length: {self.declared_length if self.declared_length is not None else self.stream}"
+            )
+        head += [f"{k}: {v}" for k, v in self.headers.items()]
+        return ("\r\n".join(head) + "\r\n\r\n").encode()
 
     def encode(self) -> bytes:
         body = self.body if isinstance(self.body, bytes) else json.dumps(self.body).encode()
@@ -39,8 +59,16 @@ class Seen:
     at: float
 
 
+STREAM_CHUNK = 64 * 1024
+
+
 class ScriptedServer:
-    def __init__(self) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.ssl_context = ssl_context
+        self.streamed = 0
+        """Body bytes of streamed replies the client accepted (written and drained)."""
+        self.stream_ended = threading.Event()
+        """Set when a streamed reply ends: sent in full or cut off by the client."""
         self.script: deque[Reply] = deque()
         self.default = Reply()
         self.seen: list[Seen] = []
@@ -70,7 +98,8 @@ class ScriptedServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def add(self, *replies: Reply) -> None:
         self.script.extend(replies)
@@ -80,7 +109,9 @@ class ScriptedServer:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
-        self._server = self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", 0))
+        self._server = self._loop.run_until_complete(
+            asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self.ssl_context)
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         self._ready.set()
         self._loop.run_forever()
@@ -109,9 +140,32 @@ class ScriptedServer:
                 if reply.reset:
                     writer.transport.abort()
                     return
+                if reply.stream:
+                    await self._stream(reply, writer)
+                    return
                 writer.write(reply.encode())
                 await writer.drain()
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, ConnectionError, ssl.SSLError):
             return
         finally:
             writer.transport.abort()
+
+    async def _stream(self, reply: Reply, writer: asyncio.StreamWriter) -> None:
+        """Write a large body until it is complete or the client goes away; count what was taken."""
+        data = b"x" * STREAM_CHUNK
+        try:
+            writer.write(reply.stream_head())
+            remaining = reply.stream
+            while remaining > 0:
+                piece = data[: min(STREAM_CHUNK, remaining)]
+                writer.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n" if reply.chunked else piece)
+                await writer.drain()
+                self.streamed += len(piece)
+                remaining -= len(piece)
+            if reply.chunked:
+                writer.write(b"0\r\n\r\n")
+                await writer.drain()
+        except (ConnectionError, ssl.SSLError, OSError):
+            pass  # the client closed the connection: that is what a size limit should do
+        finally:
+            self.stream_ended.set()

@@ -381,3 +381,141 @@ def test_config_patch_and_reset(emulator: EmulatorServer) -> None:
         emulator.configure(nonsense=1)
     emulator.reset()
     assert emulator.get_config() == config
+
+
+# -- Daily-storage downloads go through the fault engine ------------------------------------------
+@pytest.fixture
+def summary_link(
+    emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str
+) -> tuple[str, bytes]:
+    """(download link, its bytes) of a finished Daily job's summary kept in Daily's own storage."""
+    base = emulator.service_url("daily")
+    headers = {"Authorization": f"Bearer {jobstatus_credential}"}
+    body = {
+        "preset": "summarize",
+        "inParams": {"sourceType": "uri", "uri": "https://m.example/a.mp4?emu_duration=0.2"},
+    }
+    job_id = client.post(f"{base}/batch-processor", headers=headers, json=body).json()["id"]
+    deadline = time.monotonic() + 10
+    while client.get(f"{base}/batch-processor/{job_id}", headers=headers).json()["status"] != "finished":
+        assert time.monotonic() < deadline, "job did not finish"
+        time.sleep(0.05)
+    link = client.get(f"{base}/batch-processor/{job_id}/access-link", headers=headers).json()["summary"][
+        "link"
+    ]
+    assert link.startswith(emulator.url + "/_storage/daily/")
+    content = client.get(link).content
+    assert content
+    return link, content
+
+
+def test_api_rules_never_touch_downloads(
+    emulator: EmulatorServer, client: httpx.Client, summary_link: tuple[str, bytes], jobstatus_credential: str
+) -> None:
+    link, content = summary_link
+    emulator.add_fault(service="daily", kind="status", status=500)  # no route: Daily's API only
+    emulator.add_fault(service="*", kind="drop")
+    emulator.add_fault(service="daily", kind="vanish", route="/_storage", credential=jobstatus_credential)
+    r = client.get(link)
+    assert r.status_code == 200 and r.content == content
+    assert [f["hits"] for f in emulator.faults()] == [0, 0, 0]
+
+
+@pytest.mark.parametrize(
+    ("rule", "status", "code"),
+    [
+        ({"kind": "status", "status": 503}, 503, "InternalError"),
+        ({"kind": "vanish"}, 404, "NoSuchKey"),
+        ({"kind": "rate_limit", "retry_after": 3}, 503, "SlowDown"),
+    ],
+    ids=["status", "vanish", "rate_limit"],
+)
+def test_download_error_faults_answer_s3_xml(
+    emulator: EmulatorServer,
+    client: httpx.Client,
+    summary_link: tuple[str, bytes],
+    rule: dict[str, object],
+    status: int,
+    code: str,
+) -> None:
+    link, content = summary_link
+    emulator.add_fault(service="daily", route="/_storage/daily/", count=1, **rule)
+    r = client.get(link)
+    assert r.status_code == status and f"<Code>{code}</Code>" in r.text
+    assert r.headers["content-type"] == "application/xml"
+    if rule["kind"] == "rate_limit":
+        assert r.headers["retry-after"] == "3"
+    again = client.get(link)  # count=1: the next download is served
+    assert again.status_code == 200 and again.content == content
+    rows = [
+        row
+        for row in emulator.stats(service="daily")["requests"]
+        if row["route"] == "/_storage/daily/{token}"
+    ]
+    assert {(row["status"], row["count"]) for row in rows} >= {(status, 1)}
+
+
+def test_download_drop_truncated_malformed_and_slow(
+    emulator: EmulatorServer, client: httpx.Client, summary_link: tuple[str, bytes]
+) -> None:
+    link, content = summary_link
+    emulator.add_fault(service="daily", route="/_storage", kind="drop", count=1)
+    with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+        client.get(link)
+    assert client.get(link).content == content
+
+    emulator.add_fault(service="daily", route="/_storage", kind="truncated", count=1)
+    with client.stream("GET", link) as resp:
+        assert resp.status_code == 200
+        declared = int(resp.headers["content-length"])
+        got = b""
+        with pytest.raises(httpx.RemoteProtocolError):
+            for chunk in resp.iter_raw():
+                got += chunk
+    assert declared == len(content) and 0 < len(got) < declared and content.startswith(got)
+
+    emulator.add_fault(service="daily", route="/_storage", kind="malformed", count=1, method="GET")
+    bad = client.get(link)
+    assert bad.status_code == 200 and bad.content != content
+
+    emulator.add_fault(service="daily", route="/_storage", kind="slow", delay=0.5, count=1)
+    start = time.monotonic()
+    assert client.get(link).content == content
+    assert time.monotonic() - start >= 0.5
+
+    statuses = [
+        r["status"] for r in emulator.requests(service="daily") if r["route"] == "/_storage/daily/{token}"
+    ]
+    assert statuses.count(0) == 1  # the dropped download
+    assert all(f["remaining"] == 0 for f in emulator.faults())
+
+
+def test_request_log_keeps_arrival_times(
+    emulator: EmulatorServer,
+    client: httpx.Client,
+    daily_job: tuple[str, dict[str, str]],
+    jobstatus_credential: str,
+) -> None:
+    url, headers = daily_job
+    emulator.add_fault(service="daily", kind="slow", delay=0.6, count=1)
+    sent = time.time()
+    client.get(url, headers=headers)  # arrives now, answered 0.6 s later
+    client.get(url, headers=headers)
+    other = {"Authorization": "Bearer someone-else"}
+    client.get(emulator.service_url("daily") + "/batch-processor", headers=other)
+    rows = emulator.requests(service="daily", credential=jobstatus_credential, since=sent)
+    assert [(r["method"], r["route"], r["status"]) for r in rows] == [
+        ("GET", "/batch-processor/{id}", 200)
+    ] * 2
+    first, second = rows[0]["at"], rows[1]["at"]
+    assert sent <= first < sent + 0.3  # logged on arrival, not after the delay
+    assert second - first >= 0.55
+    # since filters, credential filters, reset empties
+    assert emulator.requests(service="daily", credential=jobstatus_credential, since=second + 0.001) == []
+    assert len(emulator.requests(credential="someone-else")) == 1
+    raw = emulator.admin("GET", "requests")
+    assert raw["total"] == len(raw["requests"]) >= 4 and raw["dropped"] == 0
+    with pytest.raises(EmulatorError, match="400"):
+        emulator.admin("GET", "requests", params={"since": "yesterday"})
+    emulator.reset()
+    assert emulator.admin("GET", "requests")["total"] == 0

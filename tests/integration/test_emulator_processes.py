@@ -118,3 +118,178 @@ def test_emulator_bad_arguments_fail_fast(tmp_path: Path) -> None:
     emu = EmulatorServer(log_path=tmp_path / "bad.log", faults=[{"kind": "explode"}])
     with pytest.raises(ProcessStartError, match="kind must be one of"):
         emu.start()
+
+
+# -- persistence: --state-file --------------------------------------------------------------------
+def _submit_all(emu: EmulatorServer, bucket: str, tag: str, seconds: float) -> dict[str, str]:
+    """One job per service through the raw APIs (plus a Daily job that is already finished)."""
+    marker = f"emu_duration={seconds}"
+    http = httpx.Client(timeout=10, trust_env=False)
+    daily = {"Authorization": f"Bearer daily-{tag}"}
+    jobs: dict[str, str] = {}
+    for name, duration in (("daily", marker), ("daily_done", "emu_duration=0.2")):
+        body = {
+            "preset": "transcript",
+            "inParams": {"sourceType": "uri", "uri": f"https://m.example/a.mp4?{duration}"},
+        }
+        jobs[name] = http.post(
+            emu.service_url("daily") + "/batch-processor", json=body, headers=daily
+        ).json()["id"]
+    body = {
+        "preset": "transcript",
+        "inParams": {"sourceType": "uri", "uri": f"https://m.example/f.mp4?{marker}&emu_outcome=fail"},
+    }
+    jobs["daily_fail"] = http.post(
+        emu.service_url("daily") + "/batch-processor", json=body, headers=daily
+    ).json()["id"]
+    wasabi = {"x-amz-access-key": f"wasabi-{tag}", "x-amz-secret-key": "s"}
+    body = {
+        "Name": f"persist-{tag}",
+        "Services": {"s2t": ""},
+        "Source": {
+            "Endpoint": "https://s3.example",
+            "Bucket": "media",
+            "Region": "us-east-1",
+            "ObjectKey": f"a.mp4?{marker}",
+        },
+        "Destination": {"Bucket": bucket, "Region": "us-east-1"},
+    }
+    jobs["wasabi"] = http.post(emu.service_url("wasabi") + "/jobs", json=body, headers=wasabi).json()["Job"][
+        "Id"
+    ]
+    token = http.post(
+        emu.service_url("symbl") + "/oauth2/token:generate",
+        json={"type": "application", "appId": f"symbl-{tag}", "appSecret": "s"},
+    ).json()["accessToken"]
+    jobs["symbl_token"] = token
+    jobs["symbl"] = http.post(
+        emu.service_url("symbl") + "/v1/process/audio/url",
+        json={"url": f"https://m.example/a.mp3?{marker}"},
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()["jobId"]
+    resp = http.post(
+        emu.service_url("deepaffects") + "/audio/generic/api/v1/async/asr",
+        params={"apikey": f"da-{tag}", "request_id": f"req-{tag}"},
+        json={"url": f"https://m.example/a.wav?{marker}", "encoding": "LINEAR16", "sampleRate": 16000},
+    )
+    jobs["deepaffects"] = resp.json()["request_id"]
+    http.close()
+    return jobs
+
+
+def _admin_views(emu: EmulatorServer) -> dict[str, dict[str, object]]:
+    return {j["job_id"]: j for j in emu.jobs()}
+
+
+def test_restarted_emulator_with_state_file_keeps_jobs_and_timelines(
+    tmp_path: Path, jobstatus_s3: S3Server
+) -> None:
+    """SIGKILL, then a new process on the same port: same jobs, same timelines, same Daily links."""
+    bucket = jobstatus_s3.create_bucket(f"persist-{os.getpid()}")
+    state = tmp_path / "state.jsonl"
+    emu = EmulatorServer(
+        state_file=state,
+        s3_endpoint=jobstatus_s3.endpoint_url,
+        s3_access_key=jobstatus_s3.access_key,
+        s3_secret_key=jobstatus_s3.secret_key,
+        log_path=tmp_path / "emu.log",
+    )
+    tag = os.urandom(4).hex()
+    with emu:
+        jobs = _submit_all(emu, bucket, tag, seconds=6)
+        http = httpx.Client(timeout=10, trust_env=False)
+        daily = {"Authorization": f"Bearer daily-{tag}"}
+        done_url = emu.service_url("daily") + f"/batch-processor/{jobs['daily_done']}"
+        deadline = time.monotonic() + 20
+        while http.get(done_url, headers=daily).json()["status"] != "finished":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        links = http.get(done_url + "/access-link", headers=daily).json()
+        link = links["transcription"][0]["link"]
+        before_bytes = http.get(link).content
+        before = _admin_views(emu)
+        port, old_pid = emu.port, emu.kill()
+        assert not _alive(old_pid)
+        with pytest.raises(httpx.ConnectError):
+            http.get(emu.url + "/_admin/health")
+        with state.open("a") as fh:  # a record torn by the kill is ignored at start
+            fh.write('{"kind": "job", "service": "daily", "job_id": "torn')
+        emu.start()
+        assert emu.port == port and emu.pid != old_pid
+
+        after = _admin_views(emu)
+        assert set(after) == set(before)
+        for job_id, view in before.items():
+            new = after[job_id]
+            for key in ("service", "credential", "request", "outcome", "duration", "created", "due_at"):
+                assert new[key] == view[key], (job_id, key)
+            # the timeline carries on from the submission time: what had happened still has
+            assert new["timeline"][: len(view["timeline"])] == view["timeline"], job_id  # type: ignore[index]
+        assert after[jobs["daily"]]["status"] in ("submitted", "processing")
+        assert after[jobs["daily_done"]]["status"] == "finished"
+        # Daily-storage outputs were rewritten and the old link (same secret) still serves them
+        assert http.get(link).content == before_bytes
+
+        # the services answer for the old jobs; Symbl's old token is gone (401), a new one works
+        symbl = emu.service_url("symbl")
+        assert (
+            http.get(
+                f"{symbl}/v1/job/{jobs['symbl']}", headers={"Authorization": f"Bearer {jobs['symbl_token']}"}
+            ).status_code
+            == 401
+        )
+        token = http.post(
+            symbl + "/oauth2/token:generate",
+            json={"type": "application", "appId": f"symbl-{tag}", "appSecret": "s"},
+        ).json()["accessToken"]
+        wasabi = {"x-amz-access-key": f"wasabi-{tag}", "x-amz-secret-key": "s"}
+
+        def states() -> dict[str, str]:
+            da = http.get(
+                emu.service_url("deepaffects") + "/transaction/generic/api/v1/async/status",
+                params={"apikey": f"da-{tag}", "request_id": jobs["deepaffects"]},
+            )
+            return {
+                "daily": http.get(
+                    emu.service_url("daily") + f"/batch-processor/{jobs['daily']}", headers=daily
+                ).json()["status"],
+                "daily_fail": http.get(
+                    emu.service_url("daily") + f"/batch-processor/{jobs['daily_fail']}", headers=daily
+                ).json()["status"],
+                "wasabi": http.get(
+                    emu.service_url("wasabi") + f"/jobs/{jobs['wasabi']}/status", headers=wasabi
+                ).json()["Status"],
+                "symbl": http.get(
+                    f"{symbl}/v1/job/{jobs['symbl']}", headers={"Authorization": f"Bearer {token}"}
+                ).json()["status"],
+                "deepaffects": da.json()["status"],
+            }
+
+        final = {
+            "daily": "finished",
+            "daily_fail": "error",
+            "wasabi": "completed",
+            "symbl": "completed",
+            "deepaffects": "Completed",
+        }
+        deadline = time.monotonic() + 30
+        while (seen := states()) != final:
+            assert time.monotonic() < deadline, seen
+            assert "finished" not in seen.values() or seen["daily"] == "finished"
+            time.sleep(0.2)
+        for job_id in (jobs["daily"], jobs["wasabi"], jobs["symbl"], jobs["deepaffects"]):
+            view = emu.job(after[job_id]["service"], job_id)  # type: ignore[arg-type]
+            # finished on schedule: the due time counted from the original submission
+            assert view["timeline"][-1]["at"] >= before[job_id]["due_at"]  # type: ignore[operator]
+            assert view["timeline"][-1]["at"] < before[job_id]["due_at"] + 5  # type: ignore[operator]
+        conversation = emu.job("symbl", jobs["symbl"])["outputs"][0]["conversationId"]
+        symbl_docs = http.get(
+            f"{symbl}/v1/conversations/{conversation}/messages", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert symbl_docs.status_code == 200 and symbl_docs.json()["messages"]
+
+        # a reset empties the state file: after another restart nothing is left
+        emu.reset()
+        emu.restart()
+        assert emu.jobs() == []
+        http.close()

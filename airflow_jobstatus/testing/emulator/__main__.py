@@ -36,6 +36,11 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, str]:
     parser.add_argument("--public-url", default=None, help="base URL of Daily storage links")
     parser.add_argument("--fault", action="append", default=[], help="a fault rule as JSON (repeatable)")
     parser.add_argument(
+        "--state-file",
+        default=None,
+        help="keep accounts and jobs in this file (JSON lines), loaded at start: jobs survive a restart",
+    )
+    parser.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
     args = parser.parse_args(argv)
@@ -59,6 +64,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, str]:
         s3_region=args.s3_region,
         public_url=args.public_url,
         faults=faults,
+        state_file=args.state_file,
     )
     return config, args.log_level
 

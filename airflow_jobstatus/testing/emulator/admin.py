@@ -13,6 +13,11 @@
   ``{"faults": [...]}`` (with ``remaining`` and ``hits``); ``DELETE /_admin/faults/{id}``;
   ``DELETE /_admin/faults`` (all).
 * ``GET /_admin/stats?service=&credential=`` -> ``{"requests": [...], "total": N}``.
+* ``GET /_admin/requests?service=&credential=&since=`` -> ``{"requests": [{"at", "service",
+  "method", "route", "credential", "status"}], "total": N, "dropped": M}``: each request one by one,
+  oldest first, with its arrival time ``at`` (epoch seconds, taken before any ``slow`` delay);
+  ``since`` (epoch seconds) keeps the later ones. The last 100,000 requests are kept; ``dropped``
+  counts older ones. This is how a test checks a client's request rate against its limit.
 * ``GET /_admin/jobs?service=&credential=`` -> ``{"jobs": [...], "total": N}``;
   ``GET /_admin/jobs/{service}/{job_id}``; ``PATCH /_admin/jobs/{service}/{job_id}`` with
   ``{"duration", "outcome"}``.
@@ -63,6 +68,7 @@ class Admin:
                 Route("DELETE", "/faults", self.clear_faults),
                 Route("DELETE", "/faults/{id}", self.delete_fault),
                 Route("GET", "/stats", self.stats),
+                Route("GET", "/requests", self.requests),
                 Route("GET", "/jobs", self.list_jobs),
                 Route("GET", "/jobs/{service}/{job_id:path}", self.get_job),
                 Route("PATCH", "/jobs/{service}/{job_id:path}", self.patch_job),
@@ -136,6 +142,7 @@ class Admin:
         acc.settings.update(settings)
         if revoked is not None:
             acc.revoked_by = "admin" if revoked else None
+        self.emu.store.save_account(acc)
         return Response(200, self._account_view(service, acc.identity))
 
     # -- faults -----------------------------------------------------------------------------------
@@ -164,6 +171,14 @@ class Admin:
     async def stats(self, req: Request) -> Response:
         q = req.query
         return Response(200, self.emu.stats.view(q.get("service") or None, q.get("credential")))
+
+    async def requests(self, req: Request) -> Response:
+        q = req.query
+        try:
+            since = float(q.get("since") or 0.0)
+        except ValueError:
+            return _bad("since must be epoch seconds")
+        return Response(200, self.emu.stats.requests(q.get("service") or None, q.get("credential"), since))
 
     def job_view(self, job: Job) -> dict[str, Any]:
         store = self.emu.store
@@ -247,4 +262,5 @@ class Admin:
             self.emu.store.reopen(job)
         else:
             self.emu.store.arm(job)
+            self.emu.store.save_job(job)
         return Response(200, self.job_view(job))

@@ -27,7 +27,7 @@ from airflow_jobstatus.testing.emulator.base import (
 )
 from airflow_jobstatus.testing.emulator.daily import DailyService
 from airflow_jobstatus.testing.emulator.deepaffects import DeepAffectsService
-from airflow_jobstatus.testing.emulator.faults import FaultEngine, dispatch
+from airflow_jobstatus.testing.emulator.faults import FaultEngine, dispatch, dispatch_download
 from airflow_jobstatus.testing.emulator.state import EmulatorConfig, Stats, Store
 from airflow_jobstatus.testing.emulator.storage import DailyStorage, S3Writer
 from airflow_jobstatus.testing.emulator.symbl import SymblService
@@ -123,6 +123,26 @@ class Emulator:
         self.admin = Admin(self)
         for spec in self.config.faults:
             self.faults.add(spec)
+        if self.store.journal is not None:
+            self._load_state()
+
+    def _load_state(self) -> None:
+        """Jobs and accounts from the state file (``--state-file``); Daily links keep their secret."""
+        self.store.load()
+        secret = self.store.meta.get("daily_link_secret")
+        if isinstance(secret, str):
+            self.daily_storage.secret = bytes.fromhex(secret)
+        else:
+            self.store.save_meta(daily_link_secret=self.daily_storage.secret.hex())
+        for job in self.store.all_jobs("symbl"):
+            self.symbl.conversations[(job.account.identity, job.data["conversationId"])] = job
+
+    async def _restore(self) -> None:
+        """Inside the server loop, after a load: timers again, and Daily-storage outputs rewritten."""
+        self.store.rearm()
+        for job in self.store.all_jobs("daily"):
+            if job.materialized and not job.data["customer_bucket"]:
+                job.outputs = await self.daily.materialize(job)
 
     # -- state ------------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -159,10 +179,7 @@ class Emulator:
             await send_response(send, await self.admin.handle(Request(scope, receive, path[7:])))
             return
         if path.startswith(STORAGE_PREFIX) and scope["method"] in ("GET", "HEAD"):
-            req = Request(scope, receive, path)
-            resp = self.daily_storage.serve(path[len(STORAGE_PREFIX) :], req.query)
-            self.stats.record("daily", scope["method"], "/_storage/daily/{token}", "", resp.status)
-            await send_response(send, resp)
+            await dispatch_download(self, path, scope, receive, send)  # faults apply to downloads too
             return
         await send_response(send, Response(404, {"error": "not found", "path": path}))
 
@@ -170,6 +187,8 @@ class Emulator:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                if self.store.journal is not None:
+                    await self._restore()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.aclose()
@@ -177,7 +196,7 @@ class Emulator:
                 return
 
     async def aclose(self) -> None:
-        self.store.reset()
+        self.store.shutdown()  # not reset(): a state file outlives the process
         await self.webhooks.aclose()
 
 

@@ -289,6 +289,40 @@ def render_transcript(tr: Transcript, fmt: str, job_id: str | None = None) -> by
     raise ValueError(f"unknown transcript format {fmt!r}")
 
 
+_OUTPUT_BYTES_RE = re.compile(r"emu_output_bytes=([0-9]+)")
+MAX_OUTPUT_BYTES = 2 * 1024**3
+"""Largest ``emu_output_bytes`` honoured: the emulator keeps Daily-storage outputs in memory."""
+
+
+def output_bytes_marker(*values: Any) -> int | None:
+    """``emu_output_bytes=<n>`` in any string inside ``values`` (e.g. a job's submitted request).
+
+    It makes a job's text transcript exactly ``n`` bytes long (see :func:`pad_to`), so that
+    tests can move a large output; capped at :data:`MAX_OUTPUT_BYTES`.
+    """
+    stack = list(values)
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if m := _OUTPUT_BYTES_RE.search(item):
+                return min(int(m.group(1)), MAX_OUTPUT_BYTES)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return None
+
+
+def pad_to(body: bytes, size: int | None) -> bytes:
+    """``body`` repeated and cut to exactly ``size`` bytes (unchanged when ``size`` is None or smaller).
+
+    Deterministic, like everything here: the same job always gets the same bytes.
+    """
+    if size is None or size <= len(body) or not body:
+        return body
+    return (body * (size // len(body) + 1))[:size]
+
+
 CONTENT_TYPES = {
     "txt": "text/plain; charset=utf-8",
     "vtt": "text/vtt; charset=utf-8",

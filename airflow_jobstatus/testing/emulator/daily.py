@@ -348,14 +348,16 @@ class DailyService(Service):
         tr = content.make_transcript(job.job_id, seed, scenario=scenario, language=data["input"]["language"])
         objects: list[S3Object] = []
         output = data["output"]
+        txt_size = content.output_bytes_marker(job.request)  # emu_output_bytes=<n>: a big .txt
         for entry in output.get("transcription", []):
             fmt = entry["format"]
             s3c = entry["s3Config"]
+            body = content.render_transcript(tr, fmt, job.job_id)
             objects.append(
                 S3Object(
                     s3c["bucket"],
                     s3c["key"],
-                    content.render_transcript(tr, fmt, job.job_id),
+                    content.pad_to(body, txt_size) if fmt == "txt" else body,
                     content.CONTENT_TYPES[fmt],
                 )
             )

@@ -13,6 +13,17 @@ aborted without any response), ``slow`` (``delay`` seconds, then the normal resp
 the body sent, then the connection closes), ``unknown_status`` (the real response with its status
 value replaced by ``value``), ``vanish`` (404 in the service's not-found shape for requests about a
 job), ``revoke`` (the credential gets 401 from then on, until the rule is deleted or a reset).
+
+Daily-storage downloads (``GET|HEAD /_storage/daily/<token>``, the presigned-style output links) go
+through the same engine as service ``daily``, with the full path as route, no credential and no job
+id. They match only rules that name them with a ``route`` inside that path (e.g. ``"/_storage"``), so
+that rules written for Daily's API never touch downloads, and never rules with a ``credential`` or
+``job_id`` (a download carries neither). There, ``status`` and ``vanish`` answer S3-style XML errors
+(``vanish``: 404 ``NoSuchKey``), ``rate_limit`` answers 503 ``SlowDown`` with ``Retry-After``,
+``malformed`` answers 200 with bytes that are not the object, and ``drop``, ``slow`` and
+``truncated`` behave as for the API; ``unknown_status`` and ``revoke`` do not apply.
+
+Every request is counted with its arrival time (``Stats``), before any ``slow`` delay.
 """
 
 from __future__ import annotations
@@ -39,6 +50,7 @@ from airflow_jobstatus.testing.emulator.base import (
     raw_headers,
     send_response,
 )
+from airflow_jobstatus.testing.emulator.storage import _xml_error
 
 if TYPE_CHECKING:
     from airflow_jobstatus.testing.emulator.app import Emulator
@@ -57,6 +69,10 @@ KINDS = (
     "revoke",
 )
 FAULT_SERVICES = ("daily", "wasabi", "symbl", "deepaffects", "*")
+STORAGE_ROUTE_PREFIX = "/_storage/"
+"""Paths starting with this are Daily-storage downloads (the full path is their route)."""
+DAILY_STORAGE_PREFIX = "/_storage/daily/"
+DOWNLOAD_KINDS = frozenset({"status", "rate_limit", "drop", "slow", "malformed", "truncated", "vanish"})
 
 
 class FaultRule:
@@ -78,6 +94,8 @@ class FaultRule:
         self._buckets: dict[str, tuple[float, float]] = {}
 
     def matches(self, service: str, credential: str, sub_path: str, job_id: str | None, method: str) -> bool:
+        if sub_path.startswith(STORAGE_ROUTE_PREFIX):
+            return self._matches_download(service, sub_path, method)
         if self.service != "*" and self.service != service:
             return False
         if self.credential is not None and self.credential != credential:
@@ -89,6 +107,18 @@ class FaultRule:
         if self.job_id is not None and self.job_id != job_id:
             return False
         if self.kind == "vanish" and job_id is None:
+            return False
+        return not (self.remaining is not None and self.remaining <= 0)
+
+    def _matches_download(self, service: str, path: str, method: str) -> bool:
+        """A Daily-storage download: only rules that name it by route (see the module docstring)."""
+        if self.service not in ("*", service) or self.kind not in DOWNLOAD_KINDS:
+            return False
+        if self.route is None or self.route not in path:
+            return False
+        if self.credential is not None or self.job_id is not None:
+            return False
+        if self.method is not None and self.method != method:
             return False
         return not (self.remaining is not None and self.remaining <= 0)
 
@@ -262,6 +292,7 @@ async def dispatch(
     emu: Emulator, service: Service, sub_path: str, scope: Scope, receive: Receive, send: Send
 ) -> None:
     """Route one service request: identity, faults, auth, handler, stats."""
+    arrived = time.time()
     req = Request(scope, receive, sub_path or "/")
     method = req.method
     route, params, other_method = service.router.match(method, req.sub_path)
@@ -339,4 +370,45 @@ async def dispatch(
         status = resp_opt.status
         await send_response(send, resp_opt)
     finally:
-        emu.stats.record(service.name, method, template, req.identity, status)
+        emu.stats.record(service.name, method, template, req.identity, status, at=arrived)
+
+
+async def dispatch_download(emu: Emulator, path: str, scope: Scope, receive: Receive, send: Send) -> None:
+    """Serve one Daily-storage download (``path`` is the full ``/_storage/daily/<token>``), with faults."""
+    arrived = time.time()
+    method = scope["method"]
+    status = 0
+    try:
+        rule = emu.faults.pick("daily", "", path, None, method) if emu.faults.rules else None
+        resp: Response | None = None
+        if rule is not None:
+            kind = rule.kind
+            if kind == "drop":
+                await drop_connection(scope, receive)
+                return
+            if kind == "slow":
+                await asyncio.sleep(float(rule.spec.get("delay", 1.0)))
+            elif kind == "status":
+                status_code = int(rule.spec["status"])
+                resp = _xml_error(
+                    status_code, "InternalError" if status_code >= 500 else "Error", "injected fault"
+                )
+            elif kind == "rate_limit":
+                resp = _xml_error(503, "SlowDown", "Please reduce your request rate.")
+                resp.headers = [(b"retry-after", retry_after_header(rule))]
+            elif kind == "vanish":
+                resp = _xml_error(404, "NoSuchKey", "The specified key does not exist.")
+            elif kind == "malformed":
+                resp = Response(
+                    200, body=b'{"status": "finished", "id": ', content_type=b"binary/octet-stream"
+                )
+        if resp is None:
+            req = Request(scope, receive, path)
+            resp = emu.daily_storage.serve(path[len(DAILY_STORAGE_PREFIX) :], req.query)
+        status = resp.status
+        if rule is not None and rule.kind == "truncated" and resp.status == 200:
+            await send_truncated(scope, receive, send, resp)
+            return
+        await send_response(send, resp)
+    finally:
+        emu.stats.record("daily", method, "/_storage/daily/{token}", "", status, at=arrived)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -33,6 +34,10 @@ class EmulatorServer:
     >>> with EmulatorServer(s3_endpoint=s3.endpoint_url, job_duration=1) as emu:
     ...     httpx.get(emu.service_url("daily") + "/batch-processor", headers=...)
     ...     emu.add_fault(service="daily", kind="status", status=503, count=1)
+
+    With ``state_file``, accounts and jobs survive the process (``--state-file``, see
+    ``state.py``): ``kill()`` then ``start()``, or ``restart()``, bring the same jobs back on the
+    same port, their timelines carrying on from their submission times.
     """
 
     def __init__(
@@ -52,6 +57,7 @@ class EmulatorServer:
         daily_bucket: Mapping[str, str] | None = None,
         public_url: str | None = None,
         faults: Iterable[Mapping[str, Any]] = (),
+        state_file: str | os.PathLike[str] | None = None,
         log_path: str | os.PathLike[str] | None = None,
         log_level: str = "info",
         extra_args: Iterable[str] = (),
@@ -96,14 +102,19 @@ class EmulatorServer:
             args += ["--daily-bucket", json.dumps(dict(daily_bucket))]
         for rule in faults:
             args += ["--fault", json.dumps(dict(rule))]
+        self.state_file = Path(state_file) if state_file is not None else None
+        if self.state_file is not None:
+            args += ["--state-file", str(self.state_file)]
         args += ["--log-level", log_level, *extra_args]
         self.command = args
         full_env = dict(os.environ if env is None else env)
         full_env["PYTHONUNBUFFERED"] = "1"
-        self._process = ManagedProcess(
-            args, name="jobstatus-emulator", log_path=Path(log_path) if log_path else None, env=full_env
-        )
+        self._env = full_env
+        self._process = self._new_process(Path(log_path) if log_path else None)
         self._client: httpx.Client | None = None
+
+    def _new_process(self, log_path: Path | None) -> ManagedProcess:
+        return ManagedProcess(self.command, name="jobstatus-emulator", log_path=log_path, env=self._env)
 
     # -- addresses --------------------------------------------------------------------------------
     @property
@@ -135,8 +146,34 @@ class EmulatorServer:
         return resp.status_code == 200 and resp.json().get("ok") is True
 
     def start(self) -> EmulatorServer:
+        """Start the process (again, after :meth:`stop` or :meth:`kill`: same port, same log file)."""
+        if self._process.pid is not None:
+            if self._process.is_running:
+                raise RuntimeError(f"{self!r} is already running")
+            self._process = self._new_process(self._process.log_path)
         self._process.start(self._healthy, timeout=self.startup_timeout)
         return self
+
+    def kill(self) -> int:
+        """SIGKILL the process group (no shutdown at all, like a crash); return the old PID."""
+        pid = self._process.pid
+        if pid is None or not self._process.is_running:
+            raise RuntimeError(f"{self!r} is not running")
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        os.killpg(pid, signal.SIGKILL)
+        self._process.stop(timeout=10)  # reaps it
+        return pid
+
+    def restart(self, *, kill: bool = True) -> EmulatorServer:
+        """Kill (or stop with SIGTERM) and start again on the same port. Keeps jobs only with ``state_file``."""
+        if self._process.is_running:
+            if kill:
+                self.kill()
+            else:
+                self.stop()
+        return self.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         if self._client is not None:
@@ -210,6 +247,13 @@ class EmulatorServer:
 
     def stats(self, service: str | None = None, credential: str | None = None) -> dict[str, Any]:
         return dict(self.admin("GET", "stats", params={"service": service, "credential": credential}))
+
+    def requests(
+        self, service: str | None = None, credential: str | None = None, since: float | None = None
+    ) -> list[dict[str, Any]]:
+        """``GET /_admin/requests``: each request, oldest first, with its arrival time ``at`` (epoch s)."""
+        params = {"service": service, "credential": credential, "since": since}
+        return list(self.admin("GET", "requests", params=params)["requests"])
 
     def jobs(self, service: str | None = None, credential: str | None = None) -> list[dict[str, Any]]:
         return list(self.admin("GET", "jobs", params={"service": service, "credential": credential})["jobs"])

@@ -5,6 +5,18 @@ boundaries of the ``n`` in-flight statuses and ``created + duration`` is when th
 No per-job polling loop exists. A due job that must write outputs first keeps reporting its last
 in-flight status until the outputs exist (see :meth:`Store.status`); a timer started at submission
 also writes them at the due time when nobody is polling.
+
+**Persistence** (optional, ``--state-file PATH`` / ``EmulatorServer(state_file=...)``): a
+:class:`Journal` keeps accounts and jobs across a restart of the process. Every change (a job
+submitted, finished, deleted or patched; account settings set through the admin API) appends the
+whole record as one JSON line and flushes it to the kernel, so a SIGKILLed emulator loses nothing
+(a power loss may: there is no ``fsync``). At start the file is replayed (the last record of each
+job wins; a torn last line is ignored), then compacted into a snapshot. Timelines continue
+correctly because they are computed from each job's absolute submission time. Not kept: fault
+rules, request counters, Symbl access tokens (clients get 401 and exchange their credentials again,
+as after an expiry) and webhook delivery state; Daily-storage outputs are rewritten at start from
+the job (their content is a pure function of the job id and the seed), under the same link secret.
+``POST /_admin/reset`` empties the file.
 """
 
 from __future__ import annotations
@@ -12,13 +24,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import json
 import logging
 import math
+import os
 import re
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 log = logging.getLogger("jobstatus.emulator")
 
@@ -80,6 +96,8 @@ class EmulatorConfig:
     s3_region: str = "us-east-1"
     public_url: str | None = None
     faults: list[dict[str, Any]] = field(default_factory=list)
+    #: accounts and jobs are kept in this file across restarts (see the module docstring)
+    state_file: str | None = None
 
     RUNTIME_KEYS = (
         "job_duration",
@@ -98,6 +116,7 @@ class EmulatorConfig:
         view = {key: copy.deepcopy(getattr(self, key)) for key in self.RUNTIME_KEYS}
         view["s3_endpoint"] = self.s3_endpoint
         view["public_url"] = self.base_url
+        view["state_file"] = self.state_file
         return view
 
     def apply_patch(self, patch: Any) -> None:
@@ -229,6 +248,84 @@ class Account:
         self.active: set[str] = set()  # job ids possibly still in flight (Symbl concurrency)
 
 
+JOB_FIELDS = (
+    "created",
+    "duration",
+    "outcome",
+    "request",
+    "data",
+    "webhook",
+    "final_status",
+    "final_at",
+    "error",
+    "outputs",
+    "materialized",
+    "materialized_at",
+    "deleted",
+)
+"""What a journal record keeps of a job (besides its service, id and account); the rest is derived."""
+
+
+class Journal:
+    """The state file: JSON lines appended on every change, replayed and compacted at start.
+
+    Records: ``{"kind": "meta", ...}`` (settings of the process that must survive it, e.g. Daily's
+    link secret), ``{"kind": "account", "service", "identity", "settings", "revoked"}`` and
+    ``{"kind": "job", "service", "job_id", "account", <JOB_FIELDS>}``. The last record of a job or
+    account wins. Appends are flushed to the kernel at once: a killed process loses nothing.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._file: IO[str] | None = None
+
+    def read(self) -> list[dict[str, Any]]:
+        """Every record in the file, in order; a torn last line (the process was killed) is dropped."""
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        records: list[dict[str, Any]] = []
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                if number == len(lines):
+                    log.warning("state file %s: ignoring a torn last line", self.path)
+                    continue
+                raise ValueError(f"state file {self.path}: line {number} is not JSON") from None
+            if isinstance(record, dict):
+                records.append(record)
+        return records
+
+    def rewrite(self, records: list[dict[str, Any]]) -> None:
+        """Replace the file with ``records`` atomically (temporary file, fsync, rename)."""
+        self.close()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        with open(temp, "w", encoding="utf-8") as fh:
+            for record in records:
+                fh.write(json.dumps(record, separators=(",", ":")) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temp, self.path)
+
+    def append(self, record: dict[str, Any]) -> None:
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "a", encoding="utf-8")  # kept open between appends
+        self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
+
+
 Materializer = Callable[[Job], Awaitable[list[dict[str, Any]]]]
 
 
@@ -246,6 +343,10 @@ class Store:
         self.notifiers: dict[str, Callable[[Job, str], None]] = {}
         #: background tasks (output writes, webhooks), cancelled on reset
         self.tasks: set[asyncio.Future[Any]] = set()
+        #: the state file, when the emulator keeps its state across restarts
+        self.journal: Journal | None = Journal(config.state_file) if config.state_file else None
+        #: process settings kept in the state file's meta record (e.g. Daily's link secret)
+        self.meta: dict[str, Any] = {}
 
     # -- accounts ---------------------------------------------------------------------------------
     def account(self, service: str, identity: str) -> Account:
@@ -289,6 +390,7 @@ class Store:
         account.live += 1
         account.active.add(job_id)
         self.arm(job)
+        self.save_job(job)
         return job
 
     def delete_job(self, job: Job) -> None:
@@ -301,6 +403,7 @@ class Store:
         if job.timer is not None:
             job.timer.cancel()
             job.timer = None
+        self.save_job(job)
 
     def all_jobs(self, service: str | None = None, identity: str | None = None) -> list[Job]:
         out: list[Job] = []
@@ -361,6 +464,7 @@ class Store:
         if job.timer is not None:
             job.timer.cancel()
             job.timer = None
+        self.save_job(job)
         self.notify(job, status)
 
     def reopen(self, job: Job) -> None:
@@ -370,6 +474,7 @@ class Store:
         job.error = None
         job.account.active.add(job.job_id)
         self.arm(job)
+        self.save_job(job)
 
     def _start_materialize(self, job: Job) -> None:
         job.materializing = True
@@ -471,8 +576,120 @@ class Store:
         task.add_done_callback(self.tasks.discard)
         return task
 
+    # -- persistence ------------------------------------------------------------------------------
+    def save_job(self, job: Job) -> None:
+        """Write the job through to the state file (no-op without one)."""
+        if self.journal is None:
+            return
+        self.journal.append(self._record(job))
+
+    def save_account(self, account: Account) -> None:
+        """Write an account's admin settings (``daily_bucket``, admin revocation) through."""
+        if self.journal is None:
+            return
+        self.journal.append(self._account_record(account))
+
+    @staticmethod
+    def _account_record(account: Account) -> dict[str, Any]:
+        return {
+            "kind": "account",
+            "service": account.service,
+            "identity": account.identity,
+            "settings": account.settings,
+            "revoked": account.revoked_by == "admin",
+        }
+
+    def save_meta(self, **values: Any) -> None:
+        self.meta.update(values)
+        if self.journal is not None:
+            self.journal.append({"kind": "meta", **self.meta})
+
+    def load(self) -> int:
+        """Replay the state file into this (empty) store, then compact it; returns the jobs loaded.
+
+        Timers are not armed here (there may be no event loop yet): call :meth:`rearm` from the loop.
+        """
+        if self.journal is None:
+            return 0
+        accounts: dict[tuple[str, str], dict[str, Any]] = {}
+        jobs: dict[tuple[str, str], dict[str, Any]] = {}  # insertion order = submission order
+        for record in self.journal.read():
+            kind = record.get("kind")
+            if kind == "meta":
+                self.meta.update({k: v for k, v in record.items() if k != "kind"})
+            elif kind == "account":
+                accounts[(record["service"], record["identity"])] = record
+            elif kind == "job":
+                jobs[(record["service"], record["job_id"])] = record
+        for (service, identity), record in accounts.items():
+            acc = self.account(service, identity)
+            acc.settings = dict(record.get("settings") or {})
+            acc.revoked_by = "admin" if record.get("revoked") else None
+        for record in sorted(jobs.values(), key=lambda r: float(r["created"])):
+            acc = self.account(record["service"], record["account"])
+            job = Job(
+                record["service"],
+                record["job_id"],
+                acc,
+                created=float(record["created"]),
+                duration=float(record["duration"]),
+                outcome=record["outcome"],
+                request=record["request"],
+                data=record["data"],
+                webhook=record.get("webhook"),
+            )
+            for name in JOB_FIELDS[6:]:
+                setattr(job, name, record.get(name, getattr(job, name)))
+            job.last_notified = job.final_status  # a finished job's webhook was sent before
+            acc.order.append(job)
+            if job.deleted:
+                continue
+            acc.jobs[job.job_id] = job
+            acc.live += 1
+            if job.final_status is None:
+                acc.active.add(job.job_id)
+        self.compact()
+        log.info(
+            "state file %s: %d account(s), %d job(s) loaded", self.journal.path, len(self.accounts), len(jobs)
+        )
+        return len(jobs)
+
+    def compact(self) -> None:
+        """Rewrite the state file as one record per account and job (it only grows otherwise)."""
+        if self.journal is None:
+            return
+        records: list[dict[str, Any]] = [{"kind": "meta", **self.meta}] if self.meta else []
+        records += [
+            self._account_record(acc)
+            for acc in self.accounts.values()
+            if acc.settings or acc.revoked_by == "admin"
+        ]
+        records += [self._record(job) for job in sorted(self._every_job(), key=lambda j: j.created)]
+        self.journal.rewrite(records)
+
+    def _every_job(self) -> list[Job]:
+        return [job for acc in self.accounts.values() for job in acc.order]
+
+    @staticmethod
+    def _record(job: Job) -> dict[str, Any]:
+        record = {
+            "kind": "job",
+            "service": job.service,
+            "job_id": job.job_id,
+            "account": job.account.identity,
+        }
+        record.update({name: getattr(job, name) for name in JOB_FIELDS})
+        return record
+
+    def rearm(self) -> None:
+        """Arm the timers of every unfinished job (after :meth:`load`, inside the server loop)."""
+        for job in self._every_job():
+            if not job.deleted and job.final_status is None:
+                self.arm(job)
+
     # -- reset ------------------------------------------------------------------------------------
-    def reset(self) -> None:
+    def shutdown(self) -> None:
+        """Stop timers and background tasks; the state (and the state file) stays."""
         for acc in self.accounts.values():
             for job in acc.order:
                 if job.timer is not None:
@@ -481,22 +698,52 @@ class Store:
         for task in list(self.tasks):
             task.cancel()
         self.tasks.clear()
+        if self.journal is not None:
+            self.journal.close()
+
+    def reset(self) -> None:
+        """Forget every account and job (``POST /_admin/reset``), in the state file too."""
+        self.shutdown()
         self.accounts.clear()
+        if self.journal is not None:
+            self.journal.rewrite([{"kind": "meta", **self.meta}] if self.meta else [])
 
 
 # -- counters -------------------------------------------------------------------------------------
 class Stats:
     """Request counts by (service, method, route template, credential identity, status).
 
-    A dropped connection counts with status 0.
+    A dropped connection counts with status 0. The last `REQUEST_LOG_SIZE` requests are also kept
+    one by one with their arrival time (``GET /_admin/requests``), so that tests can check a
+    client's request rate against its limit.
     """
+
+    REQUEST_LOG_SIZE = 100_000
 
     def __init__(self) -> None:
         self.counts: dict[tuple[str, str, str, str, int], int] = {}
+        self.log: deque[tuple[float, str, str, str, str, int]] = deque(maxlen=self.REQUEST_LOG_SIZE)
+        self.logged = 0
 
-    def record(self, service: str, method: str, route: str, credential: str, status: int) -> None:
+    def record(
+        self, service: str, method: str, route: str, credential: str, status: int, at: float | None = None
+    ) -> None:
+        """Count one request; ``at`` is its arrival time (epoch seconds, default now)."""
         key = (service, method, route, credential, status)
         self.counts[key] = self.counts.get(key, 0) + 1
+        self.log.append((time.time() if at is None else at, service, method, route, credential, status))
+        self.logged += 1
+
+    def requests(
+        self, service: str | None = None, credential: str | None = None, since: float = 0.0
+    ) -> dict[str, Any]:
+        """The logged requests (oldest first); ``dropped`` counts those older than the log keeps."""
+        rows = [
+            {"at": at, "service": svc, "method": method, "route": route, "credential": cred, "status": status}
+            for at, svc, method, route, cred, status in self.log
+            if at >= since and not (service and svc != service) and (credential is None or cred == credential)
+        ]
+        return {"requests": rows, "total": len(rows), "dropped": self.logged - len(self.log)}
 
     def view(self, service: str | None = None, credential: str | None = None) -> dict[str, Any]:
         rows = []
@@ -519,6 +766,8 @@ class Stats:
 
     def reset(self) -> None:
         self.counts.clear()
+        self.log.clear()
+        self.logged = 0
 
 
 def ceil_seconds(value: float) -> int:

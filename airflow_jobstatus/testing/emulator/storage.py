@@ -121,7 +121,11 @@ class DailyStorage:
         self.by_key: dict[str, str] = {}  # key -> token
 
     def put(self, key: str, body: bytes, content_type: str) -> str:
-        token = self.by_key.get(key) or secrets.token_urlsafe(18)
+        # derived from the secret: unguessable, and the same after a restart with a state file
+        token = (
+            self.by_key.get(key)
+            or hmac.new(self.secret, b"token:" + key.encode(), hashlib.sha256).hexdigest()[:24]
+        )
         self.objects[token] = S3Object(self.BUCKET, key, body, content_type)
         self.by_key[key] = token
         return token

@@ -10,7 +10,10 @@ No sink ever exposes a partial object under a final name:
   an object that fits in one part, ``CompleteMultipartUpload`` otherwise (parts are uploaded while
   the source is read; the upload is aborted on any failure, so nothing appears), ``CopyObject``
   (``UploadPartCopy`` + ``CompleteMultipartUpload`` above the 5 GiB copy limit) for a server-side
-  copy. S3 never shows a partly written object under a key.
+  copy. S3 never shows a partly written object under a key. A worker killed mid-upload cannot
+  abort its upload: a later delivery to the same job folder aborts uploads there older than
+  ``STALE_TEMP_SECONDS`` (a bucket lifecycle rule with ``AbortIncompleteMultipartUpload`` is the
+  belt to these braces).
 * **Any other scheme Airflow's object storage reaches** (`FsspecSink`): a temporary name in the
   same folder, then ``mv`` to the final name; the temporary is removed on failure.
 
@@ -287,6 +290,7 @@ class S3Sink(Sink):
         copy_limit: int = COPY_LIMIT,
         copy_part_size: int = 512 * 1024**2,
         copy_concurrency: int = 8,
+        stale_upload_seconds: float = STALE_TEMP_SECONDS,
     ) -> None:
         self.access = access
         self.bucket = bucket
@@ -296,6 +300,7 @@ class S3Sink(Sink):
         self.copy_limit = copy_limit
         self.copy_part_size = max(MIN_PART, copy_part_size)
         self.copy_concurrency = max(1, copy_concurrency)
+        self.stale_upload_seconds = stale_upload_seconds
         self.client = access.client()
         self._listed: dict[str, dict[str, Existing]] = {}
         self._lock = threading.Lock()
@@ -335,6 +340,28 @@ class S3Sink(Sink):
             return
         with self._lock:
             self._listed[rel_folder] = found
+        self._abort_stale_uploads(prefix)
+
+    def _abort_stale_uploads(self, prefix: str) -> None:
+        """Abort multipart uploads under ``prefix`` left by a killed worker (stored and billed, never shown)."""
+        cutoff = time.time() - self.stale_upload_seconds
+        try:
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=prefix
+            )
+            stale = [
+                (u["Key"], u["UploadId"])
+                for page in pages
+                for u in page.get("Uploads", [])
+                if u["Initiated"].timestamp() <= cutoff
+            ]
+            for key, upload_id in stale:
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+                log.info(
+                    "aborted a stale multipart upload of s3://%s/%s left by an earlier try", self.bucket, key
+                )
+        except Exception as exc:  # best effort: a lifecycle rule or a later run cleans up
+            log.debug("could not clean stale uploads under s3://%s/%s: %s", self.bucket, prefix, exc)
 
     def stat(self, rel: str, *, full: bool = False) -> Existing | None:
         folder = rel.rsplit("/", 1)[0] if "/" in rel else ""

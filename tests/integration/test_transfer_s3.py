@@ -186,3 +186,23 @@ def test_a_corrupt_stream_to_a_folder_keeps_the_previous_file(s3_env, monkeypatc
         run(s3_env, LocalSink(tmp_path), if_exists="overwrite")
     assert target.read_bytes() == s3_env["big"]
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(TEMP_SUFFIX)]
+
+
+def test_uploads_left_by_a_killed_worker_are_aborted_by_the_next_delivery(s3_env) -> None:
+    """A killed worker cannot abort its multipart upload; the next delivery to the folder does."""
+    client = s3_env["client"]
+    key = "in/wasabi_air/job-9/recording.bin"
+    left = client.create_multipart_upload(Bucket=s3_env["dest"], Key=key)["UploadId"]
+    client.upload_part(Bucket=s3_env["dest"], Key=key, UploadId=left, PartNumber=1, Body=b"x" * MIB)
+    elsewhere = client.create_multipart_upload(Bucket=s3_env["dest"], Key="in/other-job/x")["UploadId"]
+
+    def open_uploads() -> set[str]:
+        listed = client.list_multipart_uploads(Bucket=s3_env["dest"])
+        return {u["UploadId"] for u in listed.get("Uploads", [])}
+
+    assert open_uploads() == {left, elsewhere}
+    # moto reports every upload as initiated in 2010, so only "stale" can be shown here; a fresh upload
+    # (younger than STALE_TEMP_SECONDS, perhaps another live writer's) is kept on real S3.
+    manifest = run(s3_env, bucket_sink(s3_env, stale_upload_seconds=0))
+    assert open_uploads() == {elsewhere}  # only the job folder's, never another prefix
+    assert [e["status"] for e in manifest["outputs"]] == ["written", "written"]

@@ -1,20 +1,20 @@
 """JobStatusTrigger and the poll hub, against an in-process fake service, in asyncio debug mode.
 
-Every test that runs the trigger goes through `run_debug`: the loop runs with ``set_debug(True)``
-and ``slow_callback_duration = 0.05``, the asyncio logger is captured, and any "Executing ... took"
-warning (a callback that held the loop for more than 50 ms) fails the test.
+Every test that runs the trigger goes through `tests.helpers.loop_watch.run_checked`: the loop runs
+in debug mode and the test fails if one callback used more than 50 ms of CPU or was blocked (slept,
+waited on synchronous I/O) for more than 100 ms. It measures CPU and blocked time rather than wall
+time, so machine load cannot fail a test, and real blocking still does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import gc
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from airflow.sdk.serde import deserialize, serialize
@@ -39,54 +39,12 @@ from airflow_jobstatus.triggers.events import (
 )
 from airflow_jobstatus.triggers.hub import PollHub
 from airflow_jobstatus.triggers.job import JobStatusTrigger
+from tests.helpers.loop_watch import run_checked
 
 pytestmark = pytest.mark.unit
 
-T = TypeVar("T")
 SERVICES = ("daily", "wasabi_air", "symbl", "deepaffects")
 FIRST = 0.2  # MIN_FIRST_EVENT_DELAY in these tests
-
-
-class SlowCallbacks(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.records: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if message.startswith("Executing") and " took " in message:
-            self.records.append(message)
-
-
-def run_debug(factory: Callable[[], Awaitable[T]]) -> T:
-    """Run ``factory()`` in a debug-mode loop; fail on any callback slower than 50 ms.
-
-    The heap that exists before the run (Airflow's modules, pytest) is frozen first: otherwise a
-    full garbage collection of it (about 50 ms in this process) lands in whichever callback happens
-    to allocate, and the check would measure the test process instead of the trigger.
-    """
-    gc.collect()
-    gc.freeze()
-    handler = SlowCallbacks()
-    logger = logging.getLogger("asyncio")
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.WARNING)
-
-    async def main() -> T:
-        loop = asyncio.get_running_loop()
-        loop.set_debug(True)
-        loop.slow_callback_duration = 0.05
-        return await factory()
-
-    try:
-        result = asyncio.run(main(), debug=True)
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-        gc.unfreeze()
-    assert not handler.records, f"slow callbacks: {handler.records}"
-    return result
 
 
 def status(job_id: str, state: str, *, service: str = "daily", error: str | None = None) -> JobStatus:
@@ -238,7 +196,7 @@ def test_rebuilt_trigger_keeps_the_absolute_deadline(fake: Callable[..., FakeHoo
         payload = await first_event(rebuilt)
         return payload, time.time()
 
-    payload, ended = run_debug(scenario)
+    payload, ended = run_checked(scenario)
     assert payload["event"] == "timeout"
     # A deadline recomputed at rebuild time would end restart_gap later than this.
     assert deadline <= ended < deadline + restart_gap
@@ -321,7 +279,7 @@ def test_waits_until_terminal_and_first_poll_is_one_interval_later(fake: Callabl
         payload = await first_event(trigger("j1", poll_interval=0.25))
         return payload, start
 
-    payload, start = run_debug(scenario)
+    payload, start = run_checked(scenario)
     assert payload["event"] == "succeeded" and payload["message"] == ""
     assert JobStatus.model_validate(payload["job"]).state is JobState.SUCCEEDED
     first_call = hook.calls[0][0]
@@ -339,7 +297,7 @@ def test_first_event_never_sooner_than_the_floor(fake: Callable[..., FakeHook]) 
         assert payload["event"] == "succeeded"
         return time.monotonic() - start
 
-    assert run_debug(scenario) >= FIRST
+    assert run_checked(scenario) >= FIRST
 
 
 @pytest.mark.parametrize(
@@ -351,7 +309,7 @@ def test_failure_events_carry_the_service_message(
 ) -> None:
     hook = fake(service="wasabi_air")
     hook.add("j1", state, error=error)
-    payload = run_debug(lambda: first_event(trigger("j1", service="wasabi_air")))
+    payload = run_checked(lambda: first_event(trigger("j1", service="wasabi_air")))
     assert payload["event"] == event
     assert payload["job"]["state"] == state
     assert (error or "cancelled") in payload["message"]
@@ -365,7 +323,7 @@ def test_coalescing_many_waits_on_one_job(fake: Callable[..., FakeHook]) -> None
         asyncio.get_running_loop().call_later(1.05, hook.set, "shared", "succeeded")
         return await all_events([trigger("shared", poll_interval=0.2) for _ in range(200)])
 
-    events = run_debug(scenario)
+    events = run_checked(scenario)
     assert {e["event"] for e in events} == {"succeeded"}
     # one request per interval for all 200 waits: about 1.05 / 0.2 polls, not 200 x that
     assert 4 <= hook.count("get") <= 7, hook.count("get")
@@ -379,7 +337,7 @@ def test_transient_errors_within_budget_do_not_fail(fake: Callable[..., FakeHook
         RateLimitedError("slow down", retry_after=0.05),
     ] * 2
 
-    payload = run_debug(lambda: first_event(trigger("j1", poll_interval=0.05, max_consecutive_errors=5)))
+    payload = run_checked(lambda: first_event(trigger("j1", poll_interval=0.05, max_consecutive_errors=5)))
     assert payload["event"] == "succeeded"
     assert hook.count("get") == 5
 
@@ -389,7 +347,7 @@ def test_error_budget_ends_the_wait_with_a_clear_message(fake: Callable[..., Fak
     hook.add("j1", "running")
     hook.raise_next = [ServiceError("upstream says 503", service="Daily", status_code=503)] * 10
 
-    payload = run_debug(lambda: first_event(trigger("j1", poll_interval=0.05, max_consecutive_errors=3)))
+    payload = run_checked(lambda: first_event(trigger("j1", poll_interval=0.05, max_consecutive_errors=3)))
     assert payload["event"] == "error" and payload["job"] is None
     assert "after 3 consecutive failed polls" in payload["message"]
     assert "upstream says 503" in payload["message"] and "j1" in payload["message"]
@@ -409,7 +367,7 @@ def test_permanent_errors_end_the_wait_at_once(fake: Callable[..., FakeHook], er
     hook = fake()
     hook.add("j1", "running")
     hook.raise_next = [error]
-    payload = run_debug(lambda: first_event(trigger("j1", poll_interval=0.05)))
+    payload = run_checked(lambda: first_event(trigger("j1", poll_interval=0.05)))
     assert payload["event"] == "error"
     assert payload["message"] == str(error)
     assert hook.count("get") == 1
@@ -421,7 +379,7 @@ def test_a_missing_connection_ends_the_wait_at_once(fake: Callable[..., FakeHook
     hook = fake()
     hook.add("j1", "running")
     hook.raise_next = [AirflowNotFoundException("The conn_id `c1` isn't defined")]
-    payload = run_debug(lambda: first_event(trigger("j1", poll_interval=0.05)))
+    payload = run_checked(lambda: first_event(trigger("j1", poll_interval=0.05)))
     assert payload["event"] == "error" and "isn't defined" in payload["message"]
     assert hook.count("get") == 1
 
@@ -431,7 +389,7 @@ def test_an_unexpected_error_while_listing_counts_as_transient(fake: Callable[..
     for i in range(6):
         hook.add(f"j{i}", "succeeded")
     hook.raise_next = [RuntimeError("surprise")]  # the first list page
-    events = run_debug(lambda: all_events([trigger(f"j{i}", poll_interval=0.05) for i in range(6)]))
+    events = run_checked(lambda: all_events([trigger(f"j{i}", poll_interval=0.05) for i in range(6)]))
     assert {e["event"] for e in events} == {"succeeded"}
     assert hook.count("list") >= 2
 
@@ -443,7 +401,7 @@ def test_unknown_state_is_never_success(
     hook.add("j1", "unknown")
     caplog.set_level(logging.WARNING, logger=hub_module.__name__)
 
-    payload = run_debug(lambda: first_event(trigger("j1", poll_interval=0.05, deadline=time.time() + 0.6)))
+    payload = run_checked(lambda: first_event(trigger("j1", poll_interval=0.05, deadline=time.time() + 0.6)))
     assert payload["event"] == "timeout" and payload["job"] is None
     assert "had not finished at the deadline" in payload["message"] and "'unknown'" in payload["message"]
     assert hook.count("get") >= 4
@@ -460,7 +418,7 @@ def test_deadline_already_past_times_out_after_the_floor(fake: Callable[..., Fak
         payload = await first_event(trigger("j1", deadline=time.time() - 100))
         return payload, time.monotonic() - start
 
-    payload, took = run_debug(scenario)
+    payload, took = run_checked(scenario)
     assert payload["event"] == "timeout" and took >= FIRST
     assert hook.count("get") == 0
 
@@ -489,7 +447,7 @@ def test_cancelled_trigger_deregisters_and_the_poller_stops(fake: Callable[..., 
         await asyncio.sleep(0.2)
         assert len(hook.calls) == calls  # nothing polls any more
 
-    run_debug(scenario)
+    run_checked(scenario)
 
 
 def test_rate_limit_pauses_the_whole_connection(fake: Callable[..., FakeHook]) -> None:
@@ -511,7 +469,7 @@ def test_rate_limit_pauses_the_whole_connection(fake: Callable[..., FakeHook]) -
         assert len(during) <= 2, during
         assert any(t >= limited_at + 0.6 for t, _, _ in hook.calls)
 
-    run_debug(scenario)
+    run_checked(scenario)
 
 
 # ------------------------------------------------------------------------------- batching
@@ -535,7 +493,7 @@ def test_many_waits_on_one_account_use_list_pages(fake: Callable[..., FakeHook],
             loop.call_later(0.9, functools.partial(hook.set, f"j{i}", "failed", error="nope"))
         return await all_events([trigger(f"j{i}", service=service) for i in range(120)])
 
-    events = run_debug(scenario)
+    events = run_checked(scenario)
     assert [e["event"] for e in events] == ["succeeded", "failed"] * 60
     # 150 newest jobs = 2 pages per sweep; every job fetched in full only once it is terminal
     assert hook.count("get") == 120
@@ -549,7 +507,7 @@ def test_few_waits_poll_each_job(fake: Callable[..., FakeHook]) -> None:
     hook = fake()
     for i in range(3):
         hook.add(f"j{i}", "succeeded")
-    events = run_debug(lambda: asyncio.gather(*(first_event(trigger(f"j{i}")) for i in range(3))))
+    events = run_checked(lambda: asyncio.gather(*(first_event(trigger(f"j{i}")) for i in range(3))))
     assert {e["event"] for e in events} == {"succeeded"}
     assert hook.count("list") == 0 and hook.count("get") == 3
 
@@ -558,7 +516,7 @@ def test_services_without_list_endpoint_never_list(fake: Callable[..., FakeHook]
     hook = fake(service="symbl")
     for i in range(20):
         hook.add(f"j{i}", "succeeded")
-    events = run_debug(
+    events = run_checked(
         lambda: asyncio.gather(*(first_event(trigger(f"j{i}", service="symbl")) for i in range(20)))
     )
     assert {e["event"] for e in events} == {"succeeded"}
@@ -570,7 +528,7 @@ def test_list_refused_falls_back_to_polling_each_job(fake: Callable[..., FakeHoo
     for i in range(10):
         hook.add(f"j{i}", "succeeded")
     hook.list_error = AuthenticationError("listing not allowed", status_code=403)
-    events = run_debug(lambda: asyncio.gather(*(first_event(trigger(f"j{i}")) for i in range(10))))
+    events = run_checked(lambda: asyncio.gather(*(first_event(trigger(f"j{i}")) for i in range(10))))
     assert {e["event"] for e in events} == {"succeeded"}
     assert hook.count("list") == 1 and hook.count("get") == 10
 
@@ -589,6 +547,6 @@ def test_a_waited_job_missing_from_the_list_is_fetched(fake: Callable[..., FakeH
                 loop.call_later(0.6, hook.set, f"j{i}", "succeeded")
         return await asyncio.gather(*(first_event(trigger(f"j{i}")) for i in range(10)))
 
-    events = run_debug(scenario)
+    events = run_checked(scenario)
     assert events[3]["event"] == "error" and "not found" in events[3]["message"]
     assert all(e["event"] == "succeeded" for i, e in enumerate(events) if i != 3)

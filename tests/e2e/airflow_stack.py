@@ -1,18 +1,24 @@
 """A real Airflow 3 deployment for end-to-end tests: api-server, scheduler, dag-processor, triggerer.
 
-LocalExecutor on SQLite (one DAG run at a time: concurrent runs lock SQLite), every port a free
-loopback port (the api-server and both log servers), each process in its own session and stopped
-by its PID (SIGTERM to its process group, then SIGKILL), never by name.
+By default LocalExecutor on SQLite (one DAG run at a time: concurrent runs lock SQLite) with one
+triggerer. A scale-out deployment asks for a PostgreSQL URL, CeleryExecutor (plus a Celery worker
+process) and several triggerers (``triggerer-1``, ``triggerer-2``...). Every port is a free
+loopback port (the api-server and each log server), each process runs in its own session and is
+stopped by its PID (SIGTERM to its process group, then SIGKILL, then any descendant that left
+the group), never by name.
 
 >>> with AirflowStack(tmp_path, dags_folder=dags, env={"AIRFLOW_CONN_...": "..."}) as stack:
 ...     run_id = stack.trigger("my_dag", conf={"job_id": "..."})
-...     stack.wait_for_run("my_dag", run_id)
+...     stack.watch_run("my_dag", run_id)
+>>> celery = CeleryConfig(broker_url="redis://127.0.0.1:6379/5", result_backend="db+postgresql://...")
+>>> AirflowStack(tmp_path, dags_folder=dags, database_url=pg_url, celery=celery, triggerers=2)
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -20,15 +26,19 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import httpx
+import psutil
 
 from airflow_jobstatus.testing.processes import ManagedProcess, free_port
+from tests.helpers.secret_scan import register_stack
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
+# The default deployment's components, in start order
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 # The Airflow command each component runs (also what docker-compose.yaml must run: tests/e2e/test_compose.py)
 AIRFLOW_COMMANDS: dict[str, tuple[str, ...]] = {
@@ -39,12 +49,85 @@ AIRFLOW_COMMANDS: dict[str, tuple[str, ...]] = {
     "celery-worker": ("celery", "worker"),
 }
 FINISHED = frozenset({"success", "failed", "upstream_failed", "skipped", "removed"})
+# PostgreSQL allows 100 connections on the development machines, shared by parallel test runs
+PG_POOL_ENV = {
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE": "2",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_MAX_OVERFLOW": "5",
+}
+
+
+def command_of(name: str) -> tuple[str, ...]:
+    """The Airflow command of a component name; ``triggerer-2`` runs the ``triggerer`` command."""
+    return AIRFLOW_COMMANDS[re.sub(r"-\d+$", "", name)]
+
+
+def process_tree(pid: int) -> list[psutil.Process]:
+    """The process and its live descendants (empty when it is gone)."""
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def kill_leftovers(tree: list[psutil.Process]) -> None:
+    """SIGKILL every process of ``tree`` still alive (task runners lead their own process groups).
+
+    ``psutil`` checks each process's identity (PID and start time) first, so a reused PID is safe.
+    """
+    for proc in tree:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+
+
+@dataclass(frozen=True)
+class CeleryConfig:
+    """CeleryExecutor settings: the broker, the Celery result backend and the worker's processes.
+
+    ``broker_key_prefix`` (kombu's ``global_keyprefix``) puts every broker key under one prefix, so
+    a test can share a Redis database with others and delete exactly its own keys afterwards.
+    """
+
+    broker_url: str
+    result_backend: str
+    worker_concurrency: int = 4
+    broker_key_prefix: str | None = None
+
+    def env(self) -> dict[str, str]:
+        env = {
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "AIRFLOW__CELERY__BROKER_URL": self.broker_url,
+            "AIRFLOW__CELERY__RESULT_BACKEND": self.result_backend,
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.worker_concurrency),
+            # the scheduler's cap on queued + running tasks; the worker's concurrency is the real limit
+            "AIRFLOW__CORE__PARALLELISM": str(max(16, 4 * self.worker_concurrency)),
+        }
+        if self.broker_key_prefix:
+            env["AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX"] = self.broker_key_prefix
+        return env
 
 
 class AirflowStack:
-    """Airflow's four long-running components as real processes sharing one SQLite database."""
+    """Airflow's long-running components as real processes sharing one metadata database.
 
-    def __init__(self, root: Path, *, dags_folder: Path, env: Mapping[str, str] | None = None) -> None:
+    ``database_url`` (a SQLAlchemy URL, e.g. PostgreSQL) replaces the SQLite file; ``celery``
+    switches to CeleryExecutor and adds a ``celery-worker`` component; ``triggerers=N`` (N > 1)
+    runs ``triggerer-1`` ... ``triggerer-N``, each with its own log-server port. ``env`` overrides
+    any setting, last.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        dags_folder: Path,
+        env: Mapping[str, str] | None = None,
+        database_url: str | None = None,
+        celery: CeleryConfig | None = None,
+        triggerers: int = 1,
+    ) -> None:
+        if triggerers < 1:
+            raise ValueError(f"triggerers must be at least 1, not {triggerers}")
         self.root = root
         self.home = root / "airflow-home"
         self.logs = root / "logs"
@@ -56,7 +139,7 @@ class AirflowStack:
         self.env: dict[str, str] = {
             **base,
             "AIRFLOW_HOME": str(self.home),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database_url or f"sqlite:///{self.home / 'airflow.db'}",
             "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
@@ -76,12 +159,29 @@ class AirflowStack:
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONUNBUFFERED": "1",
+            **(PG_POOL_ENV if database_url and not database_url.startswith("sqlite") else {}),
+            **(celery.env() if celery else {}),
             **(env or {}),
+        }
+        triggerer_names = (
+            ["triggerer"] if triggerers == 1 else [f"triggerer-{i}" for i in range(1, triggerers + 1)]
+        )
+        # Components in start order. Several triggerers on one host need one log-server port each.
+        self.components: tuple[str, ...] = (
+            *COMPONENTS[:-1],
+            *(["celery-worker"] if celery else []),
+            *triggerer_names,
+        )
+        self.component_env: dict[str, dict[str, str]] = {
+            name: {"AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())}
+            for name in triggerer_names
+            if triggerers > 1
         }
         self.processes: dict[str, ManagedProcess] = {}
         self.stop_seconds: dict[str, float] = {}
         self._generation: dict[str, int] = {}
         self._client = httpx.Client(base_url=self.url, timeout=30, trust_env=False)
+        register_stack(self)  # the secret-canary scan: this stack's logs, and its database once stopped
 
     # ------------------------------------------------------------------ life cycle
 
@@ -98,39 +198,59 @@ class AirflowStack:
         generation = self._generation.get(name, 0) + 1
         self._generation[name] = generation
         process = ManagedProcess(
-            [AIRFLOW, *AIRFLOW_COMMANDS[name]],
+            [AIRFLOW, *command_of(name)],
             name=f"airflow-{name}",
             log_path=self.logs / f"{name}-{generation}.log",
-            env=self.env,
+            env={**self.env, **self.component_env.get(name, {})},
             cwd=self.root,
         )
         self.processes[name] = process
         process.start(ready, timeout=timeout)
 
-    def start(self) -> AirflowStack:
+    def start(self, ready: Mapping[str, Callable[[], bool]] | None = None) -> AirflowStack:
+        """Migrate, then start every component in order; ``ready[name]`` is awaited before the next."""
         self.migrate()
         self.start_component("api-server", self.healthy, timeout=120)
-        for name in COMPONENTS[1:]:
-            self.start_component(name)
+        for name in self.components[1:]:
+            self.start_component(name, (ready or {}).get(name), timeout=120)
         return self
+
+    @property
+    def triggerers(self) -> list[str]:
+        return [name for name in self.components if command_of(name) == AIRFLOW_COMMANDS["triggerer"]]
+
+    def cpu_seconds(self, name: str) -> float:
+        """User + system CPU seconds of a running component's process tree (children it reaped included)."""
+        process = self.processes[name]
+        assert process.pid is not None, f"{name} was never started"
+        total = 0.0
+        for proc in process_tree(process.pid):
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                total += times.user + times.system + times.children_user + times.children_system
+        return total
 
     def kill(self, name: str) -> int:
         """SIGKILL a component's whole process group (no shutdown at all); return its old PID."""
         process = self.processes[name]
         pid = process.pid
         assert pid is not None and process.is_running, f"{name} is not running"
+        tree = process_tree(pid)
         os.killpg(pid, signal.SIGKILL)
+        kill_leftovers(tree)  # descendants that lead their own process group
         process.stop(timeout=10)  # reaps it
         return pid
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM every component's process group at once; SIGKILL what is left after ``timeout``."""
-        processes = [self.processes.pop(name) for name in reversed(COMPONENTS) if name in self.processes]
+        processes = [self.processes.pop(name) for name in reversed(list(self.processes))]
 
         def stop_one(process: ManagedProcess) -> tuple[str, float]:
             started = time.monotonic()
+            tree = process_tree(process.pid) if process.is_running and process.pid is not None else []
             with contextlib.suppress(Exception):
                 process.stop(timeout=timeout)
+            kill_leftovers(tree)
             return process.name, time.monotonic() - started
 
         if processes:

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.airflow_stack import AirflowStack
+from tests.helpers.canary import secret
 
 pytestmark = pytest.mark.e2e
 
@@ -36,14 +37,19 @@ def connections(jobstatus_emulator: Any) -> Iterator[dict[str, str]]:
     """``AIRFLOW_CONN_<SERVICE>_DEFAULT`` for each service, a fresh emulator account each."""
     env: dict[str, str] = {}
     for service in SERVICES:
-        credential = f"e2e-{uuid.uuid4().hex[:10]}"
+        # Daily's and DeepAffects' account identity is the API key: a secret, like every password here
+        credential = (
+            secret(f"e2e-{service}")
+            if service in ("daily", "deepaffects")
+            else f"e2e-{uuid.uuid4().hex[:10]}"
+        )
         conn: dict[str, Any] = {
             "conn_type": service,
             "host": jobstatus_emulator.service_url(PREFIX[service]),
             "extra": {"allow_http_links": True, "max_requests_per_second": 20},
         }
         if service in ("wasabi_air", "symbl"):
-            conn.update(login=credential, password=f"secret-{credential}")
+            conn.update(login=credential, password=secret(f"e2e-{service}-secret"))
         else:
             conn["password"] = credential
         env[f"AIRFLOW_CONN_{service.upper()}_DEFAULT"] = json.dumps(conn)

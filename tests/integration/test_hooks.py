@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
@@ -24,6 +25,7 @@ from airflow_jobstatus.hooks.symbl import SymblHook
 from airflow_jobstatus.hooks.wasabi import WasabiAirHook
 from airflow_jobstatus.http.client import close_async_clients
 from airflow_jobstatus.models import ApiDocument, DownloadLink, InlineDocument, JobState, S3Object
+from tests.helpers.canary import secret
 from tests.integration.conftest import await_terminal, wait_until_terminal
 
 pytestmark = pytest.mark.integration
@@ -142,7 +144,7 @@ def test_daily_submit_validation_fails_before_any_request(make_connection, jobst
 
 
 def test_daily_invalid_key_fails_test_connection(make_connection):
-    conn_id, _ = make_connection("daily", credential="invalid-key-for-test")
+    conn_id, _ = make_connection("daily", credential=secret("invalid"))  # "invalid...": 401
     ok, message = DailyHook(daily_conn_id=conn_id).test_connection()
     assert not ok and "HTTP 401" in message
 
@@ -212,7 +214,14 @@ def test_wasabi_wrong_base_url_is_a_clear_error(make_connection, monkeypatch, jo
     conn_id, _ = make_connection("wasabi_air")
     monkeypatch.setenv(
         f"AIRFLOW_CONN_{conn_id.upper()}",
-        f'{{"conn_type": "wasabi_air", "host": "{jobstatus_emulator.url}/nowhere", "login": "a", "password": "b"}}',
+        json.dumps(
+            {
+                "conn_type": "wasabi_air",
+                "host": f"{jobstatus_emulator.url}/nowhere",
+                "login": "a",
+                "password": secret("wasabi-secret"),
+            }
+        ),
     )
     ok, message = WasabiAirHook(wasabi_air_conn_id=conn_id).test_connection()
     assert not ok and "HTTP 404" in message and "base URL" in message
@@ -287,7 +296,7 @@ def test_symbl_revoked_token_refreshes_once_then_fails(make_connection, jobstatu
 
 # ------------------------------------------------------------------------------------------ DeepAffects
 
-CANARY_KEY = "CANARY-deepaffects-5e1f0c"
+CANARY_KEY = secret("deepaffects")  # the API key travels in the query string
 
 
 def test_deepaffects_lifecycle_and_canary(make_connection, jobstatus_emulator, caplog):

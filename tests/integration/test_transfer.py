@@ -36,6 +36,7 @@ from airflow_jobstatus.testing.emulator.server import EmulatorServer
 from airflow_jobstatus.testing.processes import free_port
 from airflow_jobstatus.testing.s3 import S3Server
 from airflow_jobstatus.transfer.sinks import TEMP_SUFFIX
+from tests.helpers.canary import secret
 from tests.integration.conftest import wait_until_terminal
 
 pytestmark = pytest.mark.integration
@@ -424,7 +425,7 @@ def test_a_stream_cut_mid_way_leaves_nothing_under_final_names_and_the_rerun_com
         proxied = aws_connection(monkeypatch, via_s3.url)
 
         def daily(customer: bool) -> tuple[str, str]:
-            key = f"cut-{uuid.uuid4().hex[:10]}"
+            key = secret("cut")  # the API key is also the emulator account
             conn_id = f"t_daily_{uuid.uuid4().hex[:8]}"
             extra = {"max_requests_per_second": 0, "allow_http_links": True}
             if customer:

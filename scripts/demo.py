@@ -248,8 +248,12 @@ def apply(event: dict[str, Any], p: Progress, say: Callable[[str], None]) -> Non
 # ------------------------------------------------------------------------------------------ parent
 
 
-class Interrupted(Exception):
-    """SIGTERM or SIGINT: stop everything and exit non-zero."""
+class Interrupted(BaseException):
+    """SIGTERM or SIGINT: stop everything and exit non-zero.
+
+    A BaseException, like KeyboardInterrupt: the handler raises it wherever the main thread is, and
+    an ``except Exception`` there (a skipped progress poll) must not swallow it.
+    """
 
 
 def on_signal(signum: int, _frame: Any) -> None:

@@ -90,12 +90,15 @@ def test_a_dropped_keepalive_request_is_not_resent_behind_the_limiter(
     hook = DailyHook(daily_conn_id=conn_id)
     job_id = hook.submit_job("transcript", uri="https://media.example/a.mp4?emu_duration=30")
 
+    errors: list[str] = []
+
     async def scenario() -> None:
         try:
             await hook.aget_job(job_id)  # opens the keep-alive connection
             emulator.add_fault(service="daily", credential=key, kind="drop", count=1)  # type: ignore[attr-defined]
-            with pytest.raises(ServiceUnreachableError):
+            with pytest.raises(ServiceUnreachableError) as raised:
                 await hook.aget_job(job_id)
+            errors.append(str(raised.value))
         finally:
             await close_async_clients()
 
@@ -109,12 +112,20 @@ def test_a_dropped_keepalive_request_is_not_resent_behind_the_limiter(
     for _ in range(3):
         seen = {r["at"] for r in gets()}
         asyncio.run(scenario())
-        this_try = [r for r in gets() if r["at"] not in seen]
+        # the emulator logs a dropped request once the drop has completed: give it a moment
+        deadline = time.monotonic() + 3
+        while True:
+            this_try = [r for r in gets() if r["at"] not in seen]
+            if any(r["status"] == 0 for r in this_try) or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         if any(r["status"] == 0 for r in this_try):
+            time.sleep(0.5)  # a resend (the bug) would arrive within milliseconds of the drop
+            this_try = [r for r in gets() if r["at"] not in seen]
             break
         emulator.clear_faults()  # type: ignore[attr-defined]
     else:
-        pytest.fail("the drop fault never reached the emulator in 3 tries")
+        pytest.fail(f"the drop fault never reached the emulator in 3 tries: {errors}; seen {gets()}")
     # the poll, then the dropped request; aiohttp used to resend the dropped one at once
     assert [r["status"] for r in this_try] == [200, 0], this_try
 

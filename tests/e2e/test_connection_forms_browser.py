@@ -46,6 +46,7 @@ from airflow_jobstatus.get_provider_info import get_provider_info
 from airflow_jobstatus.services import SERVICES, ServiceSpec
 from tests.e2e.airflow_stack import AirflowStack
 from tests.helpers.canary import CANARY, secret
+from tests.helpers.connections import EMULATOR_NAME
 
 pytestmark = pytest.mark.e2e
 
@@ -61,7 +62,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "connection_forms"
-EMULATOR_PREFIX = {"daily": "daily", "wasabi_air": "wasabi", "symbl": "symbl", "deepaffects": "deepaffects"}
 STANDARD_FIELDS = ("host", "schema", "login", "password", "port")
 PORTLESS_TEST_BUG = "The host or port to test differs from the stored connection"
 UI_TIMEOUT_MS = 30_000
@@ -319,7 +319,7 @@ def test_connection_form(
     # Daily's and DeepAffects' API key is both the secret and the emulator account
     key = secret(f"{conn_type}-key")
     identity = f"form-{conn_type}-{uuid.uuid4().hex[:8]}" if "login" in spec.fields else key
-    host = emulator.service_url(EMULATOR_PREFIX[conn_type])
+    host = emulator.service_url(EMULATOR_NAME[conn_type])
     page = browser.new_page()
     try:
         # --- the form is what the provider declares
@@ -352,7 +352,7 @@ def test_connection_form(
         proof = run_hook_proof(stack, spec, conn_id, bucket)
         assert proof["ok"] is True and proof["state"] in ("queued", "running"), proof
         account = identity
-        jobs = emulator.jobs(service=EMULATOR_PREFIX[conn_type], credential=account)
+        jobs = emulator.jobs(service=EMULATOR_NAME[conn_type], credential=account)
         assert len(jobs) == 1, jobs
 
         # --- a rejected secret: the failure names the problem, never the secret

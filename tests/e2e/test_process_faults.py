@@ -48,13 +48,13 @@ from airflow_jobstatus.testing.emulator.server import EmulatorServer
 from tests.e2e.airflow_stack import AirflowStack
 from tests.e2e.postgres import fresh_database
 from tests.helpers.canary import secret
+from tests.helpers.connections import EMULATOR_NAME, emulator_connection, exported
 
 pytestmark = pytest.mark.e2e
 
 DAG_FILE = Path(__file__).parent / "dags" / "jobstatus_faults_e2e.py"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "process_faults"
 SERVICES = ("daily", "wasabi_air", "symbl", "deepaffects")
-EMULATOR_NAME = {"daily": "daily", "wasabi_air": "wasabi", "symbl": "symbl", "deepaffects": "deepaffects"}
 SUCCESS_WORD = {
     "daily": "finished",
     "wasabi_air": "completed",
@@ -79,19 +79,6 @@ def record(section: str, **values: Any) -> None:
 
 
 # ------------------------------------------------------------------------------------------ fixtures
-
-
-def _service_connection(service: str, host: str, credential: str) -> dict[str, Any]:
-    conn: dict[str, Any] = {
-        "conn_type": service,
-        "host": host,
-        "extra": {"allow_http_links": True, "max_requests_per_second": 50},
-    }
-    if service in ("wasabi_air", "symbl"):
-        conn.update(login=credential, password=secret(service))
-    else:
-        conn["password"] = secret(f"{service}-{credential}")
-    return conn
 
 
 @pytest.fixture(scope="module")
@@ -121,8 +108,7 @@ def connections(
     env: dict[str, str] = {}
     for prefix, emu in (("faults", jobstatus_emulator), ("restart", restart_emulator)):
         for service in SERVICES:
-            credential = f"{prefix}-{service}-{uuid.uuid4().hex[:8]}"
-            conn = _service_connection(service, emu.service_url(EMULATOR_NAME[service]), credential)
+            conn, _ = emulator_connection(emu, service, label=prefix, max_requests_per_second=50)
             env[f"AIRFLOW_CONN_{prefix.upper()}_{service.upper()}"] = json.dumps(conn)
     env["AIRFLOW_CONN_FAULTS_S3"] = json.dumps(
         {
@@ -132,16 +118,8 @@ def connections(
             "extra": {"endpoint_url": jobstatus_s3.endpoint_url, "region_name": jobstatus_s3.region},
         }
     )
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # this process submits the jobs through the same connections
-    try:
+    with exported(env):  # this process submits the jobs through the same connections
         yield env
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.fixture(scope="module")

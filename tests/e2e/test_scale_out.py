@@ -38,13 +38,12 @@ import pytest
 
 from tests.e2e.airflow_stack import AirflowStack, CeleryConfig
 from tests.e2e.postgres import fresh_database, redis_url
-from tests.helpers.canary import secret
+from tests.helpers.connections import EMULATOR_NAME, emulator_connection
 
 pytestmark = pytest.mark.e2e
 
 RUNS = 50
 SERVICES = ("daily", "wasabi_air", "symbl", "deepaffects")
-EMULATOR_SERVICE = {"daily": "daily", "wasabi_air": "wasabi", "symbl": "symbl", "deepaffects": "deepaffects"}
 DAG_FILE = Path(__file__).parent / "dags" / "jobstatus_scale_out.py"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "scale_out"
 # Far longer than any machine needs to defer 50 sensors; the test finishes the jobs itself.
@@ -166,17 +165,9 @@ def connections(jobstatus_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> dic
     made: dict[str, dict[str, Any]] = {}
     for service in SERVICES:
         conn_id = f"jobstatus_scale_{service}"
-        conn: dict[str, Any] = {
-            "conn_type": service,
-            "host": jobstatus_emulator.service_url(EMULATOR_SERVICE[service]),
-            "extra": {"allow_http_links": True, "max_requests_per_second": 20},
-        }
-        if service in ("wasabi_air", "symbl"):
-            identity = f"scale-{uuid.uuid4().hex[:10]}"  # access key / appId: not secrets
-            conn.update(login=identity, password=secret(f"{service}-secret"))
-        else:
-            identity = secret(f"{service}-key")  # the API key is both the account and the secret
-            conn["password"] = identity
+        conn, identity = emulator_connection(
+            jobstatus_emulator, service, label="scale", max_requests_per_second=20
+        )
         value = json.dumps(conn)
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)  # this process submits the jobs
         made[service] = {"conn_id": conn_id, "env": value, "identity": identity}
@@ -364,7 +355,7 @@ def test_fifty_waits_over_two_triggerers_survive_one_killed(
         # ------------------------------------------------------------ finish the jobs, every run succeeds
         now = time.time()
         for i, (service, job_id) in enumerate(jobs.values()):
-            emu_service, emu_id = EMULATOR_SERVICE[service], emulator_job_id(service, job_id)
+            emu_service, emu_id = EMULATOR_NAME[service], emulator_job_id(service, job_id)
             created = jobstatus_emulator.job(emu_service, emu_id)["created"]
             jobstatus_emulator.patch_job(emu_service, emu_id, duration=now - created + FINISH_AFTER + 0.2 * i)
         released = time.monotonic()

@@ -13,7 +13,6 @@ for the four services; the DAGs are ``tests/e2e/dags/jobstatus_sensors_e2e.py``.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -23,13 +22,12 @@ from typing import Any
 import pytest
 
 from tests.e2e.airflow_stack import AirflowStack
-from tests.helpers.canary import secret
+from tests.helpers.connections import emulator_connection, exported
 
 pytestmark = pytest.mark.e2e
 
 DAGS = Path(__file__).parent / "dags"
 SERVICES = ("daily", "wasabi_air", "symbl", "deepaffects")
-PREFIX = {"daily": "daily", "wasabi_air": "wasabi", "symbl": "symbl", "deepaffects": "deepaffects"}
 
 
 @pytest.fixture(scope="module")
@@ -37,32 +35,10 @@ def connections(jobstatus_emulator: Any) -> Iterator[dict[str, str]]:
     """``AIRFLOW_CONN_<SERVICE>_DEFAULT`` for each service, a fresh emulator account each."""
     env: dict[str, str] = {}
     for service in SERVICES:
-        # Daily's and DeepAffects' account identity is the API key: a secret, like every password here
-        credential = (
-            secret(f"e2e-{service}")
-            if service in ("daily", "deepaffects")
-            else f"e2e-{uuid.uuid4().hex[:10]}"
-        )
-        conn: dict[str, Any] = {
-            "conn_type": service,
-            "host": jobstatus_emulator.service_url(PREFIX[service]),
-            "extra": {"allow_http_links": True, "max_requests_per_second": 20},
-        }
-        if service in ("wasabi_air", "symbl"):
-            conn.update(login=credential, password=secret(f"e2e-{service}-secret"))
-        else:
-            conn["password"] = credential
+        conn, _ = emulator_connection(jobstatus_emulator, service, label="e2e", max_requests_per_second=20)
         env[f"AIRFLOW_CONN_{service.upper()}_DEFAULT"] = json.dumps(conn)
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # this process submits the jobs through the same connections
-    try:
+    with exported(env):  # this process submits the jobs through the same connections
         yield env
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.fixture(scope="module")

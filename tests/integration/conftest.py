@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from airflow_jobstatus.models import JobStatus
-from tests.helpers.canary import secret
+from tests.helpers.connections import emulator_connection
 
 
 @pytest.fixture(scope="session")
@@ -43,10 +43,6 @@ def airflow_dags_folder() -> Iterator[Path]:
         patch.undo()
 
 
-EMULATOR_PREFIX = {"daily": "daily", "wasabi_air": "wasabi", "symbl": "symbl", "deepaffects": "deepaffects"}
-SECRET_IDENTITY = frozenset({"daily", "deepaffects"})
-
-
 @pytest.fixture
 def make_connection(monkeypatch, jobstatus_emulator) -> Callable[..., tuple[str, str]]:
     """Define an Airflow connection (env var) to the emulator; returns (conn_id, credential).
@@ -56,23 +52,16 @@ def make_connection(monkeypatch, jobstatus_emulator) -> Callable[..., tuple[str,
     """
 
     def make(conn_type: str, *, credential: str | None = None, **extra: Any) -> tuple[str, str]:
-        # Daily's and DeepAffects' account identity is the API key itself: a secret (carries the canary)
-        if credential is None:
-            credential = (
-                secret(conn_type) if conn_type in SECRET_IDENTITY else f"{conn_type}-{uuid.uuid4().hex[:12]}"
-            )
+        conn, identity = emulator_connection(
+            jobstatus_emulator,
+            conn_type,
+            label="t",
+            identity=credential,
+            **{"max_requests_per_second": 0, **extra},
+        )
         conn_id = f"t_{conn_type}_{uuid.uuid4().hex[:8]}"
-        conn: dict[str, Any] = {
-            "conn_type": conn_type,
-            "host": jobstatus_emulator.service_url(EMULATOR_PREFIX[conn_type]),
-            "extra": {"max_requests_per_second": 0, "allow_http_links": True, **extra},
-        }
-        if conn_type in ("wasabi_air", "symbl"):  # login: access key / App ID; password: the secret
-            conn.update(login=credential, password=secret(f"{conn_type}-secret"))
-        else:
-            conn["password"] = credential
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
-        return conn_id, credential
+        return conn_id, identity
 
     return make
 

@@ -34,10 +34,10 @@ from airflow_jobstatus.http.client import close_async_clients
 from airflow_jobstatus.models import DownloadLink
 from airflow_jobstatus.testing.processes import free_port
 from tests.helpers.canary import CANARY, secret
+from tests.helpers.connections import EMULATOR_NAME as PREFIX
 
 pytestmark = pytest.mark.integration  # the emulator runs as a real server process
 
-PREFIX = {"daily": "daily", "wasabi_air": "wasabi", "symbl": "symbl", "deepaffects": "deepaffects"}
 HOOKS: dict[str, type[JobServiceHook]] = {
     "daily": DailyHook,
     "wasabi_air": WasabiAirHook,

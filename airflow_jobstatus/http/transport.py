@@ -108,8 +108,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return self._session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        ssl_option: ssl.SSLContext | bool = await ready_ssl_context() if self._verify else False
-        session = self._get_session(ssl_option)  # no await from here on: one session per transport
+        session = self._session
+        if session is None or session.closed:
+            ssl_option: ssl.SSLContext | bool = await ready_ssl_context() if self._verify else False
+            session = self._get_session(ssl_option)  # no await in between: one session per transport
         timeouts = request.extensions.get("timeout", {})
         timeout = aiohttp.ClientTimeout(
             total=None,

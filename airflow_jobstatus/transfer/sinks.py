@@ -212,7 +212,7 @@ class LocalSink(Sink):
         self._inside(parent)
         if final.is_symlink() or (final.exists() and not final.is_file()):
             raise SinkError(f"{final} exists and is not a regular file", operation="transfer outputs")
-        temp = parent / f".{final.name}.{uuid.uuid4().hex[:12]}{TEMP_SUFFIX}"
+        temp = parent / _temp_name(final.name)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
         fd = os.open(temp, flags, 0o644)
         written = 0
@@ -249,6 +249,11 @@ class LocalSink(Sink):
     def delete(self, rel: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path(rel))
+
+
+def _temp_name(name: str) -> str:
+    """A hidden, unique temporary name beside ``name`` (matched by ``_TEMP_NAME`` for clean-up)."""
+    return f".{name}.{uuid.uuid4().hex[:12]}{TEMP_SUFFIX}"
 
 
 def _fsync_dir(path: Path) -> None:
@@ -679,7 +684,7 @@ class FsspecSink(Sink):
     ) -> int:
         final = self._path(rel)
         parent = final.parent
-        temp = parent / f".{final.name}.{uuid.uuid4().hex[:12]}{TEMP_SUFFIX}"
+        temp = parent / _temp_name(final.name)
         written = 0
         try:
             with contextlib.suppress(Exception):

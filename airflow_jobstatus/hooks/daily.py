@@ -129,6 +129,12 @@ def daily_submit_body(
     in_params: dict[str, Any] = {"sourceType": source_type, source_type: source}
     if language:
         in_params["language"] = language
+    if use_replacement is not None and not isinstance(use_replacement, bool):
+        raise InvalidParameterError(
+            f"use_replacement must be True, False or None, got {type(use_replacement).__name__}",
+            service="Daily",
+            operation="submit_job",
+        )
     if s3_key_template is None:
         if use_replacement is False:
             raise InvalidParameterError(

@@ -26,14 +26,15 @@ with DAG(
     tags=["airflow-jobstatus", "example", "daily"],
     params={
         "media_url": Param("https://media.example.com/meetings/weekly-sync.mp4", type="string"),
-        "language": Param("en", type="string", description="BCP-47 language of the recording"),
         "destination": Param(DESTINATION, type="string", description="s3://bucket/prefix or a folder"),
         "destination_conn_id": Param("aws_default", type="string"),
     },
     doc_md="""
 ### Daily: transcript and summary of a recording
 
-1. **submit**: `POST /batch-processor` with the `summarize` preset on `params.media_url`.
+1. **submit**: `POST /batch-processor` with the `summarize` preset on `params.media_url`; the
+   output files are named after the job (`s3KeyTemplate` `{job_id}`, the operator's default).
+   Daily takes a `language` only for the `transcript` preset.
 2. **wait**: a deferrable `DailyJobSensor` waits for the job in the triggerer.
 3. **deliver**: the transcript files and the summary go to
    `<params.destination>/daily/<job id>/`, with a `_manifest.json`.
@@ -47,7 +48,6 @@ S3 destination. Set `JOBSTATUS_EXAMPLE_DESTINATION` to change the default destin
         daily_conn_id="daily_default",
         preset="summarize",
         uri="{{ params.media_url }}",
-        language="{{ params.language }}",
         wait_for_completion=False,  # returns the job id; the sensor below waits
     )
 

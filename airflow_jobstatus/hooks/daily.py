@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -27,6 +28,56 @@ PRESETS: tuple[str, ...] = ("transcript", "summarize", "soap-notes")
 PAGE_SIZE = 100
 
 
+#: ``outParams.s3Config.s3KeyTemplate`` sent when the caller gives none (the field is required,
+#: contracts D3): one file name per job, so two jobs never write the same key.
+DEFAULT_S3_KEY_TEMPLATE = "{job_id}"
+#: The placeholders ``useReplacement`` enables (contracts D4).
+KEY_PLACEHOLDERS: tuple[str, ...] = ("epoch_time", "domain_name", "job_id")
+MAX_KEY_TEMPLATE = 1024
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_TEMPLATE_CHARS = re.compile(r"[A-Za-z0-9./_-]*")
+# host name labels or a bracketed IPv6 address, then an optional numeric port
+_NETLOC = re.compile(r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?")
+
+
+def _bad_template(problem: str) -> InvalidParameterError:
+    return InvalidParameterError(
+        f"s3_key_template {problem}",
+        service="Daily",
+        operation="submit_job",
+        hint="Daily's key templates are at most 1024 characters of letters, digits and . / - _, "
+        "with the placeholders {epoch_time}, {domain_name} and {job_id} when use_replacement is on",
+    )
+
+
+def check_key_template(template: str, use_replacement: bool | None) -> bool:
+    """Validate an ``s3KeyTemplate`` as Daily's submit reference says; return ``useReplacement``.
+
+    ``use_replacement=None`` means "on when the template has placeholders". Placeholders with
+    ``use_replacement=False`` are refused: Daily would keep the braces, which a key may not hold.
+    """
+    if not isinstance(template, str):
+        raise _bad_template(f"must be a string, got {type(template).__name__}")
+    if not template:
+        raise _bad_template("must not be empty")
+    if len(template) > MAX_KEY_TEMPLATE:
+        raise _bad_template(f"is {len(template)} characters long; the limit is {MAX_KEY_TEMPLATE}")
+    names = _PLACEHOLDER.findall(template)
+    unknown = sorted({name for name in names if name not in KEY_PLACEHOLDERS})
+    if unknown:
+        raise _bad_template(
+            f"uses unknown placeholder(s) {', '.join('{' + n + '}' for n in unknown)}; "
+            f"Daily replaces only {', '.join('{' + n + '}' for n in KEY_PLACEHOLDERS)}"
+        )
+    rest = _PLACEHOLDER.sub("", template)
+    if not _TEMPLATE_CHARS.fullmatch(rest):
+        bad = sorted({ch for ch in rest if not _TEMPLATE_CHARS.fullmatch(ch)})
+        raise _bad_template(f"contains characters Daily does not allow: {''.join(bad)!r}")
+    if names and use_replacement is False:
+        raise _bad_template("has placeholders but use_replacement is False; set it True or drop them")
+    return bool(names) if use_replacement is None else use_replacement
+
+
 def daily_submit_body(
     preset: str,
     *,
@@ -37,7 +88,11 @@ def daily_submit_body(
     s3_key_template: str | None = None,
     use_replacement: bool | None = None,
 ) -> dict[str, Any]:
-    """The ``POST /batch-processor`` body, validated before anything is sent."""
+    """The ``POST /batch-processor`` body, validated before anything is sent.
+
+    ``outParams.s3Config.s3KeyTemplate`` is always sent (Daily requires it): ``s3_key_template``,
+    or `DEFAULT_S3_KEY_TEMPLATE` (``{job_id}``, with ``useReplacement: true``) when none is given.
+    """
     if preset not in PRESETS:
         raise InvalidParameterError(
             f"preset must be one of {', '.join(PRESETS)}, got {preset!r}",
@@ -64,18 +119,37 @@ def daily_submit_body(
             service="Daily",
             operation="submit_job",
         )
+    if language and preset != "transcript":
+        raise InvalidParameterError(
+            f"language is only supported by the 'transcript' preset, not {preset!r}",
+            service="Daily",
+            operation="submit_job",
+            hint="Drop language, or submit a 'transcript' job with it",
+        )
     in_params: dict[str, Any] = {"sourceType": source_type, source_type: source}
     if language:
         in_params["language"] = language
-    body: dict[str, Any] = {"preset": preset, "inParams": in_params}
-    if s3_key_template is not None or use_replacement is not None:
-        s3: dict[str, Any] = {}
-        if s3_key_template is not None:
-            s3["s3KeyTemplate"] = s3_key_template
-        if use_replacement is not None:
-            s3["useReplacement"] = use_replacement
-        body["outParams"] = {"s3Config": s3}
-    return body
+    if use_replacement is not None and not isinstance(use_replacement, bool):
+        raise InvalidParameterError(
+            f"use_replacement must be True, False or None, got {type(use_replacement).__name__}",
+            service="Daily",
+            operation="submit_job",
+        )
+    if s3_key_template is None:
+        if use_replacement is False:
+            raise InvalidParameterError(
+                "use_replacement=False needs an s3_key_template: the default one, "
+                f"{DEFAULT_S3_KEY_TEMPLATE}, is a placeholder",
+                service="Daily",
+                operation="submit_job",
+                hint="Pass s3_key_template, or leave use_replacement unset",
+            )
+        template, replace = DEFAULT_S3_KEY_TEMPLATE, True
+    else:
+        template = s3_key_template
+        replace = check_key_template(template, use_replacement)
+    s3: dict[str, Any] = {"s3KeyTemplate": template, "useReplacement": replace}
+    return {"preset": preset, "inParams": in_params, "outParams": {"s3Config": s3}}
 
 
 def link_problem(url: str, *, allow_http: bool) -> str | None:
@@ -102,6 +176,8 @@ def link_problem(url: str, *, allow_http: bool) -> str | None:
         return "it names no host"
     if "@" in parts.netloc:
         return "it carries user-info before the host"
+    if not _NETLOC.fullmatch(parts.netloc):
+        return "its host is not a host name or IP address"
     return None
 
 
@@ -157,7 +233,13 @@ class DailyHook(ListingHookMixin, JobServiceHook):
         s3_key_template: str | None = None,
         use_replacement: bool | None = None,
     ) -> str:
-        """Submit a job; return its id. Exactly one of recording_id, uri, transcript_uri."""
+        """Submit a job; return its id. Exactly one of recording_id, uri, transcript_uri.
+
+        ``language`` only with the ``transcript`` preset. ``s3_key_template`` names the output files
+        (default ``{job_id}``); ``use_replacement`` turns on its placeholders ``{epoch_time}``,
+        ``{domain_name}``, ``{job_id}`` (default: on when the template has any). Both are checked
+        as Daily's submit reference says before anything is sent (`InvalidParameterError`).
+        """
         body = daily_submit_body(
             preset,
             recording_id=recording_id,

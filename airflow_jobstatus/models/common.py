@@ -275,6 +275,9 @@ class DownloadLink(BaseModel):
     It is therefore excluded from ``model_dump``/``model_dump_json`` and from ``repr``; a
     :class:`JobStatus` that went through XCom or a trigger event only says "behind a link", and the
     hook resolves a fresh link when it reads the output (for Daily: the access-link endpoint).
+
+    ``s3`` is where the service says the object itself is (Daily's ``s3Config``), when it says so:
+    the link is one way to read it, the object another (with S3 credentials for that bucket).
     """
 
     model_config = _LOCATION_CONFIG
@@ -282,6 +285,7 @@ class DownloadLink(BaseModel):
     kind: Literal["link"] = "link"
     url: str | None = Field(default=None, exclude=True, repr=False)
     expires_at: datetime | None = None
+    s3: S3Object | None = None
 
 
 _ABSOLUTE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")

@@ -80,11 +80,15 @@ class DailyOutputFile(ApiModel):
 
 
 class DailyOutput(ApiModel):
-    """``output``: transcripts (one per format), and the summary / SOAP note for those presets."""
+    """``output``: transcripts (one per format), and the summary / SOAP note / concepts when made.
+
+    ``concept`` is documented by the job-finished webhook event only (contracts D8).
+    """
 
     transcription: list[DailyOutputFile] = Field(default_factory=list)
     summary: DailyOutputFile | None = None
     soap: DailyOutputFile | None = None
+    concept: DailyOutputFile | None = None
 
 
 class DailyInput(ApiModel):
@@ -133,6 +137,9 @@ class DailyAccessLink(ApiModel):
 class DailyAccessLinks(ApiModel):
     """``GET /batch-processor/:id/access-link`` (400 until the job is ``finished``).
 
+    The docs list ``transcription`` and ``summary`` only (contracts D11); ``soap`` and ``concept``
+    links are used when present, and otherwise the output is read from its ``s3Config``.
+
     Do not push this model to XCom: its ``link`` values are bearer URLs. Fold them into a
     :class:`JobStatus` with :func:`daily_attach_links` when reading outputs instead.
     """
@@ -143,16 +150,16 @@ class DailyAccessLinks(ApiModel):
     transcription: list[DailyAccessLink] = Field(default_factory=list)
     summary: DailyAccessLink | None = None
     soap: DailyAccessLink | None = None
+    concept: DailyAccessLink | None = None
 
     def link_for(self, name: str, format: str) -> str | None:
-        """The link for the output ``name`` (``transcript``/``summary``/``soap``) in ``format``."""
+        """The link for the output ``name`` (``transcript``/``summary``/``soap``/``concept``) in ``format``."""
         candidates: list[DailyAccessLink]
         if name == "transcript":
             candidates = self.transcription
-        elif name == "summary":
-            candidates = [self.summary] if self.summary else []
-        elif name == "soap":
-            candidates = [self.soap] if self.soap else []
+        elif name in SINGLE_OUTPUTS:
+            single = getattr(self, name)
+            candidates = [single] if single else []
         else:
             return None
         wanted = format.strip().lstrip(".").lower()
@@ -175,12 +182,18 @@ class DailyError(ApiModel):
     info: str | None = None
 
 
+#: Outputs that are one file each, in the order they are listed (after the transcripts).
+SINGLE_OUTPUTS: tuple[str, ...] = ("summary", "soap", "concept")
+
+
 def _daily_location(file: DailyOutputFile, storage: DailyStorage) -> S3Object | DownloadLink:
-    if storage == "customer" and file.s3Config is not None:
-        config = file.s3Config
-        return S3Object(bucket=config.bucket, key=config.key, region=config.region)
-    # Daily's own storage (or no s3Config at all): only the access-link endpoint can serve it.
-    return DownloadLink()
+    config = file.s3Config
+    s3 = None if config is None else S3Object(bucket=config.bucket, key=config.key, region=config.region)
+    if storage == "customer" and s3 is not None:
+        return s3
+    # Daily's own storage: read through a fresh access link; the object it names is kept too
+    # (D10), so an output the access-link endpoint does not serve can still be read from S3.
+    return DownloadLink(s3=s3)
 
 
 def daily_job_status(job: DailyJob, *, storage: DailyStorage = "daily") -> JobStatus:
@@ -189,14 +202,14 @@ def daily_job_status(job: DailyJob, *, storage: DailyStorage = "daily") -> JobSt
     ``storage`` says where this domain keeps outputs, which the response cannot tell:
 
     - ``"daily"`` (default, Daily's default): outputs are :class:`DownloadLink` locations without a
-      URL; the hook resolves them through ``GET /batch-processor/:id/access-link`` (see
-      :func:`daily_attach_links`).
+      URL, each keeping its ``s3Config`` as ``DownloadLink.s3``; the hook resolves the URLs through
+      ``GET /batch-processor/:id/access-link`` (see :func:`daily_attach_links`).
     - ``"customer"``: the domain has ``batch_processor_bucket`` set; outputs are :class:`S3Object`
       locations built from ``s3Config`` with the key kept verbatim. A file without ``s3Config``
       still falls back to a :class:`DownloadLink`.
 
     Outputs (only once ``finished``) are named ``transcript`` (one per transcription format),
-    ``summary`` and ``soap``; their ``format`` is the one Daily reports, whatever the key's suffix.
+    ``summary``, ``soap`` and ``concept``; their ``format`` is the one Daily reports, whatever the key's suffix.
     """
     if storage not in ("customer", "daily"):
         raise ValueError(f"storage must be 'customer' or 'daily', not {storage!r}")
@@ -204,10 +217,10 @@ def daily_job_status(job: DailyJob, *, storage: DailyStorage = "daily") -> JobSt
     outputs: list[JobOutput] = []
     if state is JobState.SUCCEEDED and job.output is not None:
         files: list[tuple[str, DailyOutputFile]] = [("transcript", f) for f in job.output.transcription]
-        if job.output.summary is not None:
-            files.append(("summary", job.output.summary))
-        if job.output.soap is not None:
-            files.append(("soap", job.output.soap))
+        for name in SINGLE_OUTPUTS:
+            single = getattr(job.output, name)
+            if single is not None:
+                files.append((name, single))
         outputs = [
             JobOutput(
                 name=name,

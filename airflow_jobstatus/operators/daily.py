@@ -20,9 +20,16 @@ class DailySubmitJobOperator(JobSubmitOperator):
     :param uri: a media file URL to process (templated).
     :param transcript_uri: a WebVTT transcript URL, for ``summarize`` and ``soap-notes`` (templated).
         Exactly one of ``recording_id``, ``uri`` and ``transcript_uri``.
-    :param language: the spoken language, e.g. ``en`` (templated).
-    :param s3_key_template: the key template of outputs in your bucket (templated).
-    :param use_replacement: let Daily replace characters of the key template it cannot use.
+    :param language: the spoken language as a BCP-47 tag, e.g. ``fr`` (templated). Only for the
+        ``transcript`` preset: Daily does not take it for the others, so it is refused for them.
+    :param s3_key_template: the output files' name, Daily's required ``outParams.s3Config.
+        s3KeyTemplate`` (templated). Outputs land at ``<domain>/<job id>/transcript/<template>.<ext>``
+        (``summary``/``soap`` alike). At most 1024 characters of letters, digits and ``. / - _``,
+        plus placeholders when ``use_replacement`` is on. Default ``{job_id}`` with
+        ``use_replacement`` on, so every job has its own file names.
+    :param use_replacement: Daily's ``useReplacement``: replace the placeholders ``{epoch_time}``,
+        ``{domain_name}`` and ``{job_id}`` in ``s3_key_template``. Default: on when the template has
+        placeholders. Placeholders with ``use_replacement=False`` are refused before submitting.
     :param delete_on_kill: delete the job when the task is killed or its ``timeout`` passes (Daily
         has no cancel; deleting removes the job and its outputs in Daily's storage). Default False:
         the job keeps running and a retry resumes it.

@@ -120,7 +120,10 @@ class JobOutputsToStorageOperator(BaseOperator):
         ``aws_default``). A ``s3://conn_id@bucket/...`` URI names it too.
     :param source_aws_conn_id: the AWS (S3-compatible) connection that reads outputs kept in your
         bucket: Daily's ``s3Config`` bucket (``output_storage: customer``), Wasabi AiR's destination
-        bucket (read at the endpoint the output records). Default ``aws_default``.
+        bucket (read at the endpoint the output records). Unset: ``aws_default`` for those. Daily
+        outputs its access-link endpoint does not serve (``soap``, ``concept``) are read from their
+        ``s3Config`` with this connection only when it is given; without it the task fails before
+        writing anything, naming the output and its bucket.
     :param outputs: only these outputs: names (``transcript``), formats (``vtt``) or both
         (``transcript.vtt``); a list or a comma-separated string. Default: every output.
     :param if_exists: ``skip_identical`` (default: identical outputs are skipped, different ones
@@ -152,7 +155,7 @@ class JobOutputsToStorageOperator(BaseOperator):
         job_id: Any,
         destination: Any,
         destination_conn_id: str | None = None,
-        source_aws_conn_id: str | None = "aws_default",
+        source_aws_conn_id: str | None = None,
         outputs: Sequence[str] | str | None = None,
         if_exists: str = "skip_identical",
         max_concurrency: int = 4,
@@ -254,16 +257,31 @@ class JobOutputsToStorageOperator(BaseOperator):
         for output in outputs:
             location = output.location
             if isinstance(location, S3Object):
-                sources.append(S3Source(output, location, s3_access(self.source_aws_conn_id)))
+                conn_id = self.source_aws_conn_id or "aws_default"
+                sources.append(S3Source(output, location, s3_access(conn_id)))
             elif isinstance(location, DownloadLink):
-                if not location.url:
+                if location.url:
+                    sources.append(LinkSource(output, location.url, http, job_id=status.job_id))
+                elif location.s3 is not None and self.source_aws_conn_id:
+                    # no link (Daily links only transcripts and summaries): read the object itself
+                    sources.append(S3Source(output, location.s3, s3_access(self.source_aws_conn_id)))
+                elif location.s3 is not None:
+                    raise InvalidParameterError(
+                        f"the service gave no download link for output {output.name!r} ({output.format}); "
+                        f"it can only be read from {location.s3.uri}",
+                        service=spec.display_name,
+                        operation="transfer outputs",
+                        job_id=status.job_id,
+                        hint=f"Pass source_aws_conn_id with an AWS connection that can read bucket "
+                        f"{location.s3.bucket!r}, or leave {output.name!r} out with outputs=...",
+                    )
+                else:
                     raise MalformedResponseError(
                         f"no download link was returned for output {output.name!r} ({output.format})",
                         service=spec.display_name,
                         operation="transfer outputs",
                         job_id=status.job_id,
                     )
-                sources.append(LinkSource(output, location.url, http, job_id=status.job_id))
             elif isinstance(location, ApiDocument):
                 path = base.path.rstrip("/") + location.path
                 sources.append(

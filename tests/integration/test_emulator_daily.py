@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,7 +34,11 @@ def _submit(
     uri: str = "https://m.example/a.mp4",
     **in_params: Any,
 ) -> str:
-    body = {"preset": preset, "inParams": {"sourceType": "uri", "uri": uri, **in_params}}
+    body = {
+        "preset": preset,
+        "inParams": {"sourceType": "uri", "uri": uri, **in_params},
+        "outParams": {"s3Config": {"s3KeyTemplate": "output"}},
+    }
     r = client.post(f"{base}/batch-processor", headers=_auth(key), json=body)
     assert r.status_code == 200, r.text
     assert set(r.json()) == {"id"}
@@ -103,7 +108,8 @@ def test_soap_preset_output_and_recording_source(
     base = emulator.service_url("daily")
     body = {
         "preset": "soap-notes",
-        "inParams": {"sourceType": "recordingId", "recordingId": "rec-1", "language": "fr"},
+        "inParams": {"sourceType": "recordingId", "recordingId": "rec-1"},
+        "outParams": {"s3Config": {"s3KeyTemplate": "visit-{job_id}", "useReplacement": True}},
     }
     r = client.post(
         f"{base}/batch-processor?emu_duration=0.3", headers=_auth(jobstatus_credential), json=body
@@ -111,7 +117,8 @@ def test_soap_preset_output_and_recording_source(
     job_id = r.json()["id"]
     _poll(client, f"{base}/batch-processor/{job_id}", _auth(jobstatus_credential), {"finished", "error"})
     job = client.get(f"{base}/batch-processor/{job_id}", headers=_auth(jobstatus_credential)).json()
-    assert job["input"] == {"sourceType": "recordingId", "recordingId": "rec-1", "language": "fr"}
+    assert job["input"]["sourceType"] == "recordingId" and job["input"]["recordingId"] == "rec-1"
+    assert job["output"]["soap"]["s3Config"]["key"].endswith(f"/{job_id}/soap/visit-{job_id}.json")
     assert job["output"]["soap"]["format"] == "json"
     assert job["output"]["soap"]["s3Config"]["key"].endswith(".json")
     assert job["output"]["soap"]["s3Config"]["bucket"] == "daily-batch-processor-storage"
@@ -203,6 +210,47 @@ def test_accounts_are_isolated_and_unknown_is_404(
             },
             "s3KeyTemplate",
         ),
+        # contracts D3: outParams and its s3KeyTemplate are required
+        ({"preset": "transcript", "inParams": {"sourceType": "uri", "uri": "https://a"}}, "outParams"),
+        (
+            {"preset": "transcript", "inParams": {"sourceType": "uri", "uri": "https://a"}, "outParams": {}},
+            "outParams.s3Config",
+        ),
+        (
+            {
+                "preset": "transcript",
+                "inParams": {"sourceType": "uri", "uri": "https://a"},
+                "outParams": {"s3Config": {"useReplacement": True}},
+            },
+            "s3KeyTemplate is required",
+        ),
+        # D4: at most 1024 characters, alphanumerics and . / - _, three placeholders
+        *[
+            (
+                {
+                    "preset": "transcript",
+                    "inParams": {"sourceType": "uri", "uri": "https://a"},
+                    "outParams": {"s3Config": {"s3KeyTemplate": template, "useReplacement": True}},
+                },
+                needle,
+            )
+            for template, needle in (
+                ("a" * 1025, "1024"),
+                ("my file", "alphanumeric"),
+                ("out:1", "alphanumeric"),
+                ("out/{id}", "unsupported replacement"),
+                ("out/{date}", "unsupported replacement"),
+            )
+        ],
+        # D6: language only with the transcript preset
+        (
+            {
+                "preset": "summarize",
+                "inParams": {"sourceType": "uri", "uri": "https://a", "language": "fr"},
+                "outParams": {"s3Config": {"s3KeyTemplate": "output"}},
+            },
+            "transcript preset",
+        ),
     ],
 )
 def test_submit_validation(
@@ -292,7 +340,11 @@ def test_list_filters_by_recording_id(
     headers = _auth(jobstatus_credential)
     ids = []
     for rec in ("r1", "r2", "r1"):
-        body = {"preset": "transcript", "inParams": {"sourceType": "recordingId", "recordingId": rec}}
+        body = {
+            "preset": "transcript",
+            "inParams": {"sourceType": "recordingId", "recordingId": rec},
+            "outParams": {"s3Config": {"s3KeyTemplate": "output"}},
+        }
         ids.append(client.post(f"{base}/batch-processor", headers=headers, json=body).json()["id"])
     page = client.get(f"{base}/batch-processor", headers=headers, params={"recordingId": "r1"}).json()
     assert page["total_count"] == 2
@@ -306,7 +358,9 @@ def test_delete_removes_job(
     headers = _auth(jobstatus_credential)
     a, b, c = (_submit(client, base, jobstatus_credential) for _ in range(3))
     r = client.delete(f"{base}/batch-processor/{b}", headers=headers)
-    assert r.status_code == 200 and r.json() == {"id": b, "deleted": True}
+    # the delete reference: "The API response is the same as Get job status" (contracts D13)
+    assert r.status_code == 200 and r.json()["id"] == b
+    assert {"preset", "status", "input", "output"} <= set(r.json())
     assert client.get(f"{base}/batch-processor/{b}", headers=headers).status_code == 404
     assert client.delete(f"{base}/batch-processor/{b}", headers=headers).status_code == 404
     page = client.get(f"{base}/batch-processor", headers=headers).json()
@@ -314,3 +368,57 @@ def test_delete_removes_job(
     # a deleted job still works as a cursor
     page = client.get(f"{base}/batch-processor", headers=headers, params={"starting_after": b}).json()
     assert [j["id"] for j in page["data"]] == [a]
+
+
+def test_key_template_placeholders_and_limits(
+    emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str
+) -> None:
+    """D4/D5: the three documented placeholders are replaced; 1024 characters is still accepted."""
+    base = emulator.service_url("daily")
+    template = "p-{domain_name}/{job_id}_{epoch_time}.x"
+    body = {
+        "preset": "transcript",
+        "inParams": {"sourceType": "uri", "uri": "https://m.example/a.mp4?emu_duration=0.2"},
+        "outParams": {"s3Config": {"s3KeyTemplate": template, "useReplacement": True}},
+    }
+    r = client.post(f"{base}/batch-processor", headers=_auth(jobstatus_credential), json=body)
+    assert r.status_code == 200, r.text
+    job_id = r.json()["id"]
+    _poll(client, f"{base}/batch-processor/{job_id}", _auth(jobstatus_credential), {"finished", "error"})
+    job = client.get(f"{base}/batch-processor/{job_id}", headers=_auth(jobstatus_credential)).json()
+    key = job["output"]["transcription"][0]["s3Config"]["key"]
+    assert re.fullmatch(
+        rf"jobstatus-emulator/{job_id}/transcript/p-jobstatus-emulator/{job_id}_\d+\.x\.\w+", key
+    )
+    body["outParams"] = {"s3Config": {"s3KeyTemplate": "k" * 1024}}
+    assert (
+        client.post(f"{base}/batch-processor", headers=_auth(jobstatus_credential), json=body).status_code
+        == 200
+    )
+    # without useReplacement, braces are not key characters (O-D1)
+    body["outParams"] = {"s3Config": {"s3KeyTemplate": "{job_id}"}}
+    r = client.post(f"{base}/batch-processor", headers=_auth(jobstatus_credential), json=body)
+    assert r.status_code == 400 and "useReplacement" in r.json()["info"]
+
+
+def test_access_links_are_the_documented_ones(
+    emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str
+) -> None:
+    """D11: the access-link response has transcription and summary links only; no soap link."""
+    base = emulator.service_url("daily")
+    body = {
+        "preset": "soap-notes",
+        "inParams": {"sourceType": "uri", "uri": "https://m.example/a.mp4?emu_duration=0.2"},
+        "outParams": {"s3Config": {"s3KeyTemplate": "output"}},
+    }
+    job_id = client.post(f"{base}/batch-processor", headers=_auth(jobstatus_credential), json=body).json()[
+        "id"
+    ]
+    _poll(client, f"{base}/batch-processor/{job_id}", _auth(jobstatus_credential), {"finished", "error"})
+    job = client.get(f"{base}/batch-processor/{job_id}", headers=_auth(jobstatus_credential)).json()
+    assert "soap" in job["output"]
+    links = client.get(
+        f"{base}/batch-processor/{job_id}/access-link", headers=_auth(jobstatus_credential)
+    ).json()
+    assert set(links) == {"id", "preset", "status", "transcription"}
+    assert [link["format"] for link in links["transcription"]] == ["txt", "vtt", "json"]

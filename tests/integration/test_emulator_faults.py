@@ -32,6 +32,7 @@ def daily_job(
     body = {
         "preset": "transcript",
         "inParams": {"sourceType": "uri", "uri": "https://m.example/a.mp4?emu_duration=60"},
+        "outParams": {"s3Config": {"s3KeyTemplate": "output"}},
     }
     job_id = client.post(f"{base}/batch-processor", headers=headers, json=body).json()["id"]
     return f"{base}/batch-processor/{job_id}", headers
@@ -275,7 +276,11 @@ def test_credential_and_method_scoping(
         service="daily", kind="status", status=500, credential=jobstatus_credential, method="POST"
     )
     assert client.get(url, headers=headers).status_code == 200
-    body = {"preset": "transcript", "inParams": {"sourceType": "uri", "uri": "https://a/b"}}
+    body = {
+        "preset": "transcript",
+        "inParams": {"sourceType": "uri", "uri": "https://a/b"},
+        "outParams": {"s3Config": {"s3KeyTemplate": "output"}},
+    }
     assert client.post(url.rsplit("/", 1)[0], headers=headers, json=body).status_code == 500
     assert (
         client.post(url.rsplit("/", 1)[0], headers={"Authorization": "Bearer another"}, json=body).status_code
@@ -311,7 +316,11 @@ def test_stats_and_jobs_admin(
 ) -> None:
     daily = emulator.service_url("daily")
     headers = {"Authorization": f"Bearer {jobstatus_credential}"}
-    body = {"preset": "transcript", "inParams": {"sourceType": "uri", "uri": "https://a/b.mp4"}}
+    body = {
+        "preset": "transcript",
+        "inParams": {"sourceType": "uri", "uri": "https://a/b.mp4"},
+        "outParams": {"s3Config": {"s3KeyTemplate": "output"}},
+    }
     job_id = client.post(f"{daily}/batch-processor", headers=headers, json=body).json()["id"]
     for _ in range(3):
         client.get(f"{daily}/batch-processor/{job_id}", headers=headers)
@@ -394,6 +403,7 @@ def summary_link(
     body = {
         "preset": "summarize",
         "inParams": {"sourceType": "uri", "uri": "https://m.example/a.mp4?emu_duration=0.2"},
+        "outParams": {"s3Config": {"s3KeyTemplate": "output"}},
     }
     job_id = client.post(f"{base}/batch-processor", headers=headers, json=body).json()["id"]
     deadline = time.monotonic() + 10

@@ -30,6 +30,7 @@ def _daily(client: httpx.Client, emu: EmulatorServer, key: str, preset: str, **e
     body = {
         "preset": preset,
         "inParams": {"sourceType": "uri", "uri": "https://m.example/visit.mp4?emu_duration=0.4"},
+        "outParams": {"s3Config": {"s3KeyTemplate": "output"}},
         **extra,
     }
     r = client.post(f"{base}/batch-processor", headers=headers, json=body)

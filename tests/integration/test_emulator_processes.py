@@ -131,6 +131,7 @@ def _submit_all(emu: EmulatorServer, bucket: str, tag: str, seconds: float) -> d
         body = {
             "preset": "transcript",
             "inParams": {"sourceType": "uri", "uri": f"https://m.example/a.mp4?{duration}"},
+            "outParams": {"s3Config": {"s3KeyTemplate": "output"}},
         }
         jobs[name] = http.post(
             emu.service_url("daily") + "/batch-processor", json=body, headers=daily
@@ -138,6 +139,7 @@ def _submit_all(emu: EmulatorServer, bucket: str, tag: str, seconds: float) -> d
     body = {
         "preset": "transcript",
         "inParams": {"sourceType": "uri", "uri": f"https://m.example/f.mp4?{marker}&emu_outcome=fail"},
+        "outParams": {"s3Config": {"s3KeyTemplate": "output"}},
     }
     jobs["daily_fail"] = http.post(
         emu.service_url("daily") + "/batch-processor", json=body, headers=daily

@@ -318,8 +318,11 @@ def test_example_daily_to_the_default_destination_folder(
     _, states = run_example(airflow_dags_folder, "example_daily.py", {"media_url": media})
     assert states == {"submit": "success", "wait": "success", "deliver": "success"}
     job = accounts.only_job("daily")
-    assert job["request"]["body"]["inParams"] == {"sourceType": "uri", "uri": media, "language": "en"}
+    assert job["request"]["body"]["inParams"] == {"sourceType": "uri", "uri": media}
     assert job["request"]["body"]["preset"] == "summarize"
+    assert job["request"]["body"]["outParams"] == {
+        "s3Config": {"s3KeyTemplate": "{job_id}", "useReplacement": True}
+    }
     files = delivered(folder.as_uri(), accounts.s3)
     check_delivery(accounts, files, "daily")
     assert "daily/" + job["job_id"] + "/summary.txt" in files

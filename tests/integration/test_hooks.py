@@ -55,9 +55,14 @@ def test_daily_sync_lifecycle_with_daily_storage(make_connection, jobstatus_emul
     conn_id, key = make_connection("daily")
     hook = DailyHook(daily_conn_id=conn_id)
     assert hook.test_connection()[0]
-    job_id = hook.submit_job("summarize", uri=MEDIA, language="en")
+    # Daily takes inParams.language only with the transcript preset (contracts D6)
+    job_id = hook.submit_job("summarize", uri=MEDIA)
     recorded = jobstatus_emulator.job("daily", job_id)["request"]
-    assert recorded["body"]["inParams"] == {"sourceType": "uri", "uri": MEDIA, "language": "en"}
+    assert recorded["body"]["inParams"] == {"sourceType": "uri", "uri": MEDIA}
+    # outParams.s3Config.s3KeyTemplate is required (D3): the default names the files after the job
+    assert recorded["body"]["outParams"] == {
+        "s3Config": {"s3KeyTemplate": "{job_id}", "useReplacement": True}
+    }
     status = wait_until_terminal(hook.get_job, job_id)
     assert status.state is JobState.SUCCEEDED and status.raw_status == "finished"
     names = {(o.name, o.format) for o in status.outputs}

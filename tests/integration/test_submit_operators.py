@@ -184,7 +184,8 @@ def test_every_operator_deferrable_and_not_submits_waits_and_returns_the_status(
                 {
                     "preset": "summarize" if mode == "deferrable" else "transcript",
                     "uri": "{{ params.media }}/meeting-" + mode + ".mp4",
-                    "language": "en",
+                    # Daily takes language only with the transcript preset
+                    **({"language": "en"} if mode == "poll" else {}),
                     "s3_key_template": "calls/{{ params.tag }}",
                     **wait,
                 },
@@ -304,10 +305,11 @@ def test_every_operator_deferrable_and_not_submits_waits_and_returns_the_status(
 
     # the jobs were created with the operators' rendered parameters
     for mode, preset in (("deferrable", "summarize"), ("poll", "transcript")):
+        in_params = {"sourceType": "uri", "uri": f"{MEDIA}/meeting-{mode}.mp4"}
         assert recorded[f"daily_{mode}"]["body"] == {
             "preset": preset,
-            "inParams": {"sourceType": "uri", "uri": f"{MEDIA}/meeting-{mode}.mp4", "language": "en"},
-            "outParams": {"s3Config": {"s3KeyTemplate": "calls/t42"}},
+            "inParams": {**in_params, "language": "en"} if preset == "transcript" else in_params,
+            "outParams": {"s3Config": {"s3KeyTemplate": "calls/t42", "useReplacement": False}},
         }
         wasabi = recorded[f"wasabi_{mode}"]["body"]
         assert (

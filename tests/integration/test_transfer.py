@@ -442,7 +442,10 @@ def test_a_stream_cut_mid_way_leaves_nothing_under_final_names_and_the_rerun_com
                 "extra": extra,
             }
             monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
-            job_id = DailyHook(conn_id).submit_job("summarize", uri="https://media.example/v.mp4")
+            # the faults below match the key the "output" template gives
+            job_id = DailyHook(conn_id).submit_job(
+                "summarize", uri="https://media.example/v.mp4", s3_key_template="output"
+            )
             return conn_id, job_id
 
         links_conn, links_job = daily(customer=False)

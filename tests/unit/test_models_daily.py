@@ -127,6 +127,53 @@ def test_seed_finished_example_daily_storage_gives_links() -> None:
         assert [o.file_name for o in status.outputs] == ["transcript.txt", "summary.txt", "soap.json"]
 
 
+def test_daily_storage_keeps_every_documented_field() -> None:
+    """contracts D10: format, bucket, key and region survive in both modes (and through XCom JSON)."""
+    job = DailyJob.model_validate(DAILY_FINISHED)
+    output = DAILY_FINISHED["output"]
+    documented = [output["transcription"][0], output["summary"], output["soap"]]
+    for storage in ("daily", "customer"):
+        status = daily_job_status(job, storage=storage)  # type: ignore[arg-type]
+        again = JobStatus.model_validate_json(status.model_dump_json())
+        for parsed in (status, again):
+            for out, doc in zip(parsed.outputs, documented, strict=True):
+                location = out.location
+                s3 = location.s3 if isinstance(location, DownloadLink) else location
+                assert isinstance(s3, S3Object), storage
+                assert out.format == doc["format"]
+                assert (s3.bucket, s3.key, s3.region) == (
+                    doc["s3Config"]["bucket"],
+                    doc["s3Config"]["key"],
+                    doc["s3Config"]["region"],
+                )
+
+
+def test_concept_output_from_the_webhook_payload_is_kept() -> None:
+    body = copy.deepcopy(DAILY_FINISHED)
+    body["output"]["concept"] = {
+        "format": "JSON",
+        "s3Config": {"key": "dom/job/concept/output.json", "bucket": "bucket-name", "region": "us-west-2"},
+    }
+    status = daily_job_status(DailyJob.model_validate(body))
+    concept = status.output("concept", "json")
+    assert concept is not None and isinstance(concept.location, DownloadLink)
+    assert concept.location.s3 == S3Object(
+        bucket="bucket-name", key="dom/job/concept/output.json", region="us-west-2"
+    )
+
+
+def test_outputs_without_a_documented_link_keep_only_their_object() -> None:
+    """contracts D11: the access-link response lists transcription and summary only."""
+    links = DailyAccessLinks.model_validate({k: v for k, v in ACCESS_LINKS.items() if k != "soap"})
+    resolved = daily_attach_links(daily_job_status(DailyJob.model_validate(DAILY_FINISHED)), links)
+    soap = resolved.output("soap", "json")
+    assert soap is not None and isinstance(soap.location, DownloadLink)
+    assert soap.location.url is None and soap.location.s3 is not None
+    assert all(
+        o.location.url for o in resolved.outputs if o.name != "soap" and isinstance(o.location, DownloadLink)
+    )
+
+
 def test_customer_storage_without_s3config_falls_back_to_link() -> None:
     body = copy.deepcopy(DAILY_FINISHED)
     del body["output"]["summary"]["s3Config"]

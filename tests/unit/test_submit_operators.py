@@ -303,7 +303,7 @@ def test_submit_records_the_job_pushes_it_and_waits(cls: type[JobSubmitOperator]
 
 def test_submission_kwargs_reach_the_hook() -> None:
     hook = FakeHook(job("succeeded"))
-    op = operator(hook=hook, language="fr", s3_key_template="out/{id}", use_replacement="true")
+    op = operator(hook=hook, language="fr", s3_key_template="out/{job_id}", use_replacement="true")
     op.execute(context())
     assert hook.calls[0] == (
         "submit_job",
@@ -313,7 +313,7 @@ def test_submission_kwargs_reach_the_hook() -> None:
             "uri": "https://media.example/a.mp4",
             "transcript_uri": None,
             "language": "fr",
-            "s3_key_template": "out/{id}",
+            "s3_key_template": "out/{job_id}",
             "use_replacement": True,
         },
     )

@@ -1,31 +1,35 @@
 """Daily REST API, batch processor (``/daily/v1``).
 
-Behaviour chosen where Daily's documentation is silent (documented here, relied on by tests):
+Rows ``D<n>`` (documented) and ``O-D<n>`` (left open by the docs) are in ``docs/contracts.md``.
+The emulator enforces the documented rules (D3, D4, D6: 400 ``invalid-request-error``) and picks
+these where the docs are silent:
 
 * ``output`` is ``{}`` until the job is ``finished``; it then holds exactly the outputs the preset
   makes: ``transcript`` -> ``transcription`` (txt, vtt, json); ``summarize`` -> ``transcription`` +
   ``summary`` (format ``txt``, key without extension); ``soap-notes`` -> ``transcription`` +
   ``soap`` (format ``json``). With ``sourceType`` ``transcriptUri`` (summarize / soap-notes only)
-  there is no ``transcription`` output.
-* Keys: ``<prefix>/<jobId>/transcript/<template>.<ext>``, ``<prefix>/<jobId>/summary/<template>``
-  and ``<prefix>/<jobId>/soap/<template>.json``; ``<template>`` is ``outParams.s3Config.
-  s3KeyTemplate`` (default ``output``; with ``useReplacement`` the placeholders ``{epoch_time}``,
-  ``{job_id}``, ``{id}``, ``{preset}``, ``{recording_id}``, ``{date}`` are replaced). The bucket
-  is the account's ``daily_bucket`` setting, else the global one, else Daily storage (bucket
+  there is no ``transcription`` output (O-D4).
+* Keys (D5): ``<prefix>/<jobId>/transcript/<template>.<ext>``, ``<prefix>/<jobId>/summary/<template>``
+  and ``<prefix>/<jobId>/soap/<template>.json`` (soap: O-D4); ``<template>`` is ``outParams.s3Config.
+  s3KeyTemplate``, with ``{epoch_time}``, ``{domain_name}`` and ``{job_id}`` replaced when
+  ``useReplacement`` is true (D4). Placeholders without ``useReplacement`` are a 400 (O-D1). The
+  bucket is the account's ``daily_bucket`` setting, else the global one, else Daily storage (bucket
   ``daily-batch-processor-storage``, prefix ``jobstatus-emulator``), decided at submission.
+* Access links (D11): ``transcription`` and ``summary`` only, as documented; never ``soap`` (O-D3).
 * List (``GET /batch-processor``) is newest first. ``starting_after=<id>`` returns the jobs that
   come after that job in this order (older ones); ``ending_before=<id>`` returns the ``limit`` jobs
   that come just before it (newer ones), still newest first. An id the account never had is a 400.
   ``limit`` defaults to 100, must be 1..100. ``total_count`` counts every job matching the filter.
-* ``DELETE /batch-processor/:id`` -> ``200 {"id", "deleted": true}``; Daily-storage objects go too.
+* ``DELETE /batch-processor/:id`` -> ``200`` with the job as ``GET`` shows it (D13); Daily-storage
+  objects go too, customer-bucket objects stay.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
-from datetime import datetime, timezone
 from typing import Any
 
 from airflow_jobstatus.testing.emulator import content
@@ -36,6 +40,11 @@ from airflow_jobstatus.testing.emulator.storage import DailyStorage, S3Object
 PRESETS = ("transcript", "summarize", "soap-notes")
 SOURCE_TYPES = ("recordingId", "uri", "transcriptUri")
 TRANSCRIPT_FORMATS = ("txt", "vtt", "json")
+# D4: s3KeyTemplate rules from the submit-job reference ("s3KeyReplacement")
+PLACEHOLDERS = ("epoch_time", "domain_name", "job_id")
+PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+TEMPLATE_CHARS = re.compile(r"[A-Za-z0-9./_-]*")
+MAX_TEMPLATE = 1024
 DAILY_DOMAIN = "jobstatus-emulator"
 FAILURES = {
     "transcript": "Error: Failed to transcribe. May be invalid audio or silent file",
@@ -44,7 +53,23 @@ FAILURES = {
 }
 
 
+def _template_problem(template: str, replace: bool) -> str | None:
+    """What breaks Daily's key-template rules (D4), or None."""
+    if len(template) > MAX_TEMPLATE:
+        return f"must be at most {MAX_TEMPLATE} characters"
+    names = PLACEHOLDER.findall(template)
+    unknown = [n for n in names if n not in PLACEHOLDERS]
+    if unknown:
+        return f"has unsupported replacement(s) {unknown}; supported: {', '.join(PLACEHOLDERS)}"
+    if names and not replace:  # open (O-D1): braces are not key characters without replacement
+        return "has replacements but useReplacement is not true"
+    if not TEMPLATE_CHARS.fullmatch(PLACEHOLDER.sub("", template)):
+        return "may only contain alphanumeric characters and . / - _"
+    return None
+
+
 def _err(status: int, error: str, info: str) -> Response:
+    """Daily's error body (D2)."""
     return Response(status, {"error": error, "info": info})
 
 
@@ -78,6 +103,7 @@ class DailyService(Service):
         return token if ok else ""
 
     def authenticate(self, req: Request) -> Response | None:
+        # D1: no/malformed header -> 400 authorization-header-error; a bad key -> 401
         ok, token = req.bearer()
         if not ok:
             if req.header(b"authorization") is None:
@@ -120,6 +146,7 @@ class DailyService(Service):
 
     # -- views ------------------------------------------------------------------------------------
     def view(self, job: Job, status: str) -> dict[str, Any]:
+        """The job as ``GET /batch-processor/:id`` shows it (D8)."""
         data = job.data
         return {
             "id": job.job_id,
@@ -163,27 +190,30 @@ class DailyService(Service):
             return _invalid(
                 "sourceType 'transcriptUri' is only supported by the summarize and soap-notes presets"
             )
+        # D6: inParams.language is only for the transcript preset
+        if "language" in in_params and preset != "transcript":
+            return _invalid("inParams.language is only supported for the transcript preset")
         language = in_params.get("language", "en")
         if not isinstance(language, str) or not language:
             return _invalid("inParams.language must be a BCP-47 language tag such as 'en'")
+        # D3: outParams and outParams.s3Config.s3KeyTemplate are required
         out_params = body.get("outParams")
-        template = "output"
-        replace = False
-        if out_params is not None:
-            if not isinstance(out_params, dict):
-                return _invalid("outParams must be an object")
-            s3c = out_params.get("s3Config")
-            if s3c is not None:
-                if not isinstance(s3c, dict):
-                    return _invalid("outParams.s3Config must be an object")
-                t = s3c.get("s3KeyTemplate", template)
-                if not isinstance(t, str) or not t.strip("/ "):
-                    return _invalid("outParams.s3Config.s3KeyTemplate must be a non-empty string")
-                template = t.strip("/ ")
-                r = s3c.get("useReplacement", False)
-                if not isinstance(r, bool):
-                    return _invalid("outParams.s3Config.useReplacement must be a boolean")
-                replace = r
+        if not isinstance(out_params, dict):
+            return _invalid("outParams is required and must be an object")
+        s3c = out_params.get("s3Config")
+        if not isinstance(s3c, dict):
+            return _invalid("outParams.s3Config is required and must be an object")
+        template = s3c.get("s3KeyTemplate")
+        if not isinstance(template, str) or not template:
+            return _invalid("outParams.s3Config.s3KeyTemplate is required and must be a non-empty string")
+        replace = s3c.get("useReplacement", False)
+        if replace is None:
+            replace = False
+        if not isinstance(replace, bool):
+            return _invalid("outParams.s3Config.useReplacement must be a boolean")
+        problem = _template_problem(template, replace)
+        if problem is not None:
+            return _invalid(f"outParams.s3Config.s3KeyTemplate {problem}")
         transform = body.get("transformParams")
         if transform is not None and not isinstance(transform, dict):
             return _invalid("transformParams must be an object")
@@ -192,14 +222,11 @@ class DailyService(Service):
         acc = req.account
         job_id = str(uuid.uuid4())
         now = time.time()
-        if replace:
+        if replace:  # D4: the three documented placeholders
             template = (
                 template.replace("{epoch_time}", str(int(now)))
+                .replace("{domain_name}", DAILY_DOMAIN)
                 .replace("{job_id}", job_id)
-                .replace("{id}", job_id)
-                .replace("{preset}", preset)
-                .replace("{recording_id}", source if source_type == "recordingId" else "")
-                .replace("{date}", datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%d"))
             )
         dest = (
             acc.settings["daily_bucket"] if "daily_bucket" in acc.settings else self.emu.config.daily_bucket
@@ -242,6 +269,7 @@ class DailyService(Service):
         return Response(200, {"id": job_id})
 
     async def list_jobs(self, req: Request) -> Response:
+        # D12; the order and cursor rules the docs leave to "the same pagination" are in the module doc
         q = req.query
         raw_limit = q.get("limit", "100")
         if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 100:
@@ -304,6 +332,7 @@ class DailyService(Service):
         return Response(200, {"total_count": total, "data": [self.view(j, status(j, now)) for j in page]})
 
     async def access_link(self, req: Request) -> Response:
+        # D11: 404 for an unknown job, 400 until it is finished
         job = self._job(req)
         if job is None:
             return self.err_not_found(req.params["id"])
@@ -324,21 +353,22 @@ class DailyService(Service):
             return {"format": entry["format"], "link": url}
 
         output = job.data["output"]
+        # D11: the documented links are transcription and summary; no soap link (O-D3)
         out["transcription"] = [await link(e) for e in output.get("transcription", [])]
-        for name in ("summary", "soap"):
-            if name in output:
-                out[name] = await link(output[name])
+        if "summary" in output:
+            out["summary"] = await link(output["summary"])
         return Response(200, out)
 
     async def delete(self, req: Request) -> Response:
         job = self._job(req)
         if job is None:
             return self.err_not_found(req.params["id"])
+        view = self.view(job, self.emu.store.status(job))  # D13: same response as get-job
         if not job.data["customer_bucket"]:
             for entry in _entries(job.data["output"]):
                 self.emu.daily_storage.delete(entry["s3Config"]["key"])
         self.emu.store.delete_job(job)
-        return Response(200, {"id": job.job_id, "deleted": True})
+        return Response(200, view)
 
     # -- outputs ----------------------------------------------------------------------------------
     async def materialize(self, job: Job) -> list[dict[str, Any]]:

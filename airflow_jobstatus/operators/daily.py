@@ -24,8 +24,10 @@ class DailySubmitJobOperator(JobSubmitOperator):
     :param s3_key_template: the key template of outputs in your bucket (templated).
     :param use_replacement: let Daily replace characters of the key template it cannot use.
     :param delete_on_kill: delete the job when the task is killed or its ``timeout`` passes (Daily
-        has no cancel; deleting removes the job and its outputs in Daily's storage). Default False:
-        the job keeps running and a retry resumes it.
+        has no cancel; deleting removes the job and its outputs in Daily's storage). While deferred,
+        a kill deletes only once the task instance is marked failed/skipped or cleared, never when
+        the wait moved to another triggerer or the state cannot be read. Default False: the job
+        keeps running and a retry resumes it.
     :param daily_conn_id: a ``daily`` connection. Default ``daily_default``.
     """
 

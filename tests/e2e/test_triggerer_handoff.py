@@ -105,15 +105,27 @@ def test_a_trigger_moved_to_another_triggerer_does_not_delete_its_job(
         stopped = None
 
         # ------------------------------------------------------------ the resumed one cancels what it lost: on_kill
-        def victim_ran_on_kill() -> bool:
+        def victim_text() -> str:
             text = stack.processes[victim].log_path.read_text(errors="replace")
-            text += "".join(
+            return text + "".join(
                 p.read_text(errors="replace")
                 for p in (stack.home / "logs").glob(f"dag_id={DAG_ID}/**/*.log.trigger.{owner}.log")
             )
-            return "invoking on_kill" in text
 
-        wait_for(victim_ran_on_kill, timeout=60, what=f"{victim} cancelling the trigger it lost", state=state)
+        wait_for(
+            lambda: "invoking on_kill" in victim_text(),
+            timeout=60,
+            what=f"{victim} cancelling the trigger it lost",
+            state=state,
+        )
+        # on_kill read the task's state and said why it kept the job
+        wait_for(
+            lambda: "not stopped by a user" in victim_text(),
+            timeout=20,
+            what="on_kill's decision",
+            state=state,
+        )
+        assert "deferred" in victim_text().split("not stopped by a user")[0][-300:], victim_text()[-3000:]
         time.sleep(3)  # whatever on_kill sends has reached the emulator, and the survivor polled again
         requests = requests_by_route(jobstatus_emulator, credential)
         assert requests.get(("DELETE", JOB_ROUTE), 0) == 0, (requests, state())

@@ -7,7 +7,9 @@ triggerers; LocalExecutor on a throwaway PostgreSQL database): a deferred Daily 
 ``delete_on_kill=True`` waits on an emulator job; the triggerer running its trigger is stopped
 with SIGSTOP until the other one has adopted the trigger, then resumed, so that it cancels the
 trigger it lost and runs ``on_kill()``. The job must survive (no DELETE reaches the emulator) and
-the task succeed once the job ends, its wait completed by the other triggerer.
+the task succeed once the job ends, its wait completed by the other triggerer. Then a second run
+is marked failed through the REST API while deferred (a real user kill): its job is deleted, which
+shows the task-state lookup answering inside a real triggerer.
 
 Skips with the reason when PostgreSQL is not reachable on 127.0.0.1.
 """
@@ -26,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from airflow_jobstatus.testing.emulator.server import EmulatorError
 from tests.e2e.airflow_stack import AirflowStack
 from tests.e2e.postgres import fresh_database
 from tests.e2e.test_scale_out import MetadataDB, wait_for
@@ -155,6 +158,37 @@ def test_a_trigger_moved_to_another_triggerer_does_not_delete_its_job(
             for p in (stack.home / "logs").glob(f"dag_id={DAG_ID}/**/*.log.trigger.{job_of[survivor]}.log")
         )
         assert "Trigger fired event" in survivor_text, survivor_text[-3000:]
+
+        # ------------------------------------------------------------ a real kill still deletes the job
+        killed_run = stack.trigger(
+            DAG_ID, conf={"uri": f"https://media.example/k.mp4?emu_duration={HELD_JOB_SECONDS}"}
+        )
+        wait_for(
+            lambda: (
+                db.trigger_owners().get(killed_run) is not None
+                and requests_by_route(jobstatus_emulator, credential).get(("GET", JOB_ROUTE), 0)
+                > requests[("GET", JOB_ROUTE)] + 1
+            ),
+            timeout=120,
+            what="the second submission deferred and polled",
+            state=state,
+        )
+        [killed_job] = [
+            j
+            for j in jobstatus_emulator.jobs(service="daily", credential=credential)
+            if j["job_id"] != job["job_id"]
+        ]
+        stack.api(
+            "PATCH", f"/dags/{DAG_ID}/dagRuns/{killed_run}/taskInstances/submit", json={"new_state": "failed"}
+        )
+        wait_for(
+            lambda: requests_by_route(jobstatus_emulator, credential).get(("DELETE", JOB_ROUTE), 0) == 1,
+            timeout=60,
+            what="the job of the task a user marked failed deleted",
+            state=state,
+        )
+        with pytest.raises(EmulatorError, match="404"):
+            jobstatus_emulator.job("daily", killed_job["job_id"])
     finally:
         if stopped is not None:
             with contextlib.suppress(ProcessLookupError):

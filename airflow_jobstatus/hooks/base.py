@@ -13,14 +13,19 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
 
 import pydantic
 from airflow.sdk import BaseHook
 
-from airflow_jobstatus.exceptions import InvalidParameterError, JobStatusError, MalformedResponseError
+from airflow_jobstatus.exceptions import (
+    InvalidParameterError,
+    JobStatusError,
+    MalformedResponseError,
+    ServiceError,
+)
 from airflow_jobstatus.http.client import Call, ServiceClient
 from airflow_jobstatus.http.redaction import register_secret, scrub
 from airflow_jobstatus.http.settings import HttpSettings
@@ -51,12 +56,53 @@ def _unusable(exc: ValueError) -> str:
     return f"the response could not be used: {scrub(detail)[:300]}"
 
 
+def being_cancelled() -> bool:
+    """Whether the running task itself has been asked to stop (not merely met a `CancelledError`).
+
+    Python 3.11+ counts cancellation requests; where it cannot tell (3.10), assume it has.
+    """
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return cancelling is None or cancelling() > 0
+
+
+def start_shared(work: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
+    """Run work that several callers await (with `await_shared`) as a task of its own."""
+    task = asyncio.get_running_loop().create_task(work, name=f"jobstatus-shared-{name}")
+    task.add_done_callback(_retrieve)
+    return task
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: the callers re-raise it, nobody logs "never retrieved"
+
+
+async def await_shared(task: asyncio.Task[T], *, service: str, operation: str) -> T:
+    """Await shared work: this caller's cancellation ends only its own wait, never the work.
+
+    A `CancelledError` reaches the caller only when the caller itself is being cancelled; if the
+    shared work was cancelled by someone else, the caller gets a transient `ServiceError` instead.
+    """
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if being_cancelled() or not task.cancelled():
+            raise
+        raise ServiceError(
+            "the shared request in flight was cancelled before it finished",
+            service=service,
+            operation=operation,
+            hint="A transient interruption: the next attempt makes the request again",
+        ) from None
+
+
 class _ClientCache:
     """Per event loop: connection id -> (client, read at), with one read in flight per connection."""
 
     def __init__(self) -> None:
         self.entries: dict[tuple[str, str], tuple[ServiceClient, float]] = {}
-        self.pending: dict[tuple[str, str], asyncio.Future[ServiceClient]] = {}
+        self.pending: dict[tuple[str, str], asyncio.Task[ServiceClient]] = {}
 
 
 _client_caches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _ClientCache] = (
@@ -152,22 +198,19 @@ class JobServiceHook(BaseHook):
         if entry is not None and time.monotonic() - entry[1] < CONNECTION_CACHE_SECONDS:
             return entry[0]
         pending = cache.pending.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[ServiceClient] = loop.create_future()
-        cache.pending[key] = future
+        if pending is None:
+            # A task of its own: a caller cancelled mid-read cancels only its own wait.
+            pending = cache.pending[key] = start_shared(self._read_client(cache, key), f"read {self.conn_id}")
+        return await await_shared(pending, service=self.spec.display_name, operation="get_connection")
+
+    async def _read_client(self, cache: _ClientCache, key: tuple[str, str]) -> ServiceClient:
         try:
             conn = await BaseHook.aget_connection(self.conn_id)
             reader = getattr(conn, "aextra_dejson", None)
             extra = dict(await reader()) if reader is not None else dict(conn.extra_dejson)
             client = self._make_client(conn, extra)
             cache.entries[key] = (client, time.monotonic())
-            future.set_result(client)
             return client
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiters re-raise it, nobody logs "never retrieved"
-            raise
         finally:
             cache.pending.pop(key, None)
 

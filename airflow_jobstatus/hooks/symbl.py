@@ -15,7 +15,7 @@ import weakref
 from typing import Any
 
 from airflow_jobstatus.exceptions import InvalidParameterError, MalformedResponseError
-from airflow_jobstatus.hooks.base import JobServiceHook, Plan, segment
+from airflow_jobstatus.hooks.base import JobServiceHook, Plan, await_shared, segment, start_shared
 from airflow_jobstatus.http.auth import RefreshableTokenAuth
 from airflow_jobstatus.http.client import Call, ServiceClient
 from airflow_jobstatus.models import JobStatus
@@ -100,7 +100,7 @@ class SymblTokenSource:
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock = threading.Lock()
-        self._inflight: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[str]] = (
+        self._inflight: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[str]] = (
             weakref.WeakKeyDictionary()
         )
         self.exchanges = 0
@@ -147,18 +147,15 @@ class SymblTokenSource:
         loop = asyncio.get_running_loop()
         pending = self._inflight.get(loop)
         if pending is None:
-            pending = self._inflight[loop] = loop.create_future()
-            try:
-                token = self._store(await self.client.aexecute(self._call()))
-                pending.set_result(token)
-            except BaseException as exc:
-                pending.set_exception(exc)
-                pending.exception()
-                raise
-            finally:
-                self._inflight.pop(loop, None)
-            return token
-        return await asyncio.shield(pending)
+            # A task of its own: a caller cancelled mid-exchange cancels only its own wait.
+            pending = self._inflight[loop] = start_shared(self._exchange(loop), "symbl-token")
+        return await await_shared(pending, service=SYMBL.display_name, operation="get_token")
+
+    async def _exchange(self, loop: asyncio.AbstractEventLoop) -> str:
+        try:
+            return self._store(await self.client.aexecute(self._call()))
+        finally:
+            self._inflight.pop(loop, None)
 
     def invalidate(self, token: str) -> None:
         if token == self._token:

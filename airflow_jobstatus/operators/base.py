@@ -51,7 +51,8 @@ known (and stored).
 (or its ``execution_timeout`` passes), and when the wait passes ``timeout``, the log says so with the
 job id, and the job keeps running; a retry resumes it. `DailySubmitJobOperator` offers
 ``delete_on_kill=True``, which deletes the Daily job instead (also while deferred: the trigger does
-it); a retry then submits a new job.
+it, but only once the task instance's state shows a user stopped it, never when the wait merely
+moved to another triggerer); a retry then submits a new job.
 """
 
 from __future__ import annotations

@@ -31,8 +31,10 @@ class DailySubmitJobOperator(JobSubmitOperator):
         ``{domain_name}`` and ``{job_id}`` in ``s3_key_template``. Default: on when the template has
         placeholders. Placeholders with ``use_replacement=False`` are refused before submitting.
     :param delete_on_kill: delete the job when the task is killed or its ``timeout`` passes (Daily
-        has no cancel; deleting removes the job and its outputs in Daily's storage). Default False:
-        the job keeps running and a retry resumes it.
+        has no cancel; deleting removes the job and its outputs in Daily's storage). While deferred,
+        a kill deletes only once the task instance is marked failed/skipped or cleared, never when
+        the wait moved to another triggerer or the state cannot be read. Default False: the job
+        keeps running and a retry resumes it.
     :param daily_conn_id: a ``daily`` connection. Default ``daily_default``.
     """
 

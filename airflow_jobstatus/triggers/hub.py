@@ -63,7 +63,9 @@ from airflow_jobstatus.exceptions import (
     JobStatusError,
     NotFoundError,
     RateLimitedError,
+    ServiceError,
 )
+from airflow_jobstatus.hooks.base import being_cancelled
 from airflow_jobstatus.http.redaction import scrub
 from airflow_jobstatus.models import JobState, JobStatus
 from airflow_jobstatus.services import SERVICES, ServiceSpec
@@ -345,8 +347,8 @@ class ConnectionPoller:
     # ------------------------------------------------------------------ the loop
 
     async def _run(self) -> None:
-        try:
-            while not self.closed:
+        while not self.closed:
+            try:
                 due = self._peek()
                 now = self.loop.time()
                 if due is None:
@@ -357,12 +359,27 @@ class ConnectionPoller:
                     await self._sleep(target)
                     continue
                 await self._round(now)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a bug must not leave triggers waiting forever: fail closed
-            log.exception("poll hub for %s connection %r stopped", self.spec.display_name, self.conn_id)
-            self._fail_all(f"internal error in the job status poll hub: {type(exc).__name__}: {exc}")
-            self._close()
+            except asyncio.CancelledError:
+                if self.closed or being_cancelled():
+                    raise
+                # Someone else's cancellation (e.g. from shared work): not ours to stop on.
+                log.warning(
+                    "%s connection %r: a stray cancellation reached the poll loop; polling on",
+                    self.spec.display_name,
+                    self.conn_id,
+                )
+                self._reschedule_orphans()
+            except Exception as exc:  # a bug must not leave triggers waiting forever: fail closed
+                log.exception("poll hub for %s connection %r stopped", self.spec.display_name, self.conn_id)
+                self._fail_all(f"internal error in the job status poll hub: {type(exc).__name__}: {exc}")
+                self._close()
+
+    def _reschedule_orphans(self) -> None:
+        """Give every watch that has neither a request in flight nor a due time its next poll."""
+        now = self.loop.time()
+        for watch in self.watches.values():
+            if watch.active and not watch.busy and watch.due is None:
+                self._schedule(watch, now + jittered(watch.interval))
 
     def _listing_considered(self, now: float) -> bool:
         return self.can_list and len(self.watches) >= LIST_MIN_WATCHES and now >= self._list_retry_at
@@ -422,7 +439,9 @@ class ConnectionPoller:
             status = await self.hook.arun(plan, deadline=deadline)
         except asyncio.CancelledError:
             watch.busy = False
-            raise
+            if self.closed or being_cancelled():
+                raise
+            self._on_error(watch, self._interrupted("get_job"))  # a stray one: a failed poll
         except Exception as exc:
             watch.busy = False
             if not isinstance(exc, JobStatusError | AirflowNotFoundException):
@@ -509,6 +528,14 @@ class ConnectionPoller:
             )
         self._schedule(watch, now + jittered(watch.interval))
 
+    def _interrupted(self, operation: str) -> ServiceError:
+        """What a stray `CancelledError` (not this poller's own) counts as: a transient failure."""
+        return ServiceError(
+            "the request was interrupted by a cancellation that was not this wait's",
+            service=self.spec.display_name,
+            operation=operation,
+        )
+
     def _pause(self, seconds: float) -> None:
         until = self.loop.time() + max(0.0, seconds)
         if until > self.paused_until:
@@ -575,12 +602,22 @@ class ConnectionPoller:
                     break
                 if unlisted <= 0 and self._oldest_page and pages > self._oldest_page:
                     break  # older than where the oldest watched job was: the rest vanished or moved
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            if not isinstance(exc, JobStatusError | AirflowNotFoundException):
-                log.warning("unexpected error listing %s jobs", self.spec.display_name, exc_info=True)
-            self._sweep_failed(popped, exc)
+        except BaseException as exc:
+            failure: Exception
+            if isinstance(exc, asyncio.CancelledError):
+                if self.closed or being_cancelled():
+                    raise
+                failure = self._interrupted("list_jobs")  # a stray one: a failed listing
+            elif isinstance(exc, Exception):
+                failure = exc
+                if not isinstance(exc, JobStatusError | AirflowNotFoundException):
+                    log.warning("unexpected error listing %s jobs", self.spec.display_name, exc_info=True)
+            else:
+                raise
+            for watch in terminal:  # seen finished before the failure: fetch them in full all the same
+                if watch.active and not watch.busy and watch.due is None:
+                    self._start_get(watch)
+            self._sweep_failed(popped, failure)
             return
         self.sweep_pages = float(pages if (not unseen or cursor is None) else pages + 1)
         self._oldest_page = last_found

@@ -13,6 +13,7 @@ trigger of the same connection, and yields exactly one event from the closed voc
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import AsyncIterator
 from typing import Any
@@ -27,6 +28,16 @@ from airflow_jobstatus.triggers.hub import Outcome, PollHub, describe
 DEFAULT_POLL_INTERVAL = 30.0
 DEFAULT_MAX_CONSECUTIVE_ERRORS = 10
 MIN_POLL_INTERVAL = 0.5
+STATE_LOOKUP_TIMEOUT = 10.0
+"""Seconds ``on_kill`` waits for the task instance's state (Airflow gives ``on_kill`` 30 s in all)."""
+USER_STOPPED_STATES: frozenset[str | None] = frozenset(
+    {None, "failed", "upstream_failed", "skipped", "removed"}
+)
+"""Task instance states after which a cancelled trigger's Daily job may be deleted: cleared (None) or
+marked failed/skipped by a user. ``deferred`` (the trigger moved to another triggerer), the states of a
+task that resumed (``scheduled``, ``queued``, ``running``, ``up_for_retry``...) and ``success`` (which
+a finished wait also reaches, whose outputs must survive) never delete."""
+_UNKNOWN = object()
 
 
 def check_wait_parameters(
@@ -69,9 +80,11 @@ class JobStatusTrigger(BaseTrigger):
         one interval after the trigger starts, never sooner than 2 s).
     :param max_consecutive_errors: transient failures in a row (after the HTTP core's own retries)
         after which the wait ends with an ``error`` event.
-    :param delete_on_kill: Daily only: when a user kills the deferred task, delete the job (Daily has
-        no cancel). Otherwise a kill only logs that the job keeps running (no service can cancel).
-        Serialized only when true.
+    :param delete_on_kill: Daily only: when a user kills the deferred task (marks it failed or
+        clears it), delete the job (Daily has no cancel). The trigger first reads the task instance's
+        state and deletes nothing while the task is still deferred (the wait moved to another
+        triggerer), has resumed, succeeded, or its state cannot be read. Otherwise a kill only logs
+        that the job keeps running (no service can cancel). Serialized only when true.
     """
 
     def __init__(
@@ -147,7 +160,13 @@ class JobStatusTrigger(BaseTrigger):
         yield TriggerEvent(event.to_payload())
 
     async def on_kill(self) -> None:
-        """A user killed the deferred task: no service can cancel a job; Daily's can be deleted."""
+        """Airflow cancelled the trigger "by user action": no service can cancel a job; Daily's can be deleted.
+
+        Airflow 3.3 also takes this path when the trigger merely moved to another triggerer (a late
+        heartbeat), so a job is deleted only when the task instance's own state shows that a user
+        stopped it (`USER_STOPPED_STATES`); while it is deferred, running on, or its state cannot be
+        read, the job is left alone.
+        """
         display = SERVICES[self.service].display_name
         if not self.delete_on_kill:
             self.log.warning(
@@ -156,6 +175,21 @@ class JobStatusTrigger(BaseTrigger):
                 display,
                 self.job_id,
                 display,
+            )
+            return
+        state = await self._task_state()
+        if state is _UNKNOWN or state not in USER_STOPPED_STATES:
+            why = (
+                "its task instance's state could not be read"
+                if state is _UNKNOWN
+                else f"its task instance is {state!r}, not stopped by a user (the wait moved to another "
+                "triggerer, or Airflow is still working on the task)"
+            )
+            self.log.warning(
+                "The wait for Daily job %s was cancelled here; the job is not deleted (delete_on_kill=True): "
+                "%s. It keeps running at Daily.",
+                self.job_id,
+                why,
             )
             return
         from airflow_jobstatus.hooks.daily import DailyHook
@@ -170,9 +204,43 @@ class JobStatusTrigger(BaseTrigger):
             )
         else:
             self.log.warning(
-                "The task was killed: deleted Daily job %s (delete_on_kill=True; Daily has no cancel)",
+                "The task was killed (task instance %s): deleted Daily job %s (delete_on_kill=True; "
+                "Daily has no cancel)",
+                state or "cleared",
                 self.job_id,
             )
+
+    async def _task_state(self) -> str | None | object:
+        """The deferred task instance's state now (None: cleared), or `_UNKNOWN` if it cannot be read.
+
+        Asked through the task SDK (``RuntimeTaskInstance.get_task_states``, which the triggerer's
+        supervisor answers); the SDK call is synchronous, so it runs in a worker thread.
+        """
+        ti: Any = getattr(self, "task_instance", None)
+        if ti is None:  # not run by a triggerer for a task (e.g. an inline test run)
+            self.log.warning("No task instance is known for the wait on %s", self.job_id)
+            return _UNKNOWN
+        try:
+            from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+            map_index = getattr(ti, "map_index", -1)
+            map_index = -1 if map_index is None else map_index
+            lookup = asyncio.to_thread(
+                RuntimeTaskInstance.get_task_states,
+                dag_id=ti.dag_id,
+                task_ids=[ti.task_id],
+                run_ids=[ti.run_id],
+                map_index=map_index if map_index >= 0 else None,
+            )
+            states = await asyncio.wait_for(lookup, timeout=STATE_LOOKUP_TIMEOUT)
+            key = ti.task_id if map_index < 0 else f"{ti.task_id}_{map_index}"
+            state = states[ti.run_id][key]
+        except Exception as exc:  # no task instance, no supervisor, no answer: ambiguous
+            self.log.warning(
+                "Could not read the state of the task waiting for %s: %s", self.job_id, describe(exc)
+            )
+            return _UNKNOWN
+        return None if state is None else str(getattr(state, "value", state))
 
     def event_for(self, outcome: Outcome) -> JobEvent:
         display = SERVICES[self.service].display_name

@@ -537,18 +537,78 @@ class FakeDailyHook:
         self.deleted.append((self.conn_id, job_id))
 
 
+class FakeSupervisor:
+    """Answers the task SDK's ``GetTaskStates`` as the triggerer's supervisor would (or fails)."""
+
+    def __init__(self, states: dict[str, dict[str, Any]] | None) -> None:
+        self.states = states
+        self.asked: list[Any] = []
+
+    def send(self, msg: Any) -> Any:
+        from airflow.sdk.execution_time.comms import TaskStatesResult
+
+        self.asked.append(msg)
+        if self.states is None:
+            raise ConnectionError("the supervisor is gone")
+        return TaskStatesResult(task_states=self.states)
+
+
+class FakeTaskInstance:
+    dag_id, task_id, run_id, map_index = "d", "submit", "r1", -1
+
+
+def kill(monkeypatch: pytest.MonkeyPatch, trigger: JobStatusTrigger, states: Any) -> FakeSupervisor:
+    from airflow.sdk.execution_time import task_runner
+
+    supervisor = FakeSupervisor(states)
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", supervisor, raising=False)
+    trigger.task_instance = FakeTaskInstance()  # type: ignore[assignment]
+    asyncio.run(trigger.on_kill())
+    return supervisor
+
+
 def test_trigger_on_kill_deletes_only_with_delete_on_kill(monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow_jobstatus.hooks import daily
 
     monkeypatch.setattr(daily, "DailyHook", FakeDailyHook)
     FakeDailyHook.deleted = []
     kwargs: dict[str, Any] = {"service": "daily", "conn_id": "c", "job_id": "j", "deadline": time.time() + 60}
-    asyncio.run(JobStatusTrigger(**kwargs).on_kill())
-    assert FakeDailyHook.deleted == []
-    asyncio.run(JobStatusTrigger(**kwargs, delete_on_kill=True).on_kill())
+    asked = kill(monkeypatch, JobStatusTrigger(**kwargs), {"r1": {"submit": "failed"}})
+    assert FakeDailyHook.deleted == [] and asked.asked == []  # nothing to delete: not even asked
+    kill(monkeypatch, JobStatusTrigger(**kwargs, delete_on_kill=True), {"r1": {"submit": "failed"}})
     assert FakeDailyHook.deleted == [("c", "j")]
     assert "delete_on_kill" not in JobStatusTrigger(**kwargs).serialize()[1]
     rebuilt = JobStatusTrigger(**JobStatusTrigger(**kwargs, delete_on_kill=True).serialize()[1])
     assert rebuilt.delete_on_kill is True
     with pytest.raises(InvalidParameterError, match="daily only"):
         JobStatusTrigger(**{**kwargs, "service": "symbl"}, delete_on_kill=True)
+
+
+@pytest.mark.parametrize(
+    ("states", "deleted"),
+    [
+        ({"r1": {"submit": "failed"}}, True),  # marked failed by a user
+        ({"r1": {"submit": None}}, True),  # cleared by a user
+        ({"r1": {"submit": "deferred"}}, False),  # the trigger moved to another triggerer
+        ({"r1": {"submit": "queued"}}, False),  # the wait ended elsewhere and the task resumes
+        ({"r1": {"submit": "success"}}, False),  # finished: its outputs must survive
+        ({"r1": {}}, False),  # no such task instance: ambiguous
+        (None, False),  # the state cannot be read: ambiguous
+    ],
+    ids=["failed", "cleared", "deferred", "queued", "success", "missing", "unreadable"],
+)
+def test_trigger_on_kill_deletes_only_when_a_user_stopped_the_task(
+    monkeypatch: pytest.MonkeyPatch, states: Any, deleted: bool
+) -> None:
+    """Airflow 3.3 cancels a trigger "by user action" also when it moved to another triggerer."""
+    from airflow_jobstatus.hooks import daily
+
+    monkeypatch.setattr(daily, "DailyHook", FakeDailyHook)
+    FakeDailyHook.deleted = []
+    trigger = JobStatusTrigger(
+        service="daily", conn_id="c", job_id="j", deadline=time.time() + 60, delete_on_kill=True
+    )
+    supervisor = kill(monkeypatch, trigger, states)
+    assert FakeDailyHook.deleted == ([("c", "j")] if deleted else [])
+    [asked] = supervisor.asked
+    assert (asked.dag_id, asked.task_ids, asked.run_ids) == ("d", ["submit"], ["r1"])

@@ -66,12 +66,19 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_jobstatus.exceptions import InvalidParameterError, JobStatusError, NotFoundError
 from airflow_jobstatus.models import JobState, JobStatus
+from airflow_jobstatus.models.common import DEFAULT_MAX_XCOM_BYTES
 from airflow_jobstatus.triggers.job import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
     DEFAULT_POLL_INTERVAL,
     check_wait_parameters,
 )
-from airflow_jobstatus.waiting import DEFER_TIMEOUT_GRACE, FAILURE_STATES, JobWaitMixin, check_failure_states
+from airflow_jobstatus.waiting import (
+    DEFER_TIMEOUT_GRACE,
+    FAILURE_STATES,
+    JobWaitMixin,
+    check_failure_states,
+    check_max_xcom_bytes,
+)
 
 DEFAULT_TIMEOUT = 7 * 24 * 3600.0
 """Seconds a try waits for its job by default (as long as a sensor)."""
@@ -197,6 +204,9 @@ class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
     :param failure_states: which terminal job states fail the task: any of ``"failed"`` and
         ``"cancelled"`` (default both). A terminal state not listed skips the task.
     :param max_consecutive_errors: transient failed checks in a row that fail the task. Default 10.
+    :param max_xcom_bytes: the most JSON, in bytes, of the status returned (XCom ``return_value``);
+        over it ``raw`` (the service response) is left out and ``raw_omitted`` says so. Default
+        65536; 0 never returns ``raw``; None returns it whatever its size.
     :param durable: record the job in the task state store so that a retry resumes it (default).
         False: every try submits a new job.
     :param resubmit_on_change: on a retry whose submission parameters render differently from those
@@ -222,6 +232,7 @@ class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
         failure_states: Collection[str] = FAILURE_STATES,
         max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
         resubmit_on_change: bool = False,
+        max_xcom_bytes: int | None = DEFAULT_MAX_XCOM_BYTES,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -235,6 +246,7 @@ class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
         if self.timeout <= 0:
             raise InvalidParameterError(f"timeout must be positive, got {timeout!r}", service=display)
         self.failure_states = check_failure_states(failure_states, service=display)
+        self.max_xcom_bytes = check_max_xcom_bytes(max_xcom_bytes, service=display)
         self.max_consecutive_errors = max_consecutive_errors
         check_wait_parameters(
             service=self.spec.name,

@@ -6,12 +6,15 @@ job of one service:
 * ``_check()``: one check with the sync hook. Permanent errors (credentials, unknown job, refused
   parameter, missing connection) fail at once; transient ones are counted, and
   ``max_consecutive_errors`` in a row fail the task. An ``unknown`` status is logged once.
-* ``_finish(status)``: a terminal status ends the task: the final `JobStatus` as JSON on success,
-  `JobFailedError` for a state in ``failure_states``, a skip for a terminal state left out of it.
+* ``_finish(status)``: a terminal status ends the task: the final `JobStatus` as JSON on success
+  (``raw`` left out over ``max_xcom_bytes``, see `xcom_value`), `JobFailedError` for a state in
+  ``failure_states``, a skip for a terminal state left out of it.
 * ``_trigger(deadline)``: the `JobStatusTrigger` to defer to.
 * ``_resume(event)``: the trigger's event, validated with `parse_event` (anything outside the
   versioned vocabulary fails closed), then finished as above; ``timeout`` goes to ``_timed_out``,
   which each task type defines (a sensor times out for good, a submit operator can be retried).
+  An event carries the status only: for a success the full status (with ``raw``) is fetched once,
+  here in the worker, unless ``max_xcom_bytes=0`` says it would not be returned anyway.
 
 Under ``soft_fail`` (sensors only) every failure skips the task instead.
 """
@@ -27,6 +30,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 from airflow_jobstatus.exceptions import InvalidParameterError, JobFailedError, JobStatusError
 from airflow_jobstatus.hooks.base import JobServiceHook
 from airflow_jobstatus.models import JobState, JobStatus
+from airflow_jobstatus.models.common import DEFAULT_MAX_XCOM_BYTES, xcom_value
 from airflow_jobstatus.services import ServiceSpec
 from airflow_jobstatus.triggers.events import parse_event
 from airflow_jobstatus.triggers.hub import is_permanent
@@ -40,6 +44,19 @@ FAILURE_STATES: tuple[str, ...] = ("failed", "cancelled")
 DEFER_TIMEOUT_GRACE = 300.0
 """Airflow's own deferral timeout is set this long after the trigger's deadline: a safety net only,
 so that the trigger's ``timeout`` event (with its message) normally ends the wait."""
+
+
+def check_max_xcom_bytes(max_xcom_bytes: int | None, *, service: str) -> int | None:
+    """``max_xcom_bytes`` checked: a whole number of bytes (0 or more), or None for no cap."""
+    if max_xcom_bytes is None or (
+        isinstance(max_xcom_bytes, int) and not isinstance(max_xcom_bytes, bool) and max_xcom_bytes >= 0
+    ):
+        return max_xcom_bytes
+    raise InvalidParameterError(
+        f"max_xcom_bytes must be a whole number of bytes (0 or more) or None, got {max_xcom_bytes!r}",
+        service=service,
+        hint="None returns the full status whatever its size (pair it with an object-storage XCom backend)",
+    )
 
 
 def check_failure_states(failure_states: Collection[str], *, service: str) -> tuple[str, ...]:
@@ -71,6 +88,7 @@ class JobWaitMixin:
     failure_states: tuple[str, ...]
     max_consecutive_errors: int
     soft_fail: bool
+    max_xcom_bytes: int | None = DEFAULT_MAX_XCOM_BYTES
     _consecutive_errors: int = 0
     _unknown_logged: bool = False
 
@@ -104,7 +122,10 @@ class JobWaitMixin:
         """A terminal status: the XCom value on success; raise or skip otherwise."""
         if status.succeeded:
             self.log.info("%s job %s succeeded", self.spec.display_name, status.job_id)
-            return status.model_dump(mode="json")
+            value = xcom_value(status, self.max_xcom_bytes)
+            if "raw_omitted" in value:
+                self.log.warning("%s job %s: %s", self.spec.display_name, status.job_id, value["raw_omitted"])
+            return value
         detail = status.error or "the service gave no error message"
         if status.state.value in self.failure_states:
             self._fail(
@@ -169,6 +190,22 @@ class JobWaitMixin:
             delete_on_kill=delete_on_kill,
         )
 
+    def _full_status(self, job: JobStatus) -> JobStatus:
+        """The succeeded job of an event (status only) with the service response, fetched here once."""
+        if self.max_xcom_bytes == 0:
+            return job
+        try:
+            full = self.hook.get_job(job.job_id)
+        except Exception as exc:  # the job succeeded: its status is returned whatever this fetch meets
+            self.log.warning(
+                "%s job %s succeeded; fetching its result failed, returning its status without it: %s",
+                self.spec.display_name,
+                job.job_id,
+                exc,
+            )
+            return job.model_copy(update={"raw_omitted": f"fetching the service response failed: {exc}"})
+        return full if full.succeeded and full.job_id == job.job_id else job
+
     def _resume(self, event: Any) -> dict[str, Any]:
         """Resume from `JobStatusTrigger`: validate the event, then succeed, fail, skip or time out."""
         try:
@@ -176,7 +213,7 @@ class JobWaitMixin:
         except JobStatusError as exc:
             self._fail(exc)
         if parsed.job is not None:
-            return self._finish(parsed.job)
+            return self._finish(self._full_status(parsed.job) if parsed.job.succeeded else parsed.job)
         if parsed.kind == "timeout":
             self._timed_out(parsed.message)
         self._fail(parsed.error())  # the typed error the trigger met (e.g. AuthenticationError)

@@ -32,8 +32,8 @@ with DAG(
     doc_md="""
 ### DeepAffects: speech to text with speaker labels
 
-1. **transcribe**: `POST /audio/generic/api/v1/async/asr` on `params.audio_url`, with a
-   `request_id` derived from the task instance (a retry never creates a second request); the
+1. **transcribe**: `POST /audio/generic/api/v1/async/asr` on `params.audio_url`, with a new
+   `request_id` (the job id is recorded before waiting: a retry resumes it, a clear reruns); the
    operator then waits, deferred, and returns the final status.
 2. **deliver**: the transcript (inline in the status) goes to
    `<params.destination>/deepaffects/<request id>/` with a `_manifest.json`.

@@ -118,8 +118,9 @@ class DeepAffectsHook(JobServiceHook):
             DeepAffectsSubmitResponse,
             params={"webhook": webhook, "request_id": request_id},
             json=body,
-            # With a client request id the service returns the same job for a resend: safe to retry.
-            idempotent=request_id is not None,
+            # The docs do not promise that a resent request_id returns the same job: a POST that may
+            # have been processed is never resent, request_id or not.
+            idempotent=False,
         )
         return self.usable_id("submit_job", created.request_id, what="request_id")
 
@@ -141,7 +142,8 @@ class DeepAffectsHook(JobServiceHook):
     ) -> str:
         """Submit an async ``asr`` or ``diarize`` request; return its ``request_id``.
 
-        A ``request_id`` you choose makes the submission idempotent: resending it returns the same job.
+        ``request_id`` is sent as given (the docs show it as optional); they do not say that resending
+        one returns the same job, so do not rely on it to de-duplicate a submission.
         """
         path, body = deepaffects_submit_request(
             api,

@@ -15,6 +15,7 @@ This module must not import Airflow: it runs in the triggerer's event loop and i
 without Airflow.
 """
 
+import json
 import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -24,6 +25,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, field_validator
 
 __all__ = [
+    "DEFAULT_MAX_XCOM_BYTES",
     "TERMINAL_STATES",
     "ApiDocument",
     "ApiModel",
@@ -41,6 +43,7 @@ __all__ = [
     "parse_s3_uri",
     "redact_secrets",
     "resolve_json_pointer",
+    "xcom_value",
 ]
 
 
@@ -423,6 +426,8 @@ class JobStatus(BaseModel):
       partial.
     - ``raw`` is the service response (decoded JSON, credential-like keys redacted); an
       :class:`InlineDocument` output points into it.
+    - ``raw_omitted`` says why ``raw`` is empty in a returned value (see :func:`xcom_value`); it
+      is absent from the JSON otherwise.
     - Naive timestamps are taken as UTC so that every datetime here is timezone-aware.
 
     The model is frozen: derive a changed copy with ``model_copy(update=...)``.
@@ -441,6 +446,7 @@ class JobStatus(BaseModel):
     created_at: datetime | None = None
     completed_at: datetime | None = None
     raw: dict[str, Any] = Field(default_factory=dict)
+    raw_omitted: str | None = Field(default=None, exclude_if=lambda value: value is None)
 
     @field_validator("created_at", "completed_at")
     @classmethod
@@ -471,3 +477,32 @@ class JobStatus(BaseModel):
             if candidate.name == name and (wanted_format is None or candidate.format == wanted_format):
                 return candidate
         return None
+
+
+DEFAULT_MAX_XCOM_BYTES = 65536
+"""The default cap, in bytes of JSON, on the status a task returns: Airflow's own default cap on one
+task state store value (``[state_store] max_value_storage_bytes``, 65535) rounded up."""
+
+
+def xcom_value(status: JobStatus, max_bytes: int | None = DEFAULT_MAX_XCOM_BYTES) -> dict[str, Any]:
+    """The JSON a sensor or submit operator returns (its XCom ``return_value``) for ``status``.
+
+    Over ``max_bytes`` of JSON, ``raw`` (the service response; for DeepAffects the whole result) is
+    left out and ``raw_omitted`` says so and what to do instead: the metadata database is no place
+    for megabytes per task. ``None``: no cap (pair it with an object-storage XCom backend).
+    """
+    value = status.model_dump(mode="json")
+    if max_bytes is None or not value["raw"]:
+        return value
+    size = len(json.dumps(value, separators=(",", ":")).encode())
+    if size <= max_bytes:
+        return value
+    raw_size = len(json.dumps(value["raw"], separators=(",", ":")).encode())
+    value["raw"] = {}
+    value["raw_omitted"] = (
+        f"the status is {size} bytes of JSON, over max_xcom_bytes={max_bytes}: returned without 'raw' "
+        f"(the service response, {raw_size} bytes). Move the job's outputs to object storage with "
+        "JobOutputsToStorageOperator, read them with the hook's get_job(), or raise max_xcom_bytes "
+        "(None: no cap) with Airflow's object-storage XCom backend configured"
+    )
+    return value

@@ -9,35 +9,32 @@ created if no argument is templated, and always in ``execute`` after templating,
 request. An invalid value or combination fails with `InvalidSubmissionError`, which names the
 parameter to fix and is never retried (it is an `AirflowFailException`).
 
-**Never a duplicate job.** Right after the service accepts the job, its id is written to the task
-instance's ``task_state_store`` (Airflow 3.3, through `airflow.sdk.ResumableJobMixin`), together
-with a fingerprint of the validated request. The store is shared by every try of the task instance
-(dag run, task id, map index). A later try of the same task instance reads it back first and:
+**Retries resume, clears rerun** (Airflow's resumable-job semantics, `airflow.sdk.ResumableJobMixin`).
+Right after the service accepts the job, its id is written to the task instance's
+``task_state_store`` (kept for every try of the task instance: dag run, task id, map index),
+together with a fingerprint of the validated request and the task instance's ``max_tries``. A later
+try reads it back first:
 
-* the recorded job is queued, running (or in a status the service never documented): it **resumes**
-  that job and waits for it again, whatever ended the earlier try (a worker crash, a kill, the
-  ``timeout``, a deferral that failed, an error while waiting);
-* the recorded job succeeded: it returns that job's result without submitting;
-* the recorded job failed or was cancelled, the job no longer exists at the service (for example
-  deleted with ``delete_on_kill``), or the parameters rendered differently than for the recorded job:
-  it submits a **new** job. A retry after the job itself failed is a request for a new job; and a
-  job submitted with other parameters is not the job this try asks for.
+* **an automatic retry** (the task failed, was killed, timed out, its worker died): the recorded
+  job is resumed if it is queued or running (or in a status the service never documented), and its
+  result is returned without submitting if it succeeded; a new job is submitted only when it failed,
+  was cancelled, or no longer exists at the service (for example deleted with ``delete_on_kill``).
+  A parameter that renders differently on the retry (a presigned URL, a timestamp) does not make a
+  new job: the difference is logged, and the recorded job is resumed. ``resubmit_on_change=True``
+  submits a new job instead (the earlier one keeps running at the service).
+* **a clear** (the UI's or REST API's "Clear", whatever state the task was in): a rerun the user
+  asked for, so a new job is submitted. Airflow marks it: clearing sets the task instance's
+  ``max_tries`` to ``try_number + retries`` (``clear_task_instances``), which no retry changes, so a
+  record written under another ``max_tries`` belongs to an earlier run. A job of that run still
+  running keeps running at the service.
 
-One window stays open on Daily, Wasabi AiR and Symbl.ai, which accept no client request id: a
-worker that dies after the service accepted the job but before the id was stored (one message to
-the supervisor later) leaves a job the next try does not know about. On DeepAffects the window is
-closed: the client ``request_id`` is derived from the task instance (dag id, task id, run id, map
-index; not the try number), the request fingerprint and a counter of deliberate resubmissions, so
-the next try sends the same ``request_id`` and the service returns the same job.
+With no record (the first try; or the record was removed by ``[state_store] clear_on_success``, a
+deleted key, or retention) the try submits. What remains open: a worker that dies after the service
+accepted the job but before its id was stored (one message to the supervisor later) leaves a job
+the next try does not know about, and that try submits a second one. No service here documents
+de-duplication of a resent request, so none is relied on.
 
-``durable=False`` (from `ResumableJobMixin`) turns all of this off: every try submits a new job
-(on DeepAffects the request id then includes the try number).
-
-Airflow keeps the store when a task is cleared, so clearing a task whose job succeeded returns that
-job's result again rather than submitting (unless the rendered parameters changed). To force a new
-job, delete the key ``airflow_jobstatus_job`` first (REST API: ``DELETE /api/v2/dags/{dag_id}/
-dagRuns/{run_id}/taskInstances/{task_id}/state-store/airflow_jobstatus_job``), or set
-``[state_store] clear_on_success``.
+``durable=False`` (from `ResumableJobMixin`) turns all of this off: every try submits a new job.
 
 **Waiting** (``wait_for_completion=True``, the default) is the sensors' wait: deferrable, it defers
 to `JobStatusTrigger` with an absolute deadline of the try's start + ``timeout``; otherwise it polls
@@ -70,12 +67,19 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_jobstatus.exceptions import InvalidParameterError, JobStatusError, NotFoundError
 from airflow_jobstatus.models import JobState, JobStatus
+from airflow_jobstatus.models.common import DEFAULT_MAX_XCOM_BYTES
 from airflow_jobstatus.triggers.job import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
     DEFAULT_POLL_INTERVAL,
     check_wait_parameters,
 )
-from airflow_jobstatus.waiting import DEFER_TIMEOUT_GRACE, FAILURE_STATES, JobWaitMixin, check_failure_states
+from airflow_jobstatus.waiting import (
+    DEFER_TIMEOUT_GRACE,
+    FAILURE_STATES,
+    JobWaitMixin,
+    check_failure_states,
+    check_max_xcom_bytes,
+)
 
 DEFAULT_TIMEOUT = 7 * 24 * 3600.0
 """Seconds a try waits for its job by default (as long as a sensor)."""
@@ -170,6 +174,16 @@ def fingerprint(service: str, request: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+def max_tries(context: Context) -> int | None:
+    """The task instance's ``max_tries``: fixed for all automatic retries, raised by every clear.
+
+    Airflow's ``clear_task_instances`` sets it to ``try_number + retries`` (a cleared running task
+    gets the same when it has stopped); nothing else changes it after the task instance exists.
+    """
+    value = getattr(context.get("ti"), "max_tries", None)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def as_seconds(value: float | timedelta, name: str) -> float:
     seconds = value.total_seconds() if isinstance(value, timedelta) else value
     if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds):
@@ -191,8 +205,15 @@ class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
     :param failure_states: which terminal job states fail the task: any of ``"failed"`` and
         ``"cancelled"`` (default both). A terminal state not listed skips the task.
     :param max_consecutive_errors: transient failed checks in a row that fail the task. Default 10.
+    :param max_xcom_bytes: the most JSON, in bytes, of the status returned (XCom ``return_value``);
+        over it ``raw`` (the service response) is left out and ``raw_omitted`` says so. Default
+        65536; 0 never returns ``raw``; None returns it whatever its size.
     :param durable: record the job in the task state store so that a retry resumes it (default).
         False: every try submits a new job.
+    :param resubmit_on_change: on a retry whose submission parameters render differently from those
+        of the recorded job, submit a new job (the recorded one keeps running). Default False: the
+        difference is logged and the recorded job is resumed, so a value that changes on every
+        render (a presigned URL, a timestamp) never makes a second, billable job.
     """
 
     template_fields: Sequence[str] = ()
@@ -211,10 +232,13 @@ class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
         timeout: float | timedelta = DEFAULT_TIMEOUT,
         failure_states: Collection[str] = FAILURE_STATES,
         max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
+        resubmit_on_change: bool = False,
+        max_xcom_bytes: int | None = DEFAULT_MAX_XCOM_BYTES,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         display = self.spec.display_name
+        self.resubmit_on_change = resubmit_on_change
         self.conn_id = conn_id
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
@@ -223,6 +247,7 @@ class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
         if self.timeout <= 0:
             raise InvalidParameterError(f"timeout must be positive, got {timeout!r}", service=display)
         self.failure_states = check_failure_states(failure_states, service=display)
+        self.max_xcom_bytes = check_max_xcom_bytes(max_xcom_bytes, service=display)
         self.max_consecutive_errors = max_consecutive_errors
         check_wait_parameters(
             service=self.spec.name,
@@ -236,7 +261,6 @@ class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
         self._deadline = 0.0
         self._request: dict[str, Any] = {}
         self._fingerprint = ""
-        self._generation = 1
         self._prior: JobStatus | None = None
         self._result: Any = None
         self._have_result = False
@@ -306,26 +330,46 @@ class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
         """Submit the job; return the record that goes to the task state store."""
         job_id = self._send(self._request, context)
         self.log.info("Submitted %s job %s", self.spec.display_name, job_id)
-        return {"job_id": job_id, "request": self._fingerprint, "generation": self._generation}
+        return {"job_id": job_id, "request": self._fingerprint, "max_tries": max_tries(context)}
 
     def get_job_status(self, external_id: Any, context: Context) -> str:
-        """The state of the job an earlier try recorded, or why it cannot be resumed."""
+        """The state of the job an earlier try recorded, or why this try submits a new one."""
         display = self.spec.display_name
         record = external_id if isinstance(external_id, dict) else {}
         job_id = record.get("job_id")
-        generation = record.get("generation")
-        if not isinstance(job_id, str) or not job_id or not isinstance(generation, int):
+        if not isinstance(job_id, str) or not job_id:
             self.log.warning("Ignoring an unreadable job record in the task state store: %r", external_id)
             return "unreadable"
-        self._generation = generation + 1  # used only if a new job is submitted
-        if record.get("request") != self._fingerprint:
+        recorded_max_tries, current_max_tries = record.get("max_tries"), max_tries(context)
+        if (
+            recorded_max_tries is not None
+            and current_max_tries is not None
+            and recorded_max_tries != current_max_tries
+        ):
             self.log.warning(
-                "An earlier try submitted %s job %s with other parameters than this try renders: "
-                "submitting a new job",
+                "The task was cleared after %s job %s was submitted: submitting a new job for the rerun "
+                "(if job %s still runs, it keeps running at the service)",
+                display,
+                job_id,
+                job_id,
+            )
+            return "cleared"
+        if record.get("request") != self._fingerprint:
+            if self.resubmit_on_change:
+                self.log.warning(
+                    "The submission parameters rendered differently than for %s job %s, submitted by an "
+                    "earlier try: submitting a new job (resubmit_on_change=True)",
+                    display,
+                    job_id,
+                )
+                return "changed"
+            self.log.warning(
+                "The submission parameters rendered differently than for %s job %s, submitted by an "
+                "earlier try; resuming that job with its own parameters (pass resubmit_on_change=True "
+                "to submit a new job when they change)",
                 display,
                 job_id,
             )
-            return "superseded"
         try:
             status = self.hook.get_job(job_id)
         except NotFoundError:

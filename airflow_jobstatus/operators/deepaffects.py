@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import uuid
 from typing import Any, cast
 
@@ -13,33 +12,23 @@ from airflow_jobstatus.hooks.deepaffects import DeepAffectsHook, deepaffects_sub
 from airflow_jobstatus.operators.base import JobSubmitOperator, as_bool, as_int
 from airflow_jobstatus.services import DEEPAFFECTS
 
-REQUEST_ID_NAMESPACE = uuid.UUID("5c0f1a8e-6f3b-5b8e-9d0e-2a7c4f1e9b31")
-"""The namespace of the uuid5 request ids derived from task instances (never change it: a retry
-of a task in flight would derive another id and submit a second job)."""
 
+def new_request_id() -> str:
+    """A ``request_id`` for one submission: new every time, never derived from the task instance.
 
-def derive_request_id(context: Context, *, request: str, generation: int, durable: bool) -> str | None:
-    """A ``request_id`` that every try of one task instance sends alike (None without a task instance).
-
-    Derived from the dag id, task id, run id and map index (not the try number), the request's
-    fingerprint (other parameters are another job) and ``generation``, which counts deliberate
-    resubmissions (after the recorded job failed). Not durable: every try gets its own id.
+    The DeepAffects docs show ``request_id`` as an optional query parameter and do not say what
+    re-sending one does, so an id is never sent twice: a rerun gets a new job, not an earlier
+    result. It is logged before the request, so a job whose id never reached the task state store
+    (the worker died in between) can still be found.
     """
-    ti = context.get("ti")
-    if ti is None:
-        return None
-    map_index = getattr(ti, "map_index", None)
-    parts: list[Any] = [ti.dag_id, ti.task_id, ti.run_id, -1 if map_index is None else map_index, request]
-    parts += [generation] if durable else ["try", ti.try_number]
-    return str(uuid.uuid5(REQUEST_ID_NAMESPACE, json.dumps(parts, default=str)))
+    return str(uuid.uuid4())
 
 
 class DeepAffectsSubmitJobOperator(JobSubmitOperator):
     """Submit a DeepAffects async request (``asr`` or ``diarize``) and, by default, wait for it.
 
-    See `JobSubmitOperator` for waiting, retries (a retry resumes the recorded job) and what it returns.
-    The ``request_id`` is derived from the task instance: a try that died before recording the job
-    sends the same ``request_id`` again, and DeepAffects returns the same job.
+    See `JobSubmitOperator` for waiting, retries (a retry resumes the recorded job), clears (a new
+    job) and what it returns. Every submission sends a new ``request_id`` (logged before the request).
 
     :param api: ``asr`` (speech to text) or ``diarize`` (who spoke when) (templated).
     :param url: an audio file URL the service downloads (templated).
@@ -127,9 +116,6 @@ class DeepAffectsSubmitJobOperator(JobSubmitOperator):
         return kwargs, [path, body, kwargs["webhook"]]
 
     def _send(self, submit_kwargs: dict[str, Any], context: Context) -> str:
-        request_id = derive_request_id(
-            context, request=self._fingerprint, generation=self._generation, durable=self.durable
-        )
-        if request_id is not None:
-            self.log.info("DeepAffects request_id %s (derived from the task instance)", request_id)
+        request_id = new_request_id()
+        self.log.info("Submitting DeepAffects request_id %s", request_id)
         return cast(DeepAffectsHook, self.hook).submit_job(**submit_kwargs, request_id=request_id)

@@ -38,6 +38,7 @@ from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
 from airflow_jobstatus.exceptions import InvalidParameterError
+from airflow_jobstatus.models.common import DEFAULT_MAX_XCOM_BYTES
 from airflow_jobstatus.triggers.job import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
     DEFAULT_POLL_INTERVAL,
@@ -48,6 +49,7 @@ from airflow_jobstatus.waiting import (
     FAILURE_STATES,
     JobWaitMixin,
     check_failure_states,
+    check_max_xcom_bytes,
 )
 
 __all__ = ["DEFER_TIMEOUT_GRACE", "FAILURE_STATES", "JobSensor"]
@@ -65,6 +67,9 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
     :param failure_states: which terminal job states fail the task: any of ``"failed"`` and
         ``"cancelled"`` (default both). A terminal state not listed skips the task.
     :param max_consecutive_errors: transient failed checks in a row that fail the task. Default 10.
+    :param max_xcom_bytes: the most JSON, in bytes, of the status returned (XCom ``return_value``);
+        over it ``raw`` (the service response) is left out and ``raw_omitted`` says so. Default
+        65536; 0 never returns ``raw``; None returns it whatever its size.
     :param soft_fail: skip instead of failing (job failure, timeout or error).
     :param mode: ``poke`` or ``reschedule``, used when not deferrable.
     """
@@ -81,6 +86,7 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         failure_states: Collection[str] = FAILURE_STATES,
         max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
+        max_xcom_bytes: int | None = DEFAULT_MAX_XCOM_BYTES,
         **kwargs: Any,
     ) -> None:
         if isinstance(poll_interval, timedelta):
@@ -94,6 +100,7 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
         self.deferrable = deferrable
         self.failure_states = states
         self.max_consecutive_errors = max_consecutive_errors
+        self.max_xcom_bytes = check_max_xcom_bytes(max_xcom_bytes, service=self.spec.display_name)
         self._consecutive_errors = 0
         self._unknown_logged = False
         check_wait_parameters(

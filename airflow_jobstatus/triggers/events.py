@@ -6,8 +6,10 @@ Every `JobStatusTrigger` event payload is exactly::
      "job": <JobStatus JSON> | None, "message": str}
 
 * ``succeeded``, ``failed``, ``cancelled``: the job reached that terminal state; ``job`` is its final
-  `JobStatus` (``model_dump(mode="json")``, no presigned links, credential-like keys redacted) and
-  ``message`` the service's own error text (or a sentence saying how the job ended).
+  `JobStatus` **without** ``raw`` (the service response: for DeepAffects the whole result, megabytes
+  for long audio), so no response body travels through the trigger table and the task instance's
+  ``next_kwargs``; no presigned links either. The task fetches the full status itself when it
+  returns it. ``message`` is the service's own error text (or a sentence saying how the job ended).
 * ``timeout``: the absolute deadline passed first; ``job`` is None.
 * ``error``: the wait ended without an answer: a permanent error (credentials, unknown job, bad
   parameter) or too many consecutive transient errors; ``job`` is None and ``message`` is the
@@ -45,6 +47,8 @@ _JOB_EVENTS: dict[str, JobState] = {
     "cancelled": JobState.CANCELLED,
 }
 _KEYS = frozenset({"version", "event", "job", "message"})
+STATUS_ONLY = {"raw", "raw_omitted"}
+"""The `JobStatus` fields an event leaves out: the response body stays at the service."""
 ERROR_TYPES: dict[str, type[JobStatusError]] = {
     cls.__name__: cls for cls in (AuthenticationError, NotFoundError, BadRequestError, InvalidParameterError)
 }
@@ -74,7 +78,7 @@ class JobEvent:
         payload: dict[str, Any] = {
             "version": EVENT_VERSION,
             "event": self.kind,
-            "job": self.job.model_dump(mode="json") if self.job is not None else None,
+            "job": self.job.model_dump(mode="json", exclude=STATUS_ONLY) if self.job is not None else None,
             "message": self.message,
         }
         if self.error_type is not None:

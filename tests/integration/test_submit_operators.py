@@ -257,7 +257,7 @@ def test_every_operator_deferrable_and_not_submits_waits_and_returns_the_status(
             {"preset": "transcript", "recording_id": "rec-{{ params.tag }}", "wait_for_completion": False},
         ),
     ]
-    # mapped: each map index is its own task instance, with its own derived request_id
+    # mapped: each map index is its own task instance, with its own request_id
     mapped = (
         "deepaffects_mapped",
         "deepaffects",
@@ -331,7 +331,7 @@ def test_every_operator_deferrable_and_not_submits_waits_and_returns_the_status(
     }
     asr = recorded["deepaffects_poll"]["body"]
     assert asr["url"] == f"{MEDIA}/call-poll.wav" and asr["enableSpeakerDiarization"] is True
-    # DeepAffects got a request_id derived from the task instance: it is the job id
+    # DeepAffects got a request_id from the operator: it is the job id
     assert diarize["query"]["request_id"] == tis["deepaffects_deferrable"].xcom_pull(
         task_ids="deepaffects_deferrable", key="job_id"
     )
@@ -384,7 +384,8 @@ def test_retries_resume_the_same_job_and_invalid_parameters_send_nothing(
                 "retries": 1,
             },
         ),
-        # the first try dies before the id was stored: the derived request_id gets the same job back
+        # the first try dies before the id was stored: the retry cannot know that job and submits
+        # again (the window the README states; DeepAffects does not document request_id de-duplication)
         (
             "deepaffects_crash_before_recording",
             "deepaffects",
@@ -496,15 +497,16 @@ def test_retries_resume_the_same_job_and_invalid_parameters_send_nothing(
     ):
         service, credential = conns.credentials[conn]
         jobs = jobstatus_emulator.jobs(service=service, credential=credential)
-        assert len(jobs) == 1, (task_id, jobs)  # exactly one job, whichever try saw it end
+        # exactly one job, whichever try saw it end; two when the first try died before recording
+        unrecorded = task_id == "deepaffects_crash_before_recording"
+        assert len(jobs) == (2 if unrecorded else 1), (task_id, jobs)
         ti = tis[task_id]
         status = JobStatus.model_validate(ti.xcom_pull(task_ids=task_id))
-        assert status.succeeded and status.job_id.split(":")[0] == jobs[0]["job_id"]
+        assert status.succeeded and status.job_id.split(":")[0] in {job["job_id"] for job in jobs}
         assert ti.xcom_pull(task_ids=task_id, key="job_id") == status.job_id
         posts = submissions(jobstatus_emulator, service, credential)
-        # one submission; on DeepAffects the second try resent the same request_id and got the job back
-        expected = 2 if task_id == "deepaffects_crash_before_recording" else 1
-        assert sum(r["count"] for r in posts) == expected, (task_id, posts)
+        # one submission per job
+        assert sum(r["count"] for r in posts) == len(jobs), (task_id, posts)
 
     _, deleting = conns.credentials["daily_deletes"]
     requests = {

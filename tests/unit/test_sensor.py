@@ -110,11 +110,44 @@ def test_invalid_parameters(kwargs: dict[str, Any]) -> None:
 # ------------------------------------------------------------------------------- resuming from events
 
 
-def test_succeeded_event_returns_the_final_status_as_json() -> None:
-    done = job("succeeded")
-    value = resume(sensor(), event_for_job(done).to_payload())
-    assert value == done.model_dump(mode="json")
+def test_succeeded_event_carries_the_status_only_and_the_task_returns_the_full_status() -> None:
+    done = job("succeeded").model_copy(update={"raw": {"status": "finished", "result": "r" * 500}})
+    payload = event_for_job(done).to_payload()
+    assert "raw" not in payload["job"] and "r" * 500 not in repr(payload)  # no body in the trigger table
+    s = sensor()
+    s.hook = FakeHook(done)  # type: ignore[assignment]
+    value = resume(s, payload)
+    assert value == done.model_dump(mode="json") and s.hook.calls == 1  # fetched once, in the worker
     assert JobStatus.model_validate(value) == done
+
+
+def test_the_returned_status_is_capped_by_max_xcom_bytes() -> None:
+    done = job("succeeded").model_copy(update={"raw": {"result": "r" * 70_000}})
+    s = sensor()
+    s.hook = FakeHook(done)  # type: ignore[assignment]
+    value = resume(s, event_for_job(done).to_payload())  # default cap: 65536 bytes
+    assert value["raw"] == {} and "max_xcom_bytes=65536" in value["raw_omitted"]
+    assert "JobOutputsToStorageOperator" in value["raw_omitted"] and len(str(value)) < 2000
+    assert JobStatus.model_validate(value).raw_omitted == value["raw_omitted"]
+    s = sensor(max_xcom_bytes=None)
+    s.hook = FakeHook(done)  # type: ignore[assignment]
+    assert resume(s, event_for_job(done).to_payload())["raw"] == done.raw
+    s = sensor(max_xcom_bytes=0)  # never returned: not even fetched
+    s.hook = FakeHook(AuthenticationError("must not be called", status_code=401))  # type: ignore[assignment]
+    assert resume(s, event_for_job(done).to_payload()) == job("succeeded").model_dump(mode="json")
+    assert s.hook.calls == 0
+    for bad in (-1, 1.5, "big", True):
+        with pytest.raises(InvalidParameterError, match="max_xcom_bytes must be a whole number"):
+            sensor(max_xcom_bytes=bad)
+
+
+def test_a_failed_fetch_after_success_returns_the_status_and_says_why_raw_is_missing() -> None:
+    s = sensor()
+    s.hook = FakeHook(ServiceError("503 from Daily", status_code=503))  # type: ignore[assignment]
+    value = resume(s, event_for_job(job("succeeded")).to_payload())
+    assert (
+        value["state"] == "succeeded" and "fetching the service response failed: 503" in value["raw_omitted"]
+    )
 
 
 @pytest.mark.parametrize("soft_fail", [False, True])

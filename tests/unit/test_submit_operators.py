@@ -30,7 +30,7 @@ from airflow_jobstatus.operators.base import (
     is_literal,
 )
 from airflow_jobstatus.operators.daily import DailySubmitJobOperator
-from airflow_jobstatus.operators.deepaffects import DeepAffectsSubmitJobOperator, derive_request_id
+from airflow_jobstatus.operators.deepaffects import DeepAffectsSubmitJobOperator
 from airflow_jobstatus.operators.symbl import SymblSubmitJobOperator
 from airflow_jobstatus.operators.wasabi import WasabiAirSubmitJobOperator
 from airflow_jobstatus.triggers import job as job_module
@@ -102,9 +102,11 @@ class FakeStore:
 
 
 class FakeTI:
-    def __init__(self, *, try_number: int = 1, map_index: int = -1, task_id: str = "submit") -> None:
+    def __init__(
+        self, *, try_number: int = 1, map_index: int = -1, task_id: str = "submit", max_tries: int = 3
+    ) -> None:
         self.dag_id, self.task_id, self.run_id = "dag", task_id, "manual__2026-01-01"
-        self.try_number, self.map_index = try_number, map_index
+        self.try_number, self.map_index, self.max_tries = try_number, map_index, max_tries
         self.stats_tags: dict[str, str] = {}
         self.xcom: dict[str, Any] = {}
 
@@ -161,10 +163,10 @@ def fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(job_module, "MIN_POLL_INTERVAL", 0.01)
 
 
-def record_for(op: JobSubmitOperator, job_id: str = "job-1", generation: int = 1) -> dict[str, Any]:
-    """The record a try of ``op`` stores after submitting ``job_id``."""
+def record_for(op: JobSubmitOperator, job_id: str = "job-1", max_tries: int = 3) -> dict[str, Any]:
+    """The record a try of ``op`` (task instance ``max_tries``) stores after submitting ``job_id``."""
     _, request = op._submission()
-    return {"job_id": job_id, "request": fingerprint(op.spec.name, request), "generation": generation}
+    return {"job_id": job_id, "request": fingerprint(op.spec.name, request), "max_tries": max_tries}
 
 
 # ------------------------------------------------------------------------------- construction
@@ -330,7 +332,7 @@ def test_without_waiting_returns_the_job_id() -> None:
 def test_not_durable_never_reads_or_writes_the_store() -> None:
     hook = FakeHook(job("succeeded"))
     op = operator(hook=hook, durable=False)
-    store = FakeStore(**{STATE_KEY: {"job_id": "old", "request": "x", "generation": 1}})
+    store = FakeStore(**{STATE_KEY: {"job_id": "old", "request": "x", "max_tries": 3}})
     op.execute(context(store))
     assert store.writes == [] and hook.names() == ["submit_job", "get_job"]
 
@@ -461,8 +463,9 @@ def test_a_retry_after_the_job_succeeded_returns_it() -> None:
         (job("failed", error="corrupt"), {}, "ended failed"),
         (job("cancelled"), {}, "ended cancelled"),
         (NotFoundError("gone", status_code=404), {}, "no longer exists"),
-        (job("running"), {"request": "another-fingerprint"}, "with other parameters"),
-        (job("running"), {"generation": None}, "unreadable"),
+        (job("running"), {"job_id": None}, "unreadable"),
+        (job("running"), {"max_tries": 1}, "The task was cleared after Daily job old-job was submitted"),
+        (job("succeeded"), {"max_tries": 1}, "submitting a new job for the rerun"),
     ],
 )
 def test_a_retry_submits_a_new_job_when_the_recorded_one_cannot_be_resumed(
@@ -473,9 +476,35 @@ def test_a_retry_submits_a_new_job_when_the_recorded_one_cannot_be_resumed(
     store = FakeStore(**{STATE_KEY: {**record_for(op, "old-job"), **record_change}})
     op.execute(context(store))
     assert hook.names().count("submit_job") == 1
-    assert store.values[STATE_KEY]["job_id"] == "job-1"
-    assert store.values[STATE_KEY]["generation"] == (2 if record_change.get("generation", 1) else 1)
+    assert store.values[STATE_KEY]["job_id"] == "job-1" and store.values[STATE_KEY]["max_tries"] == 3
     assert says in op.log.text()
+    if "cleared" in says or "rerun" in says:  # a clear is decided from the record alone
+        assert hook.names()[0] == "submit_job"
+
+
+def test_a_retry_resumes_the_recorded_job_when_parameters_render_differently() -> None:
+    hook = FakeHook(job("running"), job("succeeded"))
+    op = operator(hook=hook)
+    store = FakeStore(**{STATE_KEY: {**record_for(op), "request": "another-fingerprint"}})
+    assert JobStatus.model_validate(op.execute(context(store, FakeTI(try_number=2)))).succeeded
+    assert "submit_job" not in hook.names() and store.writes == []
+    assert "rendered differently" in op.log.text() and "resubmit_on_change=True" in op.log.text()
+    # asked for: a new job
+    hook = FakeHook(job("succeeded"))
+    op = operator(hook=hook, resubmit_on_change=True)
+    store = FakeStore(**{STATE_KEY: {**record_for(op, "old-job"), "request": "another-fingerprint"}})
+    op.execute(context(store, FakeTI(try_number=2)))
+    assert hook.names()[0] == "submit_job" and store.values[STATE_KEY]["job_id"] == "job-1"
+    assert "submitting a new job (resubmit_on_change=True)" in op.log.text()
+
+
+def test_a_record_without_max_tries_is_resumed() -> None:
+    """A record written before clears were told apart (or with no task instance) is resumed."""
+    hook = FakeHook(job("succeeded"))
+    op = operator(hook=hook)
+    record = {k: v for k, v in record_for(op).items() if k != "max_tries"}
+    assert op.execute(context(FakeStore(**{STATE_KEY: record}), FakeTI(max_tries=7)))["state"] == "succeeded"
+    assert hook.names() == ["get_job"]
 
 
 def test_a_retry_fails_without_submitting_when_the_job_cannot_be_checked() -> None:
@@ -489,39 +518,18 @@ def test_a_retry_fails_without_submitting_when_the_job_cannot_be_checked() -> No
 # ------------------------------------------------------------------------------- DeepAffects request id
 
 
-def test_deepaffects_request_id_is_derived_from_the_task_instance_not_the_try() -> None:
-    def rid(**changes: Any) -> str | None:
-        ti = FakeTI(try_number=changes.pop("try_number", 1), map_index=changes.pop("map_index", -1))
-        kwargs = {"request": "fp", "generation": 1, "durable": True, **changes}
-        return derive_request_id({"ti": ti}, **kwargs)  # type: ignore[arg-type]
-
-    first = rid()
-    assert first is not None and len(first) == 36
-    assert rid(try_number=3) == first  # retries send the same id: the service dedups
-    assert len({first, rid(map_index=0), rid(map_index=1), rid(generation=2), rid(request="fp2")}) == 5
-    assert rid(durable=False) != rid(durable=False, try_number=2)  # not durable: a new job per try
-    assert derive_request_id({}, request="fp", generation=1, durable=True) is None  # type: ignore[arg-type]
-
-
-def test_deepaffects_sends_the_derived_request_id_and_a_new_one_after_a_failed_job() -> None:
-    hook = FakeHook(job("succeeded", service="deepaffects"))
-    op = operator(DeepAffectsSubmitJobOperator, hook=hook, webhook="https://hooks.example/da")
-    op.execute(context(FakeStore(), FakeTI()))
-    first = hook.calls[0][1]
-    assert first["webhook"] == "https://hooks.example/da" and first["request_id"]
-    # a try that died before the id was stored sends the same request id again
-    hook2 = FakeHook(job("succeeded", service="deepaffects"))
-    op2 = operator(DeepAffectsSubmitJobOperator, hook=hook2, webhook="https://hooks.example/da")
-    op2.execute(context(FakeStore(), FakeTI(try_number=2)))
-    assert hook2.calls[0][1]["request_id"] == first["request_id"]
-    # after the recorded job failed, the next submission is a new request
-    hook3 = FakeHook(job("failed", service="deepaffects", job_id=first["request_id"]))
-    op3 = operator(DeepAffectsSubmitJobOperator, hook=hook3, webhook="https://hooks.example/da")
-    store = FakeStore(**{STATE_KEY: record_for(op3, first["request_id"])})
-    with pytest.raises(JobFailedError):  # the fake keeps answering "failed"
-        op3.execute(context(store, FakeTI(try_number=3)))
-    assert hook3.calls[1][0] == "submit_job" and hook3.calls[1][1]["request_id"] != first["request_id"]
-    assert store.values[STATE_KEY]["generation"] == 2
+def test_deepaffects_sends_a_new_request_id_with_every_submission() -> None:
+    """The docs do not say that a resent request_id de-duplicates: an id is never sent twice."""
+    ids = []
+    for try_number in (1, 1, 2):  # the same task instance and try, then a retry
+        hook = FakeHook(job("succeeded", service="deepaffects"))
+        op = operator(DeepAffectsSubmitJobOperator, hook=hook, webhook="https://hooks.example/da")
+        op.execute(context(FakeStore(), FakeTI(try_number=try_number)))
+        sent = hook.calls[0][1]
+        assert sent["webhook"] == "https://hooks.example/da" and len(sent["request_id"]) == 36
+        assert f"Submitting DeepAffects request_id {sent['request_id']}" in op.log.text()
+        ids.append(sent["request_id"])
+    assert len(set(ids)) == 3
 
 
 # ------------------------------------------------------------------------------- the trigger's kill

@@ -9,7 +9,8 @@ Each output lands at::
 next to a ``_manifest.json`` written last (see `airflow_jobstatus.transfer`). The task returns the
 manifest as XCom.
 
-Guarantees: bounded memory (1 MiB chunks) whatever the size; S3 to S3 within one store (same
+Guarantees: bounded memory whatever the size (sources are read in 1 MiB chunks; an S3 destination
+holds at most 160 MiB of upload parts for all outputs together, see `S3Sink`); S3 to S3 within one store (same
 endpoint, same credentials) is a server-side copy, multipart above 5 GiB, with no byte through the
 worker; every output is verified (size, and the checksum the source offers, else a SHA-256 computed
 on the way) before it is committed; no partial object ever appears under a final name; a rerun
@@ -52,7 +53,7 @@ from airflow_jobstatus.transfer.engine import IF_EXISTS, TransferResult, deliver
 from airflow_jobstatus.transfer.lineage import LineageRecord, asset_for, operator_lineage
 from airflow_jobstatus.transfer.naming import plan_outputs, select_outputs
 from airflow_jobstatus.transfer.s3 import S3Access
-from airflow_jobstatus.transfer.sinks import open_sink, parse_destination
+from airflow_jobstatus.transfer.sinks import delivery_owner, open_sink, parse_destination
 from airflow_jobstatus.transfer.sources import DocumentSource, LinkSource, S3Source, Source
 
 if TYPE_CHECKING:
@@ -347,7 +348,10 @@ class JobOutputsToStorageOperator(BaseOperator):
                 accesses[conn_id] = S3Access(conn_id, max_pool_connections=max(16, 4 * self.max_concurrency))
             return accesses[conn_id]
 
-        sink = open_sink(destination, s3_access=lambda c: s3_access(c or "aws_default"))
+        ti = context.get("ti") if hasattr(context, "get") else None
+        # every try of this task instance shares the owner: a retry aborts what a killed try left
+        owner = delivery_owner(ti.dag_id, ti.task_id, ti.run_id, ti.map_index) if ti is not None else None
+        sink = open_sink(destination, s3_access=lambda c: s3_access(c or "aws_default"), owner=owner)
         settings = hook.get_client().settings
         with httpx.Client(
             verify=settings.verify_tls,

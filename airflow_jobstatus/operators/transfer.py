@@ -9,13 +9,13 @@ Each output lands at::
 next to a ``_manifest.json`` written last (see `airflow_jobstatus.transfer`). The task returns the
 manifest as XCom.
 
-Guarantees: bounded memory whatever the size (sources are read in 1 MiB chunks; an S3 destination
-holds at most 160 MiB of upload parts for all outputs together, see `S3Sink`); S3 to S3 within one store (same
-endpoint, same credentials) is a server-side copy, multipart above 5 GiB, with no byte through the
-worker; every output is verified (size, and the checksum the source offers, else a SHA-256 computed
-on the way) before it is committed; no partial object ever appears under a final name; a rerun
-skips outputs already delivered identically; names from the service can never leave the
-destination folder.
+Guarantees: bounded memory whatever the size (sources are read in 1 MiB chunks; an S3
+destination holds at most 160 MiB of upload parts for all outputs together, see `S3Sink`); S3 to
+S3 within one store (same endpoint, same credentials) is a server-side copy, multipart above
+5 GiB, with no byte through the worker; every output is verified (size, and the checksum the
+source offers, else a SHA-256 computed on the way) before it is committed; no partial object ever
+appears under a final name; a rerun skips outputs already delivered identically; names from the
+service can never leave the destination folder.
 
 Example::
 
@@ -127,7 +127,8 @@ class JobOutputsToStorageOperator(BaseOperator):
     :param if_exists: ``skip_identical`` (default: identical outputs are skipped, different ones
         replaced), ``overwrite`` (always write), ``fail`` (a different object at a destination name
         fails the task before anything is written; identical ones are skipped, so retries work).
-    :param max_concurrency: outputs transferred at the same time (default 4).
+    :param max_concurrency: outputs transferred at the same time (default 4). Memory does not grow
+        with it: uploads to S3 share one 160 MiB budget of parts.
 
     Outlets: when ``outlets`` is not given and ``destination`` is not templated, the task's outlet
     is an Asset for the destination root (`destination_asset`), so downstream DAGs can be scheduled

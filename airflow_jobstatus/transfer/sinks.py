@@ -336,6 +336,10 @@ class _BufferBudget:
             self._free -= size
         return size
 
+    @property
+    def in_use(self) -> int:
+        return self.limit - self._free
+
     def release(self, size: int) -> None:
         if size:
             with self._changed:
@@ -361,21 +365,29 @@ class _PartReader:
         self._rest = memoryview(chunk).cast("B")
         return True
 
-    def fill(self, size: int) -> bytearray:
-        part = bytearray(size)
+    def fill(self, size: int, expected: int | None = None) -> bytearray:
+        """The next part: ``size`` bytes, or fewer at the end. ``expected``: the bytes left, if known
+        (a small object then costs its own size, not a whole part)."""
+        capacity = size if expected is None else max(1, min(size, expected))
+        part = bytearray(capacity)
         view = memoryview(part)
         filled = 0
         while filled < size and not self.done:
             if not self._rest and not self._next():
                 break
-            n = min(size - filled, len(self._rest))
+            if filled == capacity:  # more than announced: room for the whole part
+                view.release()
+                part.extend(bytes(size - capacity))
+                capacity = size
+                view = memoryview(part)
+            n = min(capacity - filled, len(self._rest))
             view[filled : filled + n] = self._rest[:n]
             self._rest = self._rest[n:]
             filled += n
         if not self._rest and not self.done:
             self._next()  # look ahead, so that a part ending with the stream is known to be the last
         view.release()
-        if filled < size:
+        if filled < capacity:
             del part[filled:]
         return part
 
@@ -561,7 +573,7 @@ class S3Sink(Sink):
         size = self.part_size_for(1, size_hint)
         reserved = self.buffers.acquire(size)
         try:
-            first = parts.fill(size)
+            first = parts.fill(size, size_hint)
         except BaseException:
             self.buffers.release(reserved)
             raise
@@ -614,6 +626,7 @@ class S3Sink(Sink):
             raise self._fail(exc, "starting a multipart upload of", rel) from None
         self._track(rel, key, upload_id)
         pending: list[Future[dict[str, Any]]] = []
+        sizes: list[int] = []  # each pending part's reservation
         total = 0
         pool = ThreadPoolExecutor(self.upload_concurrency, thread_name_prefix="jobstatus-upload")
         # parts of this upload queued or uploading; the sink's buffer budget bounds all uploads together
@@ -652,6 +665,7 @@ class S3Sink(Sink):
                     raise
                 total += len(part)
                 pending.append(pool.submit(upload, number, part, held[0]))
+                sizes.append(held[0])
                 held[0] = 0
                 part = None
                 if parts.done:
@@ -668,8 +682,9 @@ class S3Sink(Sink):
                 Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": done}
             )
         except BaseException as exc:
-            for f in pending:
-                f.cancel()
+            for f, size in zip(pending, sizes, strict=True):
+                if f.cancel():  # never run: its part's reservation is returned here
+                    self.buffers.release(size)
             pool.shutdown(wait=True)
             with contextlib.suppress(Exception):
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)

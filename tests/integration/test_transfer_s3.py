@@ -144,8 +144,10 @@ def test_a_failed_or_corrupt_upload_leaves_nothing_and_no_pending_upload(s3_env,
         return Opened(chunks(), opened.size, opened.expectation, opened.close)
 
     monkeypatch.setattr(S3Source, "open", failing)
+    sink = bucket_sink(s3_env, part_size=PART)
     with pytest.raises(TransferError) as info:
-        run(s3_env, bucket_sink(s3_env, part_size=PART), source_conn="other")
+        run(s3_env, sink, source_conn="other")
+    assert sink.buffers.in_use == 0  # every part's memory was given back
     assert isinstance(info.value.__cause__, SourceError) and "failed after" in str(info.value)
     client = s3_env["client"]
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=s3_env["dest"]).get("Contents", [])]
@@ -165,8 +167,10 @@ def test_a_failed_or_corrupt_upload_leaves_nothing_and_no_pending_upload(s3_env,
         return Opened(chunks(), opened.size, opened.expectation, opened.close)
 
     monkeypatch.setattr(S3Source, "open", corrupt)
+    sink = bucket_sink(s3_env, part_size=PART)
     with pytest.raises(TransferError) as info:
-        run(s3_env, bucket_sink(s3_env, part_size=PART), source_conn="other", if_exists="overwrite")
+        run(s3_env, sink, source_conn="other", if_exists="overwrite")
+    assert sink.buffers.in_use == 0
     assert isinstance(info.value.__cause__, VerificationError) and "checksum mismatch" in str(info.value)
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=s3_env["dest"]).get("Contents", [])]
     assert "in/wasabi_air/job-9/recording.bin" not in keys
@@ -336,6 +340,7 @@ def test_memory_for_s3_uploads_is_bounded_whatever_the_sizes_and_the_outputs(s3_
     finally:
         tracemalloc.stop()
     assert sorted(e["bytes"] for e in manifest["outputs"]) == sorted(sizes)
+    assert sink.buffers.in_use == 0
     # the budget, plus per stream: the source's 1 MiB block, a chunk looked ahead and a chunk in flight
     bound = budget + len(sizes) * 3 * MIB
     assert peak - base <= bound, f"peak {(peak - base) / MIB:.1f} MiB > {bound / MIB:.1f} MiB"

@@ -57,3 +57,14 @@ def test_a_part_larger_than_the_budget_waits_for_the_whole_budget() -> None:
     budget.release(4)
     waiter.join(5)
     assert got == [10]
+
+
+def test_a_small_object_costs_its_size_and_a_longer_stream_still_gets_whole_parts() -> None:
+    data = b"x" * 1000
+    small = _PartReader([data])
+    part = small.fill(PART_SIZE, 1000)
+    assert bytes(part) == data and small.done
+    lying = _PartReader([data] * 3)  # announced 1000 bytes, sends 3000
+    part = lying.fill(2500, 1000)
+    assert len(part) == 2500 and not lying.done
+    assert len(lying.fill(2500)) == 500 and lying.done

@@ -515,7 +515,8 @@ class S3Sink(Sink):
         suffix = f".{self.owner}{TEMP_SUFFIX}"
         for rel in listed:
             folder, _, name = rel.rpartition("/")
-            if folder != rel_folder or not name.startswith(".") or not name.endswith(suffix):
+            inside = folder == rel_folder or folder.startswith(rel_folder + "/")
+            if not inside or not name.startswith(".") or not name.endswith(suffix):
                 continue
             target = f"{folder}/{name[1 : -len(suffix)]}"
             try:

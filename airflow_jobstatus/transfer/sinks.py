@@ -148,7 +148,7 @@ class Sink:
         raise NotImplementedError
 
     def prepare_folder(self, rel_folder: str) -> None:
-        """Called once per job folder before writing (local: remove stale temporaries)."""
+        """Called once per job folder before writing (clean-up after a killed worker: see each sink)."""
 
 
 # ------------------------------------------------------------------------------------------ local
@@ -469,7 +469,8 @@ class S3Sink(Sink):
         )
 
     def prepare_folder(self, rel_folder: str) -> None:
-        """List the job folder once, so that names not there need no request of their own."""
+        """List the job folder once (names not there need no request of their own), and abort the
+        uploads this task's killed earlier tries recorded there."""
         prefix = self.key(rel_folder) + "/"
         found: dict[str, Existing] = {}
         try:

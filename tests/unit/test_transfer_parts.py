@@ -68,3 +68,17 @@ def test_a_small_object_costs_its_size_and_a_longer_stream_still_gets_whole_part
     part = lying.fill(2500, 1000)
     assert len(part) == 2500 and not lying.done
     assert len(lying.fill(2500)) == 500 and lying.done
+
+
+def test_the_owner_of_uploads_is_the_task_instance_whatever_the_try() -> None:
+    from airflow_jobstatus.transfer.sinks import delivery_owner
+
+    owner = delivery_owner("dag", "deliver", "manual__1", -1)
+    assert owner == delivery_owner("dag", "deliver", "manual__1", None)  # every try, mapped or not
+    others = {
+        delivery_owner("dag", "deliver", "manual__2", -1),  # another run
+        delivery_owner("dag", "deliver", "manual__1", 0),  # another mapped instance
+        delivery_owner("dag", "deliver_b", "manual__1", -1),  # another task
+        delivery_owner("dag2", "deliver", "manual__1", -1),  # another DAG
+    }
+    assert owner not in others and len(others) == 4

@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/emulator_throughput.py
 	$(BIN)/python benchmarks/trigger_scale.py
 	$(BIN)/python benchmarks/transfer.py
+	$(BIN)/python benchmarks/transfer_memory.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-output

@@ -9,12 +9,13 @@ Each output lands at::
 next to a ``_manifest.json`` written last (see `airflow_jobstatus.transfer`). The task returns the
 manifest as XCom.
 
-Guarantees: bounded memory (1 MiB chunks) whatever the size; S3 to S3 within one store (same
-endpoint, same credentials) is a server-side copy, multipart above 5 GiB, with no byte through the
-worker; every output is verified (size, and the checksum the source offers, else a SHA-256 computed
-on the way) before it is committed; no partial object ever appears under a final name; a rerun
-skips outputs already delivered identically; names from the service can never leave the
-destination folder.
+Guarantees: bounded memory whatever the size (sources are read in 1 MiB chunks; an S3
+destination holds at most 160 MiB of upload parts for all outputs together, see `S3Sink`); S3 to
+S3 within one store (same endpoint, same credentials) is a server-side copy, multipart above
+5 GiB, with no byte through the worker; every output is verified (size, and the checksum the
+source offers, else a SHA-256 computed on the way) before it is committed; no partial object ever
+appears under a final name; a rerun skips outputs already delivered identically; names from the
+service can never leave the destination folder.
 
 Example::
 
@@ -52,7 +53,7 @@ from airflow_jobstatus.transfer.engine import IF_EXISTS, TransferResult, deliver
 from airflow_jobstatus.transfer.lineage import LineageRecord, asset_for, operator_lineage
 from airflow_jobstatus.transfer.naming import plan_outputs, select_outputs
 from airflow_jobstatus.transfer.s3 import S3Access
-from airflow_jobstatus.transfer.sinks import open_sink, parse_destination
+from airflow_jobstatus.transfer.sinks import delivery_owner, open_sink, parse_destination
 from airflow_jobstatus.transfer.sources import DocumentSource, LinkSource, S3Source, Source
 
 if TYPE_CHECKING:
@@ -129,7 +130,8 @@ class JobOutputsToStorageOperator(BaseOperator):
     :param if_exists: ``skip_identical`` (default: identical outputs are skipped, different ones
         replaced), ``overwrite`` (always write), ``fail`` (a different object at a destination name
         fails the task before anything is written; identical ones are skipped, so retries work).
-    :param max_concurrency: outputs transferred at the same time (default 4).
+    :param max_concurrency: outputs transferred at the same time (default 4). Memory does not grow
+        with it: uploads to S3 share one 160 MiB budget of parts.
 
     Outlets: when ``outlets`` is not given and ``destination`` is not templated, the task's outlet
     is an Asset for the destination root (`destination_asset`), so downstream DAGs can be scheduled
@@ -365,7 +367,10 @@ class JobOutputsToStorageOperator(BaseOperator):
                 accesses[conn_id] = S3Access(conn_id, max_pool_connections=max(16, 4 * self.max_concurrency))
             return accesses[conn_id]
 
-        sink = open_sink(destination, s3_access=lambda c: s3_access(c or "aws_default"))
+        ti = context.get("ti") if hasattr(context, "get") else None
+        # every try of this task instance shares the owner: a retry aborts what a killed try left
+        owner = delivery_owner(ti.dag_id, ti.task_id, ti.run_id, ti.map_index) if ti is not None else None
+        sink = open_sink(destination, s3_access=lambda c: s3_access(c or "aws_default"), owner=owner)
         settings = hook.get_client().settings
         with httpx.Client(
             verify=settings.verify_tls,

@@ -7,7 +7,8 @@ A run has three phases:
    stops the run before anything is written.
 2. **Deliver** (in parallel, ``max_concurrency`` at a time): S3 to S3 within one store is a
    server-side copy; everything else streams through the worker in 1 MiB chunks, hashed as it
-   passes, and is committed only after its size and checksum are verified (see `sinks`).
+   passes (an S3 destination gathers them into parts within one memory budget for all outputs),
+   and is committed only after its size and checksum are verified (see `sinks`).
    An output that fails leaves nothing under its final name; the others still complete.
 3. **Manifest**: written last, only when every output was delivered.
 

@@ -10,10 +10,16 @@ No sink ever exposes a partial object under a final name:
   an object that fits in one part, ``CompleteMultipartUpload`` otherwise (parts are uploaded while
   the source is read; the upload is aborted on any failure, so nothing appears), ``CopyObject``
   (``UploadPartCopy`` + ``CompleteMultipartUpload`` above the 5 GiB copy limit) for a server-side
-  copy. S3 never shows a partly written object under a key. A worker killed mid-upload cannot
-  abort its upload: a later delivery to the same job folder aborts uploads there older than
-  ``STALE_TEMP_SECONDS`` (a bucket lifecycle rule with ``AbortIncompleteMultipartUpload`` is the
-  belt to these braces).
+  copy. S3 never shows a partly written object under a key. Parts are held in memory within a
+  budget shared by all uploads (``upload_buffer_bytes``, see `S3Sink`), and their size grows with
+  the object (`part_size_for`) so that S3's 10,000-part limit is never reached, size known or not.
+  A worker killed mid-upload cannot abort its upload, and S3 lists an unfinished upload with its
+  key and start time only (nothing tells whose it is). So each upload is recorded beside its
+  object while it runs, in a hidden ``.<name>.<owner>.jobstatus-part`` object naming the upload;
+  the owner is the task instance (`delivery_owner`: the same for all its tries). The next try
+  aborts the uploads recorded under its own owner and nothing else: another run's uploads under
+  the same prefix, live or abandoned, are left alone (a bucket lifecycle rule with
+  ``AbortIncompleteMultipartUpload`` cleans up after deliveries nobody retries).
 * **Any other scheme Airflow's object storage reaches** (`FsspecSink`): a temporary name in the
   same folder, then ``mv`` to the final name; the temporary is removed on failure.
 
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import math
 import os
@@ -51,13 +58,24 @@ __all__ = [
     "S3Sink",
     "Sink",
     "SinkError",
+    "delivery_owner",
     "parse_destination",
+    "part_size_for",
 ]
 
 COPY_LIMIT = 5 * 1024**3
 """Largest object one CopyObject may copy (S3's limit); larger ones are copied part by part."""
-MIN_PART = 5 * 1024**2
+MIB = 1024**2
+MIN_PART = 5 * MIB
+"""S3's smallest part (all but the last)."""
+MAX_PART = 5 * 1024**3
+"""S3's largest part."""
 MAX_PARTS = 10_000
+"""S3's most parts in one upload."""
+PART_SIZE = 8 * MIB
+"""The default size of an upload's parts (their size grows for large objects: `part_size_for`)."""
+UPLOAD_BUFFER_BYTES = 160 * MIB
+"""The default memory one S3 destination may hold in parts, for all its uploads together."""
 TEMP_SUFFIX = ".jobstatus-part"
 STALE_TEMP_SECONDS = 15 * 60
 """A temporary file untouched this long is left over from a killed run (a live one grows all the time)."""
@@ -130,7 +148,7 @@ class Sink:
         raise NotImplementedError
 
     def prepare_folder(self, rel_folder: str) -> None:
-        """Called once per job folder before writing (local: remove stale temporaries)."""
+        """Called once per job folder before writing (clean-up after a killed worker: see each sink)."""
 
 
 # ------------------------------------------------------------------------------------------ local
@@ -279,8 +297,125 @@ def _code(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+def part_size_for(
+    number: int, size_hint: int | None, *, base: int = PART_SIZE, max_parts: int = MAX_PARTS
+) -> int:
+    """The size of part ``number`` (1-based) of a multipart upload.
+
+    Size known: one size for every part, ``base`` or larger so that ``max_parts`` parts hold the
+    object. Size unknown: ``base``, doubled after every tenth of ``max_parts`` parts (capped at
+    S3's 5 GiB part), so a stream never runs out of parts: with the default 8 MiB, 10,000 parts
+    hold 8 TiB (S3's largest object is 5 TiB), and parts stay 8 MiB up to 7.8 GiB, 16 MiB up to
+    23 GiB, 64 MiB up to 117 GiB, and so on.
+    """
+    base = max(MIN_PART, base)
+    if size_hint is not None:
+        needed = math.ceil(size_hint / max_parts / MIB) * MIB
+        return min(MAX_PART, max(base, needed))
+    step = max(1, max_parts // 10)
+    return min(MAX_PART, base << min(10, (number - 1) // step))
+
+
+class _BufferBudget:
+    """Bytes of parts an S3 sink holds at once (being filled, queued or uploading), for all its uploads.
+
+    A reservation larger than the whole budget takes the whole budget, so at most one such part
+    exists at a time: memory never exceeds ``max(limit, the largest part)``.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._free = limit
+        self._changed = threading.Condition()
+
+    def acquire(self, size: int) -> int:
+        size = min(size, self.limit)
+        with self._changed:
+            while self._free < size:
+                self._changed.wait()
+            self._free -= size
+        return size
+
+    @property
+    def in_use(self) -> int:
+        return self.limit - self._free
+
+    def release(self, size: int) -> None:
+        if size:
+            with self._changed:
+                self._free += size
+                self._changed.notify_all()
+
+
+class _PartReader:
+    """Cuts a stream of chunks into parts of exact sizes, each one buffer (no copy of a whole part)."""
+
+    def __init__(self, chunks: Iterable[Chunk]) -> None:
+        self._chunks = iter(chunks)
+        self._rest = memoryview(b"")
+        self.done = False
+        """True once the stream has ended (known as soon as a part ends with it)."""
+
+    def _next(self) -> bool:
+        chunk = next(self._chunks, None)
+        if chunk is None:
+            self.done = True
+            return False
+        # a source may reuse its chunk's buffer: what is left of it is consumed before the next read
+        self._rest = memoryview(chunk).cast("B")
+        return True
+
+    def fill(self, size: int, expected: int | None = None) -> bytearray:
+        """The next part: ``size`` bytes, or fewer at the end. ``expected``: the bytes left, if known
+        (a small object then costs its own size, not a whole part)."""
+        capacity = size if expected is None else max(1, min(size, expected))
+        part = bytearray(capacity)
+        view = memoryview(part)
+        filled = 0
+        while filled < size and not self.done:
+            if not self._rest and not self._next():
+                break
+            if filled == capacity:  # more than announced: room for the whole part
+                view.release()
+                part.extend(bytes(size - capacity))
+                capacity = size
+                view = memoryview(part)
+            n = min(capacity - filled, len(self._rest))
+            view[filled : filled + n] = self._rest[:n]
+            self._rest = self._rest[n:]
+            filled += n
+        if not self._rest and not self.done:
+            self._next()  # look ahead, so that a part ending with the stream is known to be the last
+        view.release()
+        if filled < capacity:
+            del part[filled:]
+        return part
+
+
+def delivery_owner(dag_id: str, task_id: str, run_id: str, map_index: int | None = -1) -> str:
+    """What every try of one task instance shares, and no other delivery: the owner of its uploads."""
+    return fingerprint(f"{dag_id}\0{task_id}\0{run_id}\0{-1 if map_index is None else map_index}")
+
+
+def _owner_tag(owner: str | None) -> str:
+    """12 hex digits naming the delivery in its upload records (random when no owner is given)."""
+    return fingerprint(owner)[:12] if owner else uuid.uuid4().hex[:12]
+
+
 class S3Sink(Sink):
-    """A bucket and key prefix, written with the destination AWS connection."""
+    """A bucket and key prefix, written with the destination AWS connection.
+
+    :param part_size: the first parts' size (`part_size_for` grows it for large objects).
+    :param upload_concurrency: parts of one upload queued or uploading at a time.
+    :param upload_buffer_bytes: the memory all uploads to this sink may hold in parts together
+        (being filled, queued or uploading); a part larger than this (objects of known size above
+        ~1.5 TiB, streams of unknown size beyond ~250 GiB) is held alone. Peak memory is
+        ``max(upload_buffer_bytes, largest part)`` plus the sources' 1 MiB chunks, whatever the
+        objects' sizes and the number of outputs moved at the same time.
+    :param owner: what identifies this delivery across the tries of one task (`delivery_owner`):
+        the next try aborts the multipart uploads a killed try left, and no one else's.
+    :param max_parts: S3's part limit (lower only to test).
+    """
 
     scheme = "s3"
 
@@ -290,12 +425,14 @@ class S3Sink(Sink):
         bucket: str,
         prefix: str,
         *,
-        part_size: int = 8 * 1024**2,
+        part_size: int = PART_SIZE,
         upload_concurrency: int = 4,
+        upload_buffer_bytes: int = UPLOAD_BUFFER_BYTES,
         copy_limit: int = COPY_LIMIT,
         copy_part_size: int = 512 * 1024**2,
         copy_concurrency: int = 8,
-        stale_upload_seconds: float = STALE_TEMP_SECONDS,
+        owner: str | None = None,
+        max_parts: int = MAX_PARTS,
     ) -> None:
         self.access = access
         self.bucket = bucket
@@ -305,7 +442,9 @@ class S3Sink(Sink):
         self.copy_limit = copy_limit
         self.copy_part_size = max(MIN_PART, copy_part_size)
         self.copy_concurrency = max(1, copy_concurrency)
-        self.stale_upload_seconds = stale_upload_seconds
+        self.buffers = _BufferBudget(max(self.part_size, upload_buffer_bytes))
+        self.owner = _owner_tag(owner)
+        self.max_parts = max(1, min(MAX_PARTS, max_parts))
         self.client = access.client()
         self._listed: dict[str, dict[str, Existing]] = {}
         self._lock = threading.Lock()
@@ -330,7 +469,8 @@ class S3Sink(Sink):
         )
 
     def prepare_folder(self, rel_folder: str) -> None:
-        """List the job folder once, so that names not there need no request of their own."""
+        """List the job folder once (names not there need no request of their own), and abort the
+        uploads this task's killed earlier tries recorded there."""
         prefix = self.key(rel_folder) + "/"
         found: dict[str, Existing] = {}
         try:
@@ -345,28 +485,53 @@ class S3Sink(Sink):
             return
         with self._lock:
             self._listed[rel_folder] = found
-        self._abort_stale_uploads(prefix)
+        self._abort_own_leftovers(rel_folder, list(found))
 
-    def _abort_stale_uploads(self, prefix: str) -> None:
-        """Abort multipart uploads under ``prefix`` left by a killed worker (stored and billed, never shown)."""
-        cutoff = time.time() - self.stale_upload_seconds
+    # -- multipart uploads this delivery started
+
+    def _marker_rel(self, rel: str) -> str:
+        """The hidden object that records an upload to ``rel`` by this delivery (see `delivery_owner`)."""
+        folder, _, name = rel.rpartition("/")
+        marker = f".{name}.{self.owner}{TEMP_SUFFIX}"
+        return f"{folder}/{marker}" if folder else marker
+
+    def _track(self, rel: str, key: str, upload_id: str) -> None:
+        """Record the upload beside its object, so the next try of this task can abort it if killed."""
+        body = json.dumps({"key": key, "upload_id": upload_id}).encode()
         try:
-            pages = self.client.get_paginator("list_multipart_uploads").paginate(
-                Bucket=self.bucket, Prefix=prefix
-            )
-            stale = [
-                (u["Key"], u["UploadId"])
-                for page in pages
-                for u in page.get("Uploads", [])
-                if u["Initiated"].timestamp() <= cutoff
-            ]
-            for key, upload_id in stale:
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
-                log.info(
-                    "aborted a stale multipart upload of s3://%s/%s left by an earlier try", self.bucket, key
-                )
-        except Exception as exc:  # best effort: a lifecycle rule or a later run cleans up
-            log.debug("could not clean stale uploads under s3://%s/%s: %s", self.bucket, prefix, exc)
+            self.client.put_object(Bucket=self.bucket, Key=self.key(self._marker_rel(rel)), Body=body)
+        except Exception as exc:  # best effort: without it, only a lifecycle rule cleans up after a kill
+            log.warning("could not record the multipart upload of %s: %s", self.uri(rel), _code(exc))
+
+    def _untrack(self, rel: str) -> None:
+        with contextlib.suppress(Exception):
+            self.client.delete_object(Bucket=self.bucket, Key=self.key(self._marker_rel(rel)))
+
+    def _abort_own_leftovers(self, rel_folder: str, listed: Iterable[str]) -> None:
+        """Abort the uploads an earlier, killed try of this same task left in ``rel_folder``.
+
+        Only uploads recorded under this delivery's owner are touched: another run's uploads under
+        the same prefix, live or not, are never aborted (a lifecycle rule covers abandoned ones).
+        """
+        suffix = f".{self.owner}{TEMP_SUFFIX}"
+        for rel in listed:
+            folder, _, name = rel.rpartition("/")
+            inside = folder == rel_folder or folder.startswith(rel_folder + "/")
+            if not inside or not name.startswith(".") or not name.endswith(suffix):
+                continue
+            target = f"{folder}/{name[1 : -len(suffix)]}"
+            try:
+                body = self.client.get_object(Bucket=self.bucket, Key=self.key(rel))["Body"].read(64 * 1024)
+                record = json.loads(body)
+                if record.get("key") == self.key(target):
+                    self.client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=record["key"], UploadId=str(record["upload_id"])
+                    )
+                    log.info("aborted the multipart upload of %s left by an earlier try", self.uri(target))
+            except Exception as exc:  # gone already (NoSuchUpload) or unreadable: drop the record
+                log.debug("multipart upload recorded for %s: %s", self.uri(target), _code(exc))
+            with contextlib.suppress(Exception):
+                self.client.delete_object(Bucket=self.bucket, Key=self.key(rel))
 
     def stat(self, rel: str, *, full: bool = False) -> Existing | None:
         folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
@@ -388,10 +553,9 @@ class S3Sink(Sink):
         finally:
             body.close()
 
-    def _part_size(self, size_hint: int | None) -> int:
-        if size_hint and size_hint > self.part_size * MAX_PARTS:
-            return math.ceil(size_hint / (MAX_PARTS - 1) / CHUNK) * CHUNK
-        return self.part_size
+    def part_size_for(self, number: int, size_hint: int | None) -> int:
+        """The size of part ``number`` (1-based) of an upload; see `part_size_for`."""
+        return part_size_for(number, size_hint, base=self.part_size, max_parts=self.max_parts)
 
     def write(
         self,
@@ -404,33 +568,57 @@ class S3Sink(Sink):
         before_commit: BeforeCommit,
     ) -> int:
         key = self.key(rel)
-        part_size = self._part_size(size_hint)
         extra: dict[str, Any] = {"Metadata": metadata}
         if content_type:
             extra["ContentType"] = content_type
-        iterator = iter(chunks)
-        buffer = bytearray()
-        for chunk in iterator:
-            buffer += chunk
-            if len(buffer) >= part_size:
-                break
-        else:
+        parts = _PartReader(chunks)
+        size = self.part_size_for(1, size_hint)
+        reserved = self.buffers.acquire(size)
+        try:
+            first = parts.fill(size, size_hint)
+        except BaseException:
+            self.buffers.release(reserved)
+            raise
+        if not parts.done:  # the multipart upload takes the part and its reservation over
+            box = [first]
+            del first  # no reference may outlive the part's upload
+            return self._multipart(rel, key, size_hint, box, reserved, parts, extra, before_commit)
+        try:
             # the whole object fits in one part: verified first, then one atomic PutObject
-            before_commit(len(buffer))
+            before_commit(len(first))
             try:
-                self.client.put_object(Bucket=self.bucket, Key=key, Body=bytes(buffer), **extra)
+                self.client.put_object(Bucket=self.bucket, Key=key, Body=first, **extra)
             except Exception as exc:
                 raise self._fail(exc, "writing", rel) from None
-            return len(buffer)
-        return self._multipart(rel, key, part_size, buffer, iterator, extra, before_commit)
+            return len(first)
+        finally:
+            self.buffers.release(reserved)
 
     def _multipart(
         self,
         rel: str,
         key: str,
-        part_size: int,
-        buffer: bytearray,
-        iterator: Iterator[Chunk],
+        size_hint: int | None,
+        box: list[bytearray],
+        reserved: int,
+        parts: _PartReader,
+        extra: dict[str, Any],
+        before_commit: BeforeCommit,
+    ) -> int:
+        held = [reserved]  # the reservation of the part being filled, until its upload takes it over
+        try:
+            return self._upload_parts(rel, key, size_hint, box, held, parts, extra, before_commit)
+        finally:
+            self.buffers.release(held[0])
+
+    def _upload_parts(
+        self,
+        rel: str,
+        key: str,
+        size_hint: int | None,
+        box: list[bytearray],
+        held: list[int],
+        parts: _PartReader,
         extra: dict[str, Any],
         before_commit: BeforeCommit,
     ) -> int:
@@ -438,61 +626,78 @@ class S3Sink(Sink):
             upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **extra)["UploadId"]
         except Exception as exc:
             raise self._fail(exc, "starting a multipart upload of", rel) from None
+        self._track(rel, key, upload_id)
         pending: list[Future[dict[str, Any]]] = []
+        sizes: list[int] = []  # each pending part's reservation
         total = 0
         pool = ThreadPoolExecutor(self.upload_concurrency, thread_name_prefix="jobstatus-upload")
-        slots = threading.BoundedSemaphore(self.upload_concurrency + 1)
+        # parts of this upload queued or uploading; the sink's buffer budget bounds all uploads together
+        slots = threading.BoundedSemaphore(self.upload_concurrency)
 
-        def upload(number: int, data: bytes) -> dict[str, Any]:
+        def upload(number: int, data: bytearray, size: int) -> dict[str, Any]:
             try:
                 result = self.client.upload_part(
                     Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
                 )
                 return {"PartNumber": number, "ETag": result["ETag"]}
             finally:
+                self.buffers.release(size)
                 slots.release()
 
-        def submit(data: bytes) -> None:
-            slots.acquire()  # bounds the parts held in memory
+        def raise_failed() -> None:
             failed = [f for f in pending if f.done() and f.exception() is not None]
             if failed:
-                slots.release()
                 raise failed[0].exception()  # type: ignore[misc]
-            pending.append(pool.submit(upload, len(pending) + 1, data))
 
         try:
-            while True:
-                while len(buffer) >= part_size:
-                    part = bytes(buffer[:part_size])
-                    del buffer[:part_size]
-                    total += len(part)
-                    submit(part)
-                chunk = next(iterator, None)
-                if chunk is None:
+            part: bytearray | None = box.pop()
+            number = 1
+            while part:
+                if number > self.max_parts:
+                    raise SinkError(
+                        f"{self.uri(rel)}: the source sent more than {self.max_parts} parts "
+                        f"({total} bytes, {size_hint} announced)",
+                        operation="transfer outputs",
+                    )
+                slots.acquire()
+                try:
+                    raise_failed()
+                except BaseException:
+                    slots.release()
+                    raise
+                total += len(part)
+                pending.append(pool.submit(upload, number, part, held[0]))
+                sizes.append(held[0])
+                held[0] = 0
+                part = None
+                if parts.done:
                     break
-                buffer += chunk
-            if buffer:
-                total += len(buffer)
-                submit(bytes(buffer))
-                buffer.clear()
-            done, _ = wait(pending, return_when=FIRST_EXCEPTION)
-            parts = [f.result() for f in pending]
+                number += 1
+                size = self.part_size_for(number, size_hint)
+                held[0] = self.buffers.acquire(size)
+                part = parts.fill(size)
+            wait(pending, return_when=FIRST_EXCEPTION)
+            raise_failed()
+            done = [f.result() for f in pending]
             before_commit(total)
             self.client.complete_multipart_upload(
-                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": done}
             )
         except BaseException as exc:
-            for f in pending:
-                f.cancel()
+            for f, size in zip(pending, sizes, strict=True):
+                if f.cancel():  # never run: its part's reservation is returned here
+                    self.buffers.release(size)
             pool.shutdown(wait=True)
             with contextlib.suppress(Exception):
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            self._untrack(rel)
             if isinstance(exc, JobStatusError) or not isinstance(exc, Exception):
                 raise
             if _is_client_error(exc):
                 raise self._fail(exc, "writing", rel) from None
             raise
         pool.shutdown(wait=True)
+        self._untrack(rel)
         return total
 
     # -- server-side copy
@@ -558,12 +763,13 @@ class S3Sink(Sink):
         condition: dict[str, Any],
         extra: dict[str, Any],
     ) -> None:
-        part_size = max(self.copy_part_size, math.ceil(size / MAX_PARTS))
+        part_size = max(self.copy_part_size, math.ceil(size / self.max_parts))
         ranges = [(start, min(size, start + part_size) - 1) for start in range(0, size, part_size)]
         try:
             upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **extra)["UploadId"]
         except Exception as exc:
             raise self._fail(exc, "starting a multipart copy to", rel) from None
+        self._track(rel, key, upload_id)
 
         def copy_part(number: int, first: int, last: int) -> dict[str, Any]:
             result = self.client.upload_part_copy(
@@ -587,9 +793,11 @@ class S3Sink(Sink):
         except BaseException as exc:
             with contextlib.suppress(Exception):
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            self._untrack(rel)
             if isinstance(exc, Exception) and _is_client_error(exc):
                 raise self._fail(exc, "multipart copy to", rel) from None
             raise
+        self._untrack(rel)
 
     def delete(self, rel: str) -> None:
         try:

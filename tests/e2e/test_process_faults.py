@@ -402,10 +402,23 @@ class BucketWatcher(Watcher):
             Bucket=self.bucket, Prefix=self.prefix
         ):
             for item in page.get("Contents", []):
+                name = item["Key"].rsplit("/", 1)[-1]
+                if name.startswith(".") and name.endswith(TEMP_SUFFIX):
+                    continue  # the record of an upload in progress, never a final name
                 found.append(
                     (item["Key"], (item["Key"], item["ETag"], item["Size"], str(item["LastModified"])))
                 )
         return found
+
+    def upload_records(self) -> list[str]:
+        keys = [
+            k
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.prefix
+            )
+            for k in (item["Key"] for item in page.get("Contents", []))
+        ]
+        return [k for k in keys if k.rsplit("/", 1)[-1].startswith(".") and k.endswith(TEMP_SUFFIX)]
 
     def read_bytes(self, name: str) -> bytes:
         return bytes(self.client.get_object(Bucket=self.bucket, Key=name)["Body"].read())
@@ -639,6 +652,8 @@ def test_worker_killed_mid_transfer_retry_delivers_identical_files(
 
     left_temps = local.temporaries()
     left_uploads = client.list_multipart_uploads(Bucket=bucket, Prefix="deliveries/").get("Uploads", [])
+    # the retry aborted the upload its killed try left, and removed the record of it
+    assert left_uploads == [] and remote.upload_records() == [], (left_uploads, remote.upload_records())
     record(
         "worker_killed_mid_transfer",
         output_bytes=BIG_OUTPUT,

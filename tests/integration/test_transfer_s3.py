@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import tracemalloc
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +20,8 @@ from airflow_jobstatus.testing.s3 import S3Server
 from airflow_jobstatus.transfer import TransferError, deliver_outputs, plan_outputs
 from airflow_jobstatus.transfer.engine import VerificationError
 from airflow_jobstatus.transfer.s3 import S3Access
-from airflow_jobstatus.transfer.sinks import TEMP_SUFFIX, LocalSink, S3Sink
-from airflow_jobstatus.transfer.sources import Opened, S3Source, SourceError
+from airflow_jobstatus.transfer.sinks import TEMP_SUFFIX, LocalSink, S3Sink, delivery_owner
+from airflow_jobstatus.transfer.sources import Opened, S3Source, Source, SourceError
 
 pytestmark = pytest.mark.integration
 
@@ -141,8 +144,10 @@ def test_a_failed_or_corrupt_upload_leaves_nothing_and_no_pending_upload(s3_env,
         return Opened(chunks(), opened.size, opened.expectation, opened.close)
 
     monkeypatch.setattr(S3Source, "open", failing)
+    sink = bucket_sink(s3_env, part_size=PART)
     with pytest.raises(TransferError) as info:
-        run(s3_env, bucket_sink(s3_env, part_size=PART), source_conn="other")
+        run(s3_env, sink, source_conn="other")
+    assert sink.buffers.in_use == 0  # every part's memory was given back
     assert isinstance(info.value.__cause__, SourceError) and "failed after" in str(info.value)
     client = s3_env["client"]
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=s3_env["dest"]).get("Contents", [])]
@@ -162,8 +167,10 @@ def test_a_failed_or_corrupt_upload_leaves_nothing_and_no_pending_upload(s3_env,
         return Opened(chunks(), opened.size, opened.expectation, opened.close)
 
     monkeypatch.setattr(S3Source, "open", corrupt)
+    sink = bucket_sink(s3_env, part_size=PART)
     with pytest.raises(TransferError) as info:
-        run(s3_env, bucket_sink(s3_env, part_size=PART), source_conn="other", if_exists="overwrite")
+        run(s3_env, sink, source_conn="other", if_exists="overwrite")
+    assert sink.buffers.in_use == 0
     assert isinstance(info.value.__cause__, VerificationError) and "checksum mismatch" in str(info.value)
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=s3_env["dest"]).get("Contents", [])]
     assert "in/wasabi_air/job-9/recording.bin" not in keys
@@ -188,21 +195,152 @@ def test_a_corrupt_stream_to_a_folder_keeps_the_previous_file(s3_env, monkeypatc
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(TEMP_SUFFIX)]
 
 
-def test_uploads_left_by_a_killed_worker_are_aborted_by_the_next_delivery(s3_env) -> None:
-    """A killed worker cannot abort its multipart upload; the next delivery to the folder does."""
+KILLED_TRY = """
+import os, sys
+from airflow_jobstatus.transfer.s3 import S3Access
+from airflow_jobstatus.transfer.sinks import S3Sink
+
+conn_id, bucket, rel, owner = sys.argv[1:5]
+sink = S3Sink(S3Access(conn_id), bucket, "in", part_size=5 * 1024**2, owner=owner)
+sink.prepare_folder(rel.rsplit("/", 1)[0])
+
+def chunks():
+    for i in range(40):
+        yield bytes([i]) * (1024**2)
+        if i == 12:
+            os._exit(9)  # the worker dies mid-upload: no clean-up runs
+
+sink.write(rel, chunks(), size_hint=None, content_type=None, metadata={}, before_commit=lambda n: None)
+"""
+
+
+def test_a_killed_try_s_upload_is_aborted_by_the_next_try_and_no_one_else_s(s3_env) -> None:
+    """The next try of the same task aborts what its killed try left; a concurrent run's live upload survives."""
     client = s3_env["client"]
     key = "in/wasabi_air/job-9/recording.bin"
-    left = client.create_multipart_upload(Bucket=s3_env["dest"], Key=key)["UploadId"]
-    client.upload_part(Bucket=s3_env["dest"], Key=key, UploadId=left, PartNumber=1, Body=b"x" * MIB)
-    elsewhere = client.create_multipart_upload(Bucket=s3_env["dest"], Key="in/other-job/x")["UploadId"]
+    this_task = delivery_owner("dag", "deliver", "run-1")
+    result = subprocess.run(
+        [sys.executable, "-c", KILLED_TRY, s3_env["conns"]["same"], s3_env["dest"], key[3:], this_task],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 9, result.stderr[-2000:]
 
     def open_uploads() -> set[str]:
         listed = client.list_multipart_uploads(Bucket=s3_env["dest"])
         return {u["UploadId"] for u in listed.get("Uploads", [])}
 
-    assert open_uploads() == {left, elsewhere}
-    # moto reports every upload as initiated in 2010, so only "stale" can be shown here; a fresh upload
-    # (younger than STALE_TEMP_SECONDS, perhaps another live writer's) is kept on real S3.
-    manifest = run(s3_env, bucket_sink(s3_env, stale_upload_seconds=0))
-    assert open_uploads() == {elsewhere}  # only the job folder's, never another prefix
+    left = open_uploads()
+    assert len(left) == 1, left
+    # another run of the same DAG (another run_id) is uploading the same key right now
+    other = S3Sink(
+        S3Access(s3_env["conns"]["same"]),
+        s3_env["dest"],
+        "in",
+        owner=delivery_owner("dag", "deliver", "run-2"),
+    )
+    live = client.create_multipart_upload(Bucket=s3_env["dest"], Key=key)["UploadId"]
+    other._track("wasabi_air/job-9/recording.bin", key, live)
+    client.upload_part(Bucket=s3_env["dest"], Key=key, UploadId=live, PartNumber=1, Body=b"x" * MIB)
+    untracked = client.create_multipart_upload(Bucket=s3_env["dest"], Key=key)["UploadId"]
+    elsewhere = client.create_multipart_upload(Bucket=s3_env["dest"], Key="in/other-job/x")["UploadId"]
+    assert open_uploads() == left | {live, untracked, elsewhere}
+
+    manifest = run(s3_env, bucket_sink(s3_env, owner=this_task))
     assert [e["status"] for e in manifest["outputs"]] == ["written", "written"]
+    assert open_uploads() == {live, untracked, elsewhere}  # only what this task's killed try started
+    # the other run's upload is intact: it completes
+    done = client.complete_multipart_upload(
+        Bucket=s3_env["dest"],
+        Key=key,
+        UploadId=live,
+        MultipartUpload={
+            "Parts": [
+                {
+                    "PartNumber": 1,
+                    "ETag": client.list_parts(Bucket=s3_env["dest"], Key=key, UploadId=live)["Parts"][0][
+                        "ETag"
+                    ],
+                }
+            ]
+        },
+    )
+    assert done["Key"] == key
+    # this task's record is gone; the other run's is still there for its own retries
+    names = [
+        o["Key"] for o in client.list_objects_v2(Bucket=s3_env["dest"], Prefix="in/").get("Contents", [])
+    ]
+    assert [n for n in names if n.endswith(TEMP_SUFFIX)] == [
+        f"in/wasabi_air/job-9/.recording.bin.{other.owner}{TEMP_SUFFIX}"
+    ]
+
+
+class GeneratedSource(Source):
+    """A stream of unknown size (like a download link without Content-Length), generated on the fly."""
+
+    def __init__(self, name: str, size: int) -> None:
+        output = JobOutput(name=name, format="bin", location=S3Object(bucket="generated", key=name))
+        super().__init__(output=output, kind="link", display=f"generated:{name}", lineage=("gen", name))
+        self.total = size
+
+    def open(self) -> Opened:
+        block = os.urandom(MIB)
+
+        def chunks() -> Iterator[bytes]:
+            sent = 0
+            while sent < self.total:
+                n = min(MIB, self.total - sent)
+                yield block[:n]
+                sent += n
+
+        return Opened(chunks(), None, None)
+
+
+def deliver_generated(sink: S3Sink, sizes: list[int]) -> dict[str, Any]:
+    sources = [GeneratedSource(f"stream{i}", size) for i, size in enumerate(sizes)]
+    planned, manifest_rel = plan_outputs("daily", "job-u", [s.output for s in sources])
+    return deliver_outputs(
+        service="daily",
+        job_id="job-u",
+        sink=sink,
+        planned=list(zip(planned, sources, strict=True)),
+        manifest_rel=manifest_rel,
+        max_concurrency=len(sizes),
+    ).manifest
+
+
+def test_a_stream_of_unknown_size_never_runs_out_of_parts(s3_env) -> None:
+    """Parts grow as a stream of unknown size goes on: 10 parts (a tenth of S3's 10,000) hold 60 MiB.
+
+    With one part size for the whole stream (5 MiB), the 10th part ends at 50 MiB and S3 refuses the 11th.
+    """
+    sink = bucket_sink(s3_env, part_size=PART, max_parts=10)
+    assert [sink.part_size_for(n, None) for n in (1, 2, 3, 10)] == [PART, 2 * PART, 4 * PART, 512 * PART]
+    manifest = deliver_generated(sink, [60 * MIB])
+    entry = manifest["outputs"][0]
+    assert entry["bytes"] == 60 * MIB and entry["status"] == "written"
+    head = s3_env["client"].head_object(Bucket=s3_env["dest"], Key="in/daily/job-u/stream0.bin")
+    assert head["ContentLength"] == 60 * MIB
+    parts = int(head["ETag"].strip('"').rsplit("-", 1)[1])
+    assert parts <= 10, head["ETag"]
+
+
+def test_memory_for_s3_uploads_is_bounded_whatever_the_sizes_and_the_outputs(s3_env) -> None:
+    """Peak memory (Python allocations) of four streams moving at once stays within the sink's budget."""
+    budget = 24 * MIB
+    sink = bucket_sink(s3_env, part_size=PART, upload_buffer_bytes=budget)
+    sizes = [40 * MIB + 123, 40 * MIB, 33 * MIB, 27 * MIB]
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base, _ = tracemalloc.get_traced_memory()
+        manifest = deliver_generated(sink, sizes)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sorted(e["bytes"] for e in manifest["outputs"]) == sorted(sizes)
+    assert sink.buffers.in_use == 0
+    # the budget, plus per stream: the source's 1 MiB block, a chunk looked ahead and a chunk in flight
+    bound = budget + len(sizes) * 3 * MIB
+    assert peak - base <= bound, f"peak {(peak - base) / MIB:.1f} MiB > {bound / MIB:.1f} MiB"

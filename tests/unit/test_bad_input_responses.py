@@ -409,13 +409,19 @@ def test_daily_status_response(daily, body: bytes) -> None:
     metadata=json.dumps({**WASABI_METADATA, "Id": "someone-else"}).encode(),
 )
 def test_wasabi_job_and_metadata_responses(wasabi, job: bytes, metadata: bytes) -> None:
+    """The state never depends on the metadata (contracts W3); a bad metadata body fails only
+    `get_outputs`, with a typed error."""
     hook, answers = wasabi
     answers.set(job=(200, job), metadata=(200, metadata))
     status = outcome(lambda: hook.get_job(WASABI_JOB["Id"]), service="Wasabi AiR")
     check_status(status, WASABI_STATUS_MAP)
     if isinstance(status, JobStatus):
-        for output in status.outputs:
-            assert isinstance(output.location, S3Object)
+        assert status.outputs == []
+        assert not any(r.url.path.endswith("/metadata") for r in answers.requests)
+        outputs = outcome(lambda: hook.get_outputs(status), service="Wasabi AiR")
+        if isinstance(outputs, list):
+            for output in outputs:
+                assert isinstance(output.location, S3Object)
 
 
 @BAD_INPUT
@@ -836,8 +842,10 @@ def test_a_translation_rule_broken_by_the_response_is_malformed(env) -> None:
         job=(200, encode({**WASABI_JOB, "Status": "completed"}, True)),
         metadata=(200, encode({**WASABI_METADATA, "Id": "someone-else"}, True)),
     )
-    with pytest.raises(MalformedResponseError, match="could not be used: metadata is for job"):
-        hook.get_job(WASABI_JOB["Id"])
+    status = hook.get_job(WASABI_JOB["Id"])  # the wait is not concerned by the metadata
+    assert status.succeeded and status.outputs == []
+    with pytest.raises(MalformedResponseError, match="get_outputs.*could not be used: metadata is for job"):
+        hook.get_outputs(status)
 
 
 def test_an_unusable_list_cursor_is_malformed(env) -> None:

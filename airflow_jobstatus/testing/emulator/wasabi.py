@@ -1,6 +1,11 @@
 """Wasabi AiR job API (``/wasabi``).
 
-Behaviour chosen where the documentation is silent:
+Documented rules it enforces (docs/contracts.md): headers auth (W1), submit body (W2), job and
+status shapes (W3, W4), statuses (W5), ``/metadata`` only for a completed job (W6; it answers 404
+for ``wasabi_metadata_lag`` seconds after completion: the metadata may lag the status), list (W7),
+the ``{"Error", "ErrorCode"}`` bodies (W9).
+
+Behaviour chosen where the documentation is silent (contracts "Behaviours the docs leave open"):
 
 * ``Priority`` is optional (default 5); ``Batch`` is ``null`` when not given; ``Source.Provider``
   defaults to ``wasabi``. ``Source.AccessKey`` / ``SecretKey`` are accepted and never returned.
@@ -154,7 +159,13 @@ class WasabiService(Service):
 
     async def get_metadata(self, req: Request) -> Response:
         job = self._job(req)
-        if job is None or self.emu.store.status(job) != "completed":
+        now = time.time()
+        if (
+            job is None
+            or self.emu.store.status(job, now) != "completed"
+            or job.final_at is None
+            or now < job.final_at + self.emu.config.wasabi_metadata_lag  # W6: may lag the status
+        ):
             return Response(404, {"Error": "Job not found or not completed", "ErrorCode": "NOT_FOUND"})
         d = job.data
         return Response(

@@ -21,7 +21,8 @@ Documented rules it enforces (rows of docs/contracts.md):
   jobs per account..."}``; S9 request bodies over 1 MB -> 413.
 * S7 conversation documents: 404 ``{"message": "..."}`` until the job completed (also for a failed
   job). Text submissions produce documents built from the submitted messages.
-  ``GET /v1/conversations/{id}`` lists ``members`` as ``{"id", "name", "email"}`` (S10).
+  ``GET /v1/conversations/{id}`` and ``.../members`` list members as ``{"id", "name", "email"}``
+  (S10).
 * S11 ``webhookUrl`` gets ``{"jobId", "status"}`` POSTed on every status change, loopback hosts
   only (others are accepted and ignored).
 
@@ -321,13 +322,7 @@ class SymblService(Service):
         if job is None:
             assert err is not None
             return err
-        conv = self._doc(job)
-        messages = conv.messages()["messages"]
-        # S10: conversation members are {id, name, email}
-        members = {
-            m["from"]["id"]: {"id": m["from"]["id"], "name": m["from"]["name"], "email": m["from"]["userId"]}
-            for m in messages
-        }
+        messages = self._doc(job).messages()["messages"]
         return Response(
             200,
             {
@@ -336,13 +331,27 @@ class SymblService(Service):
                 "name": job.data["name"],
                 "startTime": messages[0]["startTime"] if messages else None,
                 "endTime": messages[-1]["endTime"] if messages else None,
-                "members": list(members.values()),
+                "members": self._members(job),
                 "metadata": {},
             },
         )
 
+    def _members(self, job: Job) -> list[dict[str, Any]]:
+        """S10: the conversation's members, ``{id, name, email}`` each."""
+        members = {
+            m["from"]["id"]: {"id": m["from"]["id"], "name": m["from"]["name"], "email": m["from"]["userId"]}
+            for m in self._doc(job).messages()["messages"]
+        }
+        return list(members.values())
+
     async def get_document(self, req: Request) -> Response:
         document = req.params["document"]
+        if document == "members":
+            job, err = self._conversation(req)
+            if job is None:
+                assert err is not None
+                return err
+            return Response(200, {"members": self._members(job)})
         if document not in content.SYMBL_DOCUMENTS:
             return Response(404, {"message": "Not Found"})
         job, err = self._conversation(req)

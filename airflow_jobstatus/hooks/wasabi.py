@@ -74,8 +74,10 @@ def wasabi_submit_body(
     def bad(message: str, hint: str | None = None) -> InvalidParameterError:
         return InvalidParameterError(message, service="Wasabi AiR", operation="submit_job", hint=hint)
 
-    if not isinstance(name, str) or not 1 <= len(name) <= 256:
-        raise bad(f"name must be 1 to 256 characters, got {name!r}")
+    if not isinstance(name, str) or not 1 <= len(name) <= 256 or not name.strip():
+        raise bad(f"name must be 1 to 256 characters, not only blanks, got {name!r}")
+    if batch is not None and (not isinstance(batch, str) or len(batch) > 256):
+        raise bad(f"batch must be text of at most 256 characters, got {batch!r:.80}")
     if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 10:
         raise bad(f"priority must be an integer from 1 to 10, got {priority!r}")
     if not isinstance(services, dict) or not services:
@@ -90,7 +92,7 @@ def wasabi_submit_body(
     if missing:
         raise bad(
             f"source is missing {', '.join(missing)}",
-            hint="Give source as {Endpoint, Bucket, Region, ObjectKey}",
+            hint="Give source as {Bucket, ObjectKey} (Endpoint and Region optional)",
         )
     missing = [k for k in ("Bucket", "Region") if not (isinstance(destination, dict) and destination.get(k))]
     if missing:

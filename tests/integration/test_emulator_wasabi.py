@@ -212,7 +212,10 @@ def test_auth_and_not_found(
         ({"Services": {}}, "Services"),
         ({"Services": {"translate": ""}}, "translate"),
         ({"Destination": {"Bucket": "b"}}, "Destination"),
-        ({"Source": {"Bucket": "b", "Region": "r", "ObjectKey": "k"}}, "Source.Endpoint"),
+        ({"Name": "   "}, "Name"),
+        ({"Batch": "b" * 257}, "Batch"),
+        ({"Source": {"Endpoint": "s3.wasabisys.com", "Region": "r", "ObjectKey": "k"}}, "Source.Bucket"),
+        ({"Source": {"Bucket": "b", "Region": 3, "ObjectKey": "k"}}, "Source.Region"),
     ],
 )
 def test_submit_validation(
@@ -256,8 +259,8 @@ def test_list_pages_every_job_exactly_once(
             page += 1
         assert seen == expected
         assert page == 4
-    # default: newest first, pageSize 10
-    assert [r["Id"] for r in client.get(f"{base}/jobs", headers=headers).json()["Records"]] == ids[::-1]
+    # default (W7): oldest first ("Default is Asc")
+    assert [r["Id"] for r in client.get(f"{base}/jobs", headers=headers).json()["Records"]] == ids
     odd = client.get(
         f"{base}/jobs",
         headers=headers,
@@ -304,3 +307,13 @@ def test_metadata_lags_the_completed_status_by_the_configured_lag(
     job = _submit(client, base, jobstatus_credential, _job_body("nolag?emu_duration=0.3", bucket))
     _poll(client, f"{base}/jobs/{job['Id']}/status", headers)
     assert client.get(f"{base}/jobs/{job['Id']}/metadata", headers=headers).status_code == 200
+
+
+def test_source_endpoint_and_region_are_optional(
+    emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str
+) -> None:
+    """W2: "Submit a new job" requires only Source.Bucket and Source.ObjectKey."""
+    body = _job_body("minimal-source", "bucket")
+    body["Source"] = {"Bucket": "media", "ObjectKey": "MP4/Commercial.mp4"}
+    job = _submit(client, emulator.service_url("wasabi"), jobstatus_credential, body)
+    assert job["Source"]["Bucket"] == "media" and job["Source"]["Endpoint"] is None

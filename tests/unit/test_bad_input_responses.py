@@ -864,7 +864,8 @@ def test_an_unusable_list_cursor_is_malformed(env) -> None:
 @FEW
 @given(
     job_id=st.one_of(
-        st.text(max_size=20), st.sampled_from(["\ud800", "a\x00b", " ", "../x", "a/b?c#d", "%2e%2e"])
+        st.text(max_size=20),
+        st.sampled_from(["\ud800", "a\x00b", " ", "../x", "a/b?c#d", "%2e%2e", ".", ".."]),
     )
 )
 def test_any_job_id_from_a_dag_gives_a_status_or_a_typed_error(env, conn_type: str, job_id: str) -> None:
@@ -893,3 +894,18 @@ def test_any_job_id_from_a_dag_gives_a_status_or_a_typed_error(env, conn_type: s
         path = raw_path.split(b"?", 1)[0]
         assert path.count(b"/") == plain.split(b"?", 1)[0].count(b"/"), raw_path
         assert b"/../" not in path and not path.endswith(b"/..")
+
+
+def test_a_fractional_symbl_expires_in_gives_a_usable_token(symbl) -> None:
+    """Contracts S2: ``expiresIn`` is a number (the official client types it float)."""
+    hook, answers = symbl
+    source = hook.token_source  # type: ignore[attr-defined]
+    source.invalidate(source._valid() or "")  # the module's hook may hold a token already
+    answers.set(
+        token=(200, json.dumps({"accessToken": "frac-token", "expiresIn": 86399.5}).encode()),
+        job=(200, encode(SYMBL_JOB, True)),
+    )
+    status = hook.get_job(f"{SYMBL_JOB['id']}:6749556955938816")
+    assert status.job_id.startswith(SYMBL_JOB["id"])
+    job_request = [r for r in answers.requests if "/v1/job/" in r.url.path][-1]
+    assert job_request.headers["Authorization"] == "Bearer frac-token"

@@ -7,9 +7,14 @@ Against the emulator in its default mode, where ``/metadata`` may lag the comple
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import json
 import logging
+import textwrap
 import time
 import uuid
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -124,3 +129,92 @@ def test_a_metadata_shape_mismatch_fails_the_outputs_not_the_wait(
     assert status.state is JobState.SUCCEEDED
     with pytest.raises(MalformedResponseError, match="get_outputs"):
         hook.get_outputs(status)
+
+
+DAG = """
+from airflow.sdk import DAG
+
+from airflow_jobstatus.operators.transfer import JobOutputsToStorageOperator
+from airflow_jobstatus.sensors.wasabi import WasabiAirJobSensor
+
+with DAG({dag_id!r}, schedule=None, catchup=False) as dag:
+    wait = WasabiAirJobSensor(
+        task_id="wait", job_id={job_id!r}, wasabi_air_conn_id={conn_id!r}, deferrable=True, poll_interval=0.5
+    )
+    deliver = JobOutputsToStorageOperator(
+        task_id="deliver",
+        job_conn_id={conn_id!r},
+        job_id=wait.output,
+        destination={destination!r},
+        source_aws_conn_id={aws!r},
+        retries=0,
+    )
+    wait >> deliver
+"""
+
+
+def _run(folder: Path, **values: Any) -> tuple[dict[str, str], Any]:
+    dag_id = f"wasabi_meta_{uuid.uuid4().hex[:6]}"
+    path = folder / f"{dag_id}.py"
+    path.write_text(textwrap.dedent(DAG.format(dag_id=dag_id, **values)))
+    spec = importlib.util.spec_from_file_location(f"jobstatus_it_{dag_id}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    dag_run = module.dag.test()
+    tis = {ti.task_id: ti for ti in dag_run.get_task_instances()}
+    return {k: str(getattr(ti.state, "value", ti.state)) for k, ti in tis.items()}, tis
+
+
+def test_in_airflow_the_wait_succeeds_and_only_the_transfer_meets_the_metadata(
+    wasabi,
+    emulator: EmulatorServer,
+    jobstatus_s3,
+    airflow_dags_folder: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    conn_id, access, bucket = wasabi
+    aws = f"t_aws_{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{aws.upper()}",
+        json.dumps(
+            {
+                "conn_type": "aws",
+                "login": "testing",
+                "password": "testing",
+                "extra": {"endpoint_url": jobstatus_s3.endpoint_url, "region_name": "us-east-1"},
+            }
+        ),
+    )
+    hook = WasabiAirHook(wasabi_air_conn_id=conn_id)
+
+    # a metadata body of the wrong shape: the sensor still succeeds; the transfer fails, typed
+    fault = emulator.add_fault(service="wasabi", route="/metadata", kind="malformed")
+    destination = (tmp_path / "broken").as_uri()
+    states, _ = _run(
+        airflow_dags_folder,
+        job_id=_submit(hook, jobstatus_s3, bucket),
+        conn_id=conn_id,
+        destination=destination,
+        aws=aws,
+    )
+    captured = capfd.readouterr()
+    text = "\n".join([captured.out, captured.err, *(r.getMessage() for r in caplog.records)])
+    assert states == {"wait": "success", "deliver": "failed"}, states
+    assert "MalformedResponseError" in text and "get_outputs" in text
+
+    # the metadata lags the status (default emulator): the wait ends, the transfer waits for it
+    emulator.delete_fault(fault)
+    emulator.configure(wasabi_metadata_lag=1.5)
+    job_id = _submit(hook, jobstatus_s3, bucket)
+    destination = (tmp_path / "delivered").as_uri()
+    states, _ = _run(airflow_dags_folder, job_id=job_id, conn_id=conn_id, destination=destination, aws=aws)
+    assert states == {"wait": "success", "deliver": "success"}, states
+    delivered = list((tmp_path / "delivered").rglob("*_metadata.json")) + list(
+        (tmp_path / "delivered").rglob("metadata.json")
+    )
+    assert delivered, sorted(p.name for p in (tmp_path / "delivered").rglob("*"))
+    assert json.loads(delivered[0].read_text())["JobId"] == job_id

@@ -179,8 +179,10 @@ class WasabiAirHook(ListingHookMixin, JobServiceHook):
             WasabiMetadata,
             job_id=job.job_id,
         )
-        # the job as last read gives the destination region (the metadata may carry it too)
-        destination = job.raw.get("Destination")
+        # the destination region (for the S3 endpoint): from the metadata, else from the job as read
+        destination: Any = job.raw.get("Destination")
+        if metadata.Destination is not None:
+            destination = metadata.Destination.model_dump(mode="json")
         try:
             known = WasabiJob(Id=job.job_id, Status=job.raw_status, Destination=destination)
         except ValueError:

@@ -909,3 +909,17 @@ def test_a_fractional_symbl_expires_in_gives_a_usable_token(symbl) -> None:
     assert status.job_id.startswith(SYMBL_JOB["id"])
     job_request = [r for r in answers.requests if "/v1/job/" in r.url.path][-1]
     assert job_request.headers["Authorization"] == "Bearer frac-token"
+
+
+def test_wasabi_outputs_from_a_cheap_status_take_the_endpoint_from_the_metadata(wasabi) -> None:
+    """A `JobStatus` from ``/status`` has no destination: the metadata's region gives the endpoint."""
+    hook, answers = wasabi
+    answers.set(
+        status=(200, encode({"Id": WASABI_JOB["Id"], "Status": "completed", "ErrorCount": 0}, True)),
+        metadata=(200, encode(WASABI_METADATA, True)),
+    )
+    status = hook.get_status(WASABI_JOB["Id"])  # type: ignore[attr-defined]
+    [output] = hook.get_outputs(status)
+    region = WASABI_METADATA["Destination"]["Region"]
+    assert output.location.endpoint_url == f"https://s3.{region}.wasabisys.com"  # type: ignore[union-attr]
+    assert output.location.region == region  # type: ignore[union-attr]

@@ -134,3 +134,20 @@ def test_the_operator_waits_at_the_concurrency_limit_and_gives_up_past_its_bound
     assert set(_submits(emulator, gives_up_app)[1:]) == {429}  # never submitted
     assert "still at its limit of concurrent jobs" in text
     assert ConcurrencyLimitError.__name__ in text or "concurrency_wait_timeout" in text
+
+
+def test_the_hook_types_the_limit_429(make_connection, emulator: EmulatorServer) -> None:
+    """S8: the documented 429 on submit is a `ConcurrencyLimitError` (a `RateLimitedError`)."""
+    from airflow_jobstatus.exceptions import RateLimitedError
+
+    emulator.configure(symbl_max_concurrent_jobs=1)
+    conn_id, _ = make_connection("symbl", max_retries=0)
+    hook = SymblHook(conn_id)
+    hook.submit_job(audio_url="https://media.example/busy.mp3?emu_duration=30")
+    with pytest.raises(ConcurrencyLimitError) as err:
+        hook.submit_job(audio_url="https://media.example/next.mp3")
+    assert isinstance(err.value, RateLimitedError) and err.value.http_status == 429
+    text = str(err.value)
+    assert "maximum of 1 number of concurrent jobs" in text and "concurrency_wait_timeout" in text
+    with pytest.raises(ConcurrencyLimitError):  # the text variant too
+        hook.submit_job(messages=[{"payload": {"content": "hello"}}])

@@ -94,6 +94,17 @@ class RateLimitedError(JobStatusError):
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
 
 
+class ConcurrencyLimitError(RateLimitedError):
+    """The account runs as many jobs as the service allows at once; a submission is refused until
+    some end (Symbl.ai's 429 on submit). Not a request-rate problem: waiting minutes, not seconds,
+    and submitting again is the remedy (the Symbl submit operator does it)."""
+
+    hint = (
+        "Wait for some of the account's jobs to end and submit again, or raise the operator's "
+        "concurrency_wait_timeout; the service can raise the limit on request"
+    )
+
+
 class ServiceError(JobStatusError):
     """5xx still returned after the retries allowed."""
 

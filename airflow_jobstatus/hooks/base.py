@@ -41,8 +41,13 @@ CONNECTION_CACHE_SECONDS = 300.0
 
 
 def segment(value: str) -> str:
-    """One URL path segment, percent-encoded (a job id can never change the path)."""
-    return quote(str(value), safe="")
+    """One URL path segment, percent-encoded (a job id can never change the path).
+
+    ``.`` and ``..`` are encoded too: left as they are, URL normalization would drop them (a job id
+    ``.`` would address the list endpoint).
+    """
+    encoded = quote(str(value), safe="")
+    return encoded.replace(".", "%2E") if encoded in (".", "..") else encoded
 
 
 def _unusable(exc: ValueError) -> str:

@@ -14,12 +14,23 @@ import time
 import weakref
 from typing import Any
 
-from airflow_jobstatus.exceptions import InvalidParameterError, MalformedResponseError
+from airflow_jobstatus.exceptions import (
+    ConcurrencyLimitError,
+    InvalidParameterError,
+    MalformedResponseError,
+    RateLimitedError,
+)
 from airflow_jobstatus.hooks.base import JobServiceHook, Plan, await_shared, segment, start_shared
 from airflow_jobstatus.http.auth import RefreshableTokenAuth
 from airflow_jobstatus.http.client import Call, ServiceClient
 from airflow_jobstatus.models import JobStatus
-from airflow_jobstatus.models.symbl import SymblJob, SymblSubmitResponse, SymblToken, symbl_job_status
+from airflow_jobstatus.models.symbl import (
+    SymblJob,
+    SymblSubmitRequest,
+    SymblSubmitResponse,
+    SymblToken,
+    symbl_job_status,
+)
 from airflow_jobstatus.services import SYMBL
 
 TOKEN_PATH = "/oauth2/token:generate"
@@ -29,6 +40,37 @@ def split_job_ref(ref: str) -> tuple[str, str | None]:
     """``"jobId:conversationId"`` or ``"jobId"`` -> (jobId, conversationId or None)."""
     job_id, _, conversation_id = ref.partition(":")
     return job_id, (conversation_id or None)
+
+
+def _bad(message: str, hint: str | None = None) -> InvalidParameterError:
+    return InvalidParameterError(message, service="Symbl.ai", operation="submit_job", hint=hint)
+
+
+def _check_bool(name: str, value: Any) -> None:
+    if value is not None and not isinstance(value, bool):
+        raise _bad(f"{name} must be true or false, got {value!r}")
+
+
+def _check_channel_metadata(channel_metadata: Any) -> None:
+    """Contracts S3: ``[{"channel": <int>, "speaker": {"name"?: str, "email"?: str}}, ...]``."""
+    example = '[{"channel": 1, "speaker": {"name": "Robert", "email": "robert@example.com"}}]'
+    if not isinstance(channel_metadata, list) or not channel_metadata:
+        raise _bad(
+            f"channel_metadata must be a non-empty list, got {channel_metadata!r:.80}",
+            f"Give it as {example}",
+        )
+    for i, entry in enumerate(channel_metadata):
+        channel = entry.get("channel") if isinstance(entry, dict) else None
+        speaker = entry.get("speaker") if isinstance(entry, dict) else None
+        if isinstance(channel, bool) or not isinstance(channel, int) or channel < 1:
+            raise _bad(f"channel_metadata[{i}] needs channel (a positive integer)", f"Give it as {example}")
+        if not isinstance(speaker, dict) or not all(
+            isinstance(speaker.get(k), str) for k in ("name", "email") if k in speaker
+        ):
+            raise _bad(
+                f"channel_metadata[{i}] needs speaker, an object with optional name and email strings",
+                f"Give it as {example}",
+            )
 
 
 def symbl_submit_request(
@@ -41,51 +83,69 @@ def symbl_submit_request(
     enable_speaker_diarization: bool | None,
     diarization_speaker_count: int | None,
     webhook_url: str | None,
-) -> tuple[str, dict[str, Any]]:
-    """(path, body) of the Async API submission, validated before anything is sent."""
+    detect_entities: bool | None = None,
+    enable_separate_recognition_per_channel: bool | None = None,
+    channel_metadata: list[dict[str, Any]] | None = None,
+) -> SymblSubmitRequest:
+    """The Async API submission (path, query, body), validated before anything is sent.
+
+    ``detect_entities`` applies to every source; speaker diarization and separate recognition per
+    channel to audio and video URLs only. ``enable_speaker_diarization`` and
+    ``diarization_speaker_count`` go in the query string (contracts S4).
+    """
     given = [k for k, v in (("audio_url", audio_url), ("video_url", video_url), ("messages", messages)) if v]
     if len(given) != 1:
-        raise InvalidParameterError(
+        raise _bad(
             f"exactly one source is needed, got {len(given)} ({', '.join(given) or 'none'})",
-            service="Symbl.ai",
-            operation="submit_job",
-            hint="Pass exactly one of audio_url, video_url or messages",
+            "Pass exactly one of audio_url, video_url or messages",
         )
+    _check_bool("detect_entities", detect_entities)
     body: dict[str, Any] = {}
     if name:
         body["name"] = name
     if webhook_url:
         body["webhookUrl"] = webhook_url
+    if detect_entities is not None:
+        body["detectEntities"] = detect_entities
     if messages:
         for i, message in enumerate(messages):
             payload = message.get("payload") if isinstance(message, dict) else None
             if not isinstance(payload, dict) or not isinstance(payload.get("content"), str):
-                raise InvalidParameterError(
+                raise _bad(
                     f"messages[{i}] needs payload.content (a string)",
-                    service="Symbl.ai",
-                    operation="submit_job",
-                    hint='Give each message as {"payload": {"content": "...", "contentType": "text/plain"}}',
+                    'Give each message as {"payload": {"content": "...", "contentType": "text/plain"}}',
                 )
         body["messages"] = messages
-        return "/v1/process/text", body
+        return SymblSubmitRequest("/v1/process/text", {}, body)
+    _check_bool("enable_speaker_diarization", enable_speaker_diarization)
+    _check_bool("enable_separate_recognition_per_channel", enable_separate_recognition_per_channel)
     if diarization_speaker_count is not None and (
         isinstance(diarization_speaker_count, bool)
         or not isinstance(diarization_speaker_count, int)
         or diarization_speaker_count < 1
     ):
-        raise InvalidParameterError(
-            f"diarization_speaker_count must be a positive integer, got {diarization_speaker_count!r}",
-            service="Symbl.ai",
-            operation="submit_job",
-        )
+        raise _bad(f"diarization_speaker_count must be a positive integer, got {diarization_speaker_count!r}")
+    if channel_metadata is not None:
+        _check_channel_metadata(channel_metadata)
+        if enable_separate_recognition_per_channel is not True:
+            raise _bad(
+                "channel_metadata needs separate recognition per channel (Symbl ignores it otherwise)",
+                "Pass enable_separate_recognition_per_channel=True with channel_metadata",
+            )
     body["url"] = audio_url or video_url
     if language_code:
         body["languageCode"] = language_code
+    if enable_separate_recognition_per_channel is not None:
+        body["enableSeparateRecognitionPerChannel"] = enable_separate_recognition_per_channel
+    if channel_metadata is not None:
+        body["channelMetadata"] = channel_metadata
+    params: dict[str, str] = {}
     if enable_speaker_diarization is not None:
-        body["enableSpeakerDiarization"] = enable_speaker_diarization
+        params["enableSpeakerDiarization"] = "true" if enable_speaker_diarization else "false"
     if diarization_speaker_count is not None:
-        body["diarizationSpeakerCount"] = diarization_speaker_count
-    return ("/v1/process/audio/url" if audio_url else "/v1/process/video/url"), body
+        params["diarizationSpeakerCount"] = str(diarization_speaker_count)
+    path = "/v1/process/audio/url" if audio_url else "/v1/process/video/url"
+    return SymblSubmitRequest(path, params, body)
 
 
 class SymblTokenSource:
@@ -214,8 +274,24 @@ class SymblHook(JobServiceHook):
             )
         return status
 
-    def _submit(self, path: str, body: dict[str, Any]) -> Plan[str]:
-        created = yield Call("submit_job", "POST", path, SymblSubmitResponse, json=body)
+    def _submit(self, request: SymblSubmitRequest) -> Plan[str]:
+        try:
+            created = yield Call(
+                "submit_job",
+                "POST",
+                request.path,
+                SymblSubmitResponse,
+                params=request.params or None,
+                json=request.body,
+                hints={429: ConcurrencyLimitError.hint},
+            )
+        except RateLimitedError as exc:
+            # contracts S8: a 429 on submit is the account's concurrent-job limit, not a request
+            # rate: the same error (message, status, URL), typed so that a submit loop can wait
+            limited = ConcurrencyLimitError.__new__(ConcurrencyLimitError)
+            limited.__dict__.update(exc.__dict__)
+            limited.args = exc.args
+            raise limited from None
         # the reference is "jobId:conversationId": a ':' in the job id would split it elsewhere
         job_id = self.usable_id("submit_job", created.jobId, forbidden=":")
         conversation_id = self.usable_id("submit_job", created.conversationId, what="conversation id")
@@ -232,19 +308,32 @@ class SymblHook(JobServiceHook):
         enable_speaker_diarization: bool | None = None,
         diarization_speaker_count: int | None = None,
         webhook_url: str | None = None,
+        detect_entities: bool | None = None,
+        enable_separate_recognition_per_channel: bool | None = None,
+        channel_metadata: list[dict[str, Any]] | None = None,
     ) -> str:
-        """Submit audio, video or text; return ``"<jobId>:<conversationId>"``."""
-        path, body = symbl_submit_request(
-            audio_url=audio_url,
-            video_url=video_url,
-            messages=messages,
-            name=name,
-            language_code=language_code,
-            enable_speaker_diarization=enable_speaker_diarization,
-            diarization_speaker_count=diarization_speaker_count,
-            webhook_url=webhook_url,
+        """Submit audio, video or text; return ``"<jobId>:<conversationId>"``.
+
+        Options as in `symbl_submit_request`. A 429 (the account's concurrent-job limit) raises
+        `ConcurrencyLimitError`; `SymblSubmitJobOperator` waits and submits again.
+        """
+        return self.run(
+            self._submit(
+                symbl_submit_request(
+                    audio_url=audio_url,
+                    video_url=video_url,
+                    messages=messages,
+                    name=name,
+                    language_code=language_code,
+                    enable_speaker_diarization=enable_speaker_diarization,
+                    diarization_speaker_count=diarization_speaker_count,
+                    webhook_url=webhook_url,
+                    detect_entities=detect_entities,
+                    enable_separate_recognition_per_channel=enable_separate_recognition_per_channel,
+                    channel_metadata=channel_metadata,
+                )
+            )
         )
-        return self.run(self._submit(path, body))
 
     async def asubmit_job(
         self,
@@ -257,18 +346,27 @@ class SymblHook(JobServiceHook):
         enable_speaker_diarization: bool | None = None,
         diarization_speaker_count: int | None = None,
         webhook_url: str | None = None,
+        detect_entities: bool | None = None,
+        enable_separate_recognition_per_channel: bool | None = None,
+        channel_metadata: list[dict[str, Any]] | None = None,
     ) -> str:
-        path, body = symbl_submit_request(
-            audio_url=audio_url,
-            video_url=video_url,
-            messages=messages,
-            name=name,
-            language_code=language_code,
-            enable_speaker_diarization=enable_speaker_diarization,
-            diarization_speaker_count=diarization_speaker_count,
-            webhook_url=webhook_url,
+        return await self.arun(
+            self._submit(
+                symbl_submit_request(
+                    audio_url=audio_url,
+                    video_url=video_url,
+                    messages=messages,
+                    name=name,
+                    language_code=language_code,
+                    enable_speaker_diarization=enable_speaker_diarization,
+                    diarization_speaker_count=diarization_speaker_count,
+                    webhook_url=webhook_url,
+                    detect_entities=detect_entities,
+                    enable_separate_recognition_per_channel=enable_separate_recognition_per_channel,
+                    channel_metadata=channel_metadata,
+                )
+            )
         )
-        return await self.arun(self._submit(path, body))
 
     def _test_connection(self) -> Plan[str]:
         yield Call(

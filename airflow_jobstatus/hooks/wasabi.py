@@ -1,7 +1,17 @@
-"""Wasabi AiR: ``/jobs`` under the account's AiR base URL; access and secret keys in headers."""
+"""Wasabi AiR: ``/jobs`` under the account's AiR base URL; access and secret keys in headers.
+
+A job's state comes from ``GET /jobs/{Id}`` (or ``/status``) alone (docs/contracts.md W3, W4).
+``/jobs/{Id}/metadata`` is read only when the outputs are asked for (`WasabiAirHook.get_outputs`,
+the transfer operator): it may answer 404 for a moment after the job completed (W6), which is
+retried within ``metadata_wait`` seconds, and a metadata response of the wrong shape is an error of
+that call, never of the wait for the job.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -10,7 +20,7 @@ from airflow_jobstatus.exceptions import InvalidParameterError, NotFoundError
 from airflow_jobstatus.hooks.base import JobServiceHook, ListingHookMixin, Plan, segment
 from airflow_jobstatus.http.auth import HeaderAuth
 from airflow_jobstatus.http.client import Call
-from airflow_jobstatus.models import JobState, JobStatus
+from airflow_jobstatus.models import JobOutput, JobState, JobStatus, Service
 from airflow_jobstatus.models.common import normalize_state
 from airflow_jobstatus.models.wasabi import (
     WASABI_STATUS_MAP,
@@ -24,6 +34,13 @@ from airflow_jobstatus.models.wasabi import (
 from airflow_jobstatus.services import WASABI_AIR
 
 SERVICES: tuple[str, ...] = ("ocr", "s2t", "nld", "audiotag", "face", "logo")
+
+METADATA_WAIT = 30.0
+"""Seconds `WasabiAirHook.get_outputs` keeps retrying a 404 from ``/metadata`` of a completed job."""
+METADATA_RETRY_DELAYS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)
+"""Waits between those retries; the last one repeats until ``metadata_wait`` is spent."""
+
+log = logging.getLogger(__name__)
 
 
 class _WasabiJobState(BaseModel):
@@ -57,8 +74,10 @@ def wasabi_submit_body(
     def bad(message: str, hint: str | None = None) -> InvalidParameterError:
         return InvalidParameterError(message, service="Wasabi AiR", operation="submit_job", hint=hint)
 
-    if not isinstance(name, str) or not 1 <= len(name) <= 256:
-        raise bad(f"name must be 1 to 256 characters, got {name!r}")
+    if not isinstance(name, str) or not 1 <= len(name) <= 256 or not name.strip():
+        raise bad(f"name must be 1 to 256 characters, not only blanks, got {name!r}")
+    if batch is not None and (not isinstance(batch, str) or len(batch) > 256):
+        raise bad(f"batch must be text of at most 256 characters, got {batch!r:.80}")
     if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 10:
         raise bad(f"priority must be an integer from 1 to 10, got {priority!r}")
     if not isinstance(services, dict) or not services:
@@ -73,7 +92,7 @@ def wasabi_submit_body(
     if missing:
         raise bad(
             f"source is missing {', '.join(missing)}",
-            hint="Give source as {Endpoint, Bucket, Region, ObjectKey}",
+            hint="Give source as {Bucket, ObjectKey} (Endpoint and Region optional)",
         )
     missing = [k for k in ("Bucket", "Region") if not (isinstance(destination, dict) and destination.get(k))]
     if missing:
@@ -95,6 +114,11 @@ class WasabiAirHook(ListingHookMixin, JobServiceHook):
 
     :param wasabi_air_conn_id: a ``wasabi_air`` connection (host = AiR base URL, login = access key,
         password = secret key).
+    :param metadata_wait: seconds `get_outputs` retries ``/jobs/{Id}/metadata`` while it still
+        answers 404 for a job that completed (the metadata can lag the status). Default 30.
+
+    `get_job`, `get_status` and the sensors decide the state from the job alone: a completed job's
+    `JobStatus` lists no outputs; `get_outputs` reads the metadata and returns the one output.
     """
 
     spec = WASABI_AIR
@@ -103,8 +127,20 @@ class WasabiAirHook(ListingHookMixin, JobServiceHook):
     conn_type = WASABI_AIR.conn_type
     hook_name = WASABI_AIR.display_name
 
-    def __init__(self, wasabi_air_conn_id: str = WASABI_AIR.default_conn_id, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        wasabi_air_conn_id: str = WASABI_AIR.default_conn_id,
+        *,
+        metadata_wait: float = METADATA_WAIT,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(wasabi_air_conn_id, **kwargs)
+        if isinstance(metadata_wait, bool) or not isinstance(metadata_wait, int | float) or metadata_wait < 0:
+            raise InvalidParameterError(
+                f"metadata_wait must be a non-negative number of seconds, got {metadata_wait!r}",
+                service=WASABI_AIR.display_name,
+            )
+        self.metadata_wait = float(metadata_wait)
 
     def _auth(self, conn: Any, extra: dict[str, Any]) -> tuple[Any, list[str]]:
         access = self._require(conn.login, "login")
@@ -122,15 +158,80 @@ class WasabiAirHook(ListingHookMixin, JobServiceHook):
         return f"https://s3.{region}.wasabisys.com" if region else None
 
     def _get_job(self, job_id: str) -> Plan[JobStatus]:
-        path = f"/jobs/{segment(job_id)}"
-        job = yield Call("get_job", "GET", path, WasabiJob, job_id=job_id)
-        metadata = None
-        if (job.Status or "").lower() == "completed":
+        """The job's state from ``GET /jobs/{Id}`` alone (the metadata is never read here)."""
+        job = yield Call("get_job", "GET", f"/jobs/{segment(job_id)}", WasabiJob, job_id=job_id)
+        return wasabi_job_status(job, endpoint_url=self._endpoint(job))
+
+    # --- outputs
+
+    @staticmethod
+    def _needs_metadata(job: JobStatus) -> bool:
+        return job.service is Service.WASABI_AIR and job.succeeded and not job.outputs
+
+    def _get_outputs(self, job: JobStatus) -> Plan[list[JobOutput]]:
+        """One read of ``/metadata``: the completed job's metadata object (404 while it lags)."""
+        if not self._needs_metadata(job):
+            return job.outputs
+        metadata = yield Call(
+            "get_outputs",
+            "GET",
+            f"/jobs/{segment(job.job_id)}/metadata",
+            WasabiMetadata,
+            job_id=job.job_id,
+        )
+        # the destination region (for the S3 endpoint): from the metadata, else from the job as read
+        destination: Any = job.raw.get("Destination")
+        if metadata.Destination is not None:
+            destination = metadata.Destination.model_dump(mode="json")
+        try:
+            known = WasabiJob(Id=job.job_id, Status=job.raw_status, Destination=destination)
+        except ValueError:
+            known = WasabiJob(Id=job.job_id, Status=job.raw_status)
+        return wasabi_job_status(known, metadata, endpoint_url=self._endpoint(known)).outputs
+
+    def _metadata_retry(self, job: JobStatus, attempt: int, started: float, exc: NotFoundError) -> float:
+        """Seconds to wait before reading the metadata again, or the error that ends the wait."""
+        delay = METADATA_RETRY_DELAYS[min(attempt, len(METADATA_RETRY_DELAYS) - 1)]
+        if time.monotonic() + delay > started + self.metadata_wait:
+            raise NotFoundError(
+                f"the job completed but its metadata was still not found after {self.metadata_wait:g} s "
+                f"({attempt + 1} reads of /metadata)",
+                service=WASABI_AIR.display_name,
+                operation="get_outputs",
+                status_code=exc.http_status,
+                job_id=job.job_id,
+                hint="Wasabi AiR lists a job's metadata shortly after the job completes; retry the task, "
+                "or raise the hook's metadata_wait",
+            ) from None
+        log.info(
+            "Wasabi AiR job %s completed but /metadata answers 404 (not listed yet); reading it again in %.1f s",
+            job.job_id,
+            delay,
+        )
+        return delay
+
+    def get_outputs(self, job: JobStatus | str) -> list[JobOutput]:
+        """The completed job's metadata object; a 404 right after completion is retried (bounded)."""
+        status = job if isinstance(job, JobStatus) else self.get_job(job)
+        started = time.monotonic()
+        attempt = 0
+        while True:
             try:
-                metadata = yield Call("get_job", "GET", f"{path}/metadata", WasabiMetadata, job_id=job_id)
-            except NotFoundError:
-                metadata = None  # completed a moment ago; the metadata object is listed on the next read
-        return wasabi_job_status(job, metadata, endpoint_url=self._endpoint(job))
+                return self.run(self._get_outputs(status))
+            except NotFoundError as exc:
+                time.sleep(self._metadata_retry(status, attempt, started, exc))
+                attempt += 1
+
+    async def aget_outputs(self, job: JobStatus | str) -> list[JobOutput]:
+        status = job if isinstance(job, JobStatus) else await self.aget_job(job)
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            try:
+                return await self.arun(self._get_outputs(status))
+            except NotFoundError as exc:
+                await asyncio.sleep(self._metadata_retry(status, attempt, started, exc))
+                attempt += 1
 
     def _get_status(self, job_id: str) -> Plan[JobStatus]:
         """The cheap poll: ``GET /jobs/{Id}/status`` (no outputs)."""

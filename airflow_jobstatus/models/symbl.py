@@ -12,7 +12,7 @@ passes the one it got at submission.
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from pydantic import Field
@@ -45,6 +45,7 @@ __all__ = [
     "SymblMessage",
     "SymblMessages",
     "SymblQuestions",
+    "SymblSubmitRequest",
     "SymblSubmitResponse",
     "SymblSummary",
     "SymblSummaryItem",
@@ -71,10 +72,23 @@ SYMBL_STATUS_MAP: Mapping[str, JobState] = MappingProxyType(
 
 class SymblToken(ApiModel):
     """``POST /oauth2/token:generate``. ``expiresIn`` is the remaining lifetime in seconds (a cached
-    token comes back with less than 86400). The token is a bearer secret: kept out of ``repr``."""
+    token comes back with less than 86400); a number, possibly fractional (the official client types
+    it ``float``: contracts S2). The token is a bearer secret: kept out of ``repr``."""
 
     accessToken: str = Field(repr=False)
-    expiresIn: int
+    expiresIn: float
+
+
+class SymblSubmitRequest(NamedTuple):
+    """One Async API submission as it is sent: path, query parameters and JSON body.
+
+    ``enableSpeakerDiarization`` and ``diarizationSpeakerCount`` are query parameters of the audio
+    and video URL endpoints (contracts S4); every other option is a body field (S3).
+    """
+
+    path: str
+    params: dict[str, str]
+    body: dict[str, Any]
 
 
 class SymblJob(ApiModel):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_jobstatus.exceptions import InvalidParameterError
 from airflow_jobstatus.hooks.wasabi import WasabiAirHook, wasabi_submit_body
 from airflow_jobstatus.operators.base import JobSubmitOperator, as_int, as_structure, need_structure
 from airflow_jobstatus.services import WASABI_AIR
@@ -21,7 +20,8 @@ class WasabiAirSubmitJobOperator(JobSubmitOperator):
     :param services: the AiR services to run, as ``{"s2t": "", "ocr": {"config": {...}}}``: each of
         ``ocr``, ``s2t``, ``nld``, ``audiotag``, ``face``, ``logo`` with ``""`` or its config; a list of
         names means each with its default config (templated).
-    :param source: the object to process: ``{"Endpoint", "Bucket", "Region", "ObjectKey"}`` (templated).
+    :param source: the object to process: ``{"Bucket", "ObjectKey"}`` and optionally ``"Endpoint"``,
+        ``"Region"`` (and ``"AccessKey"``/``"SecretKey"`` for a source outside Wasabi) (templated).
     :param destination: where AiR writes its outputs: ``{"Bucket", "Region"}`` (templated).
     :param priority: 1 to 10. Default 5 (templated).
     :param batch: a batch name to group jobs (templated).
@@ -69,14 +69,4 @@ class WasabiAirSubmitJobOperator(JobSubmitOperator):
             "priority": as_int(self.priority),
             "batch": self.batch or None,
         }
-        body = wasabi_submit_body(**kwargs)
-        # AiR needs the whole source location (the helper checks only Bucket and ObjectKey)
-        missing = [k for k in ("Endpoint", "Region") if not body["Source"].get(k)]
-        if missing:
-            raise InvalidParameterError(
-                f"source is missing {', '.join(missing)}",
-                service="Wasabi AiR",
-                operation="submit_job",
-                hint="Give source as {Endpoint, Bucket, Region, ObjectKey}",
-            )
-        return kwargs, body
+        return kwargs, wasabi_submit_body(**kwargs)

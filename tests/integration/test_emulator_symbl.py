@@ -133,11 +133,11 @@ def test_audio_job_and_conversation_documents(
     r = client.post(
         f"{base}/v1/process/audio/url",
         headers=headers,
+        params={"enableSpeakerDiarization": "true", "diarizationSpeakerCount": "3"},  # S4: query
         json={
             "url": "https://media.example/call.mp3?emu_duration=1",
             "name": "Weekly",
-            "enableSpeakerDiarization": True,
-            "diarizationSpeakerCount": 3,
+            "detectEntities": True,
         },
     )
     assert r.status_code == 201
@@ -179,6 +179,9 @@ def test_audio_job_and_conversation_documents(
     analytics = client.get(f"{base}/v1/conversations/{conv}/analytics", headers=headers).json()
     assert {m["type"] for m in analytics["metrics"]} >= {"total_silence", "total_talk_time"}
     assert analytics["members"]
+    conversation = client.get(f"{base}/v1/conversations/{conv}", headers=headers).json()
+    assert conversation["members"] and all(set(m) == {"id", "name", "email"} for m in conversation["members"])
+    assert all("@" in m["email"] for m in conversation["members"])  # S10: members carry email
     # another app sees neither the job nor the conversation
     other = {"Authorization": f"Bearer {_token(client, base, jobstatus_credential + '-other')}"}
     assert client.get(f"{base}/v1/job/{created['jobId']}", headers=other).status_code == 404
@@ -303,3 +306,54 @@ def test_webhook_gets_every_status(
         {"jobId": job_id, "status": "in_progress"},
         {"jobId": job_id, "status": "completed"},
     ]
+
+
+def test_submit_options_follow_the_docs(
+    emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str
+) -> None:
+    """S3 body options and S4 query options are checked where the docs put them."""
+    base = emulator.service_url("symbl")
+    headers = {"Authorization": f"Bearer {_token(client, base, jobstatus_credential)}"}
+    url = f"{base}/v1/process/audio/url"
+    media = {"url": "https://m.example/a.mp3"}
+    channels = [
+        {"channel": 1, "speaker": {"name": "Robert", "email": "robert@example.com"}},
+        {"channel": 2, "speaker": {}},
+    ]
+    ok = client.post(
+        url,
+        headers=headers,
+        params={"enableSpeakerDiarization": "true", "diarizationSpeakerCount": "2"},
+        json={
+            **media,
+            "detectEntities": True,
+            "enableSeparateRecognitionPerChannel": True,
+            "channelMetadata": channels,
+        },
+    )
+    assert ok.status_code == 201, ok.text
+    recorded = emulator.job("symbl", ok.json()["jobId"])["request"]
+    assert recorded["query"] == {"enableSpeakerDiarization": "true", "diarizationSpeakerCount": "2"}
+    bad = [
+        ({"enableSpeakerDiarization": "yes"}, media, "enableSpeakerDiarization"),
+        ({"diarizationSpeakerCount": "0"}, media, "diarizationSpeakerCount"),
+        ({"diarizationSpeakerCount": "two"}, media, "diarizationSpeakerCount"),
+        ({}, {**media, "detectEntities": "yes"}, "detectEntities"),
+        ({}, {**media, "enableSeparateRecognitionPerChannel": 1}, "enableSeparateRecognitionPerChannel"),
+        ({}, {**media, "channelMetadata": {"channel": 1}}, "channelMetadata"),
+        ({}, {**media, "channelMetadata": [{"speaker": {"name": "x"}}]}, "channelMetadata[0].channel"),
+        (
+            {},
+            {**media, "channelMetadata": [{"channel": 1, "speaker": {"email": 3}}]},
+            "channelMetadata[0].speaker",
+        ),
+    ]
+    for params, body, named in bad:
+        r = client.post(url, headers=headers, params=params, json=body)
+        assert r.status_code == 400 and named in r.json()["message"], (params, body, r.text)
+    r = client.post(
+        f"{base}/v1/process/text",
+        headers=headers,
+        json={"messages": [{"payload": {"content": "hi"}}], "detectEntities": "yes"},
+    )
+    assert r.status_code == 400 and "detectEntities" in r.json()["message"]

@@ -72,6 +72,16 @@ def _poll(client: httpx.Client, url: str, headers: dict[str, str], timeout: floa
     raise AssertionError(f"no terminal status: {seen}")
 
 
+def _metadata_once_listed(client: httpx.Client, url: str, headers: dict[str, str]) -> dict[str, Any]:
+    """The metadata of a completed job: it may answer 404 for a moment first (contracts W6)."""
+    deadline = time.monotonic() + 10
+    while (r := client.get(url, headers=headers)).status_code == 404:
+        assert time.monotonic() < deadline, r.text
+        time.sleep(0.05)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
 def _check_job_shape(job: dict[str, Any]) -> None:
     assert set(job) == {
         "Id",
@@ -126,7 +136,7 @@ def test_job_shape_and_progression(
     job = client.get(f"{base}/jobs/{created['Id']}", headers=headers).json()
     _check_job_shape(job)
     assert job["Status"] == "completed" and ISO.match(job["Completed"])
-    meta = client.get(f"{base}/jobs/{created['Id']}/metadata", headers=headers).json()
+    meta = _metadata_once_listed(client, f"{base}/jobs/{created['Id']}/metadata", headers)
     assert set(meta) == {"Id", "UserId", "Destination", "DestinationPath"}
     assert meta["Destination"] == {"Bucket": bucket, "Region": "us-east-1"}
     assert re.fullmatch(
@@ -202,7 +212,10 @@ def test_auth_and_not_found(
         ({"Services": {}}, "Services"),
         ({"Services": {"translate": ""}}, "translate"),
         ({"Destination": {"Bucket": "b"}}, "Destination"),
-        ({"Source": {"Bucket": "b", "Region": "r", "ObjectKey": "k"}}, "Source.Endpoint"),
+        ({"Name": "   "}, "Name"),
+        ({"Batch": "b" * 257}, "Batch"),
+        ({"Source": {"Endpoint": "s3.wasabisys.com", "Region": "r", "ObjectKey": "k"}}, "Source.Bucket"),
+        ({"Source": {"Bucket": "b", "Region": 3, "ObjectKey": "k"}}, "Source.Region"),
     ],
 )
 def test_submit_validation(
@@ -246,8 +259,8 @@ def test_list_pages_every_job_exactly_once(
             page += 1
         assert seen == expected
         assert page == 4
-    # default: newest first, pageSize 10
-    assert [r["Id"] for r in client.get(f"{base}/jobs", headers=headers).json()["Records"]] == ids[::-1]
+    # default (W7): oldest first ("Default is Asc")
+    assert [r["Id"] for r in client.get(f"{base}/jobs", headers=headers).json()["Records"]] == ids
     odd = client.get(
         f"{base}/jobs",
         headers=headers,
@@ -272,3 +285,35 @@ def test_list_pages_every_job_exactly_once(
     ):
         r = client.get(f"{base}/jobs", headers=headers, params=bad)
         assert r.status_code == 400 and r.json()["ErrorCode"] == "BAD_REQUEST", bad
+
+
+def test_metadata_lags_the_completed_status_by_the_configured_lag(
+    emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str, bucket: str
+) -> None:
+    """W6: right after a job reads ``completed``, ``/metadata`` may still be 404; then it is listed."""
+    emulator.configure(wasabi_metadata_lag=1.5)
+    base = emulator.service_url("wasabi")
+    headers = _h(jobstatus_credential)
+    job = _submit(client, base, jobstatus_credential, _job_body("lag?emu_duration=0.3", bucket))
+    _poll(client, f"{base}/jobs/{job['Id']}/status", headers)
+    completed_seen = time.monotonic()
+    r = client.get(f"{base}/jobs/{job['Id']}/metadata", headers=headers)
+    assert r.status_code == 404 and r.json()["ErrorCode"] == "NOT_FOUND"
+    meta = _metadata_once_listed(client, f"{base}/jobs/{job['Id']}/metadata", headers)
+    assert meta["Id"] == job["Id"]
+    assert time.monotonic() - completed_seen >= 1.0  # listed only once the lag passed
+
+    emulator.configure(wasabi_metadata_lag=0)
+    job = _submit(client, base, jobstatus_credential, _job_body("nolag?emu_duration=0.3", bucket))
+    _poll(client, f"{base}/jobs/{job['Id']}/status", headers)
+    assert client.get(f"{base}/jobs/{job['Id']}/metadata", headers=headers).status_code == 200
+
+
+def test_source_endpoint_and_region_are_optional(
+    emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str
+) -> None:
+    """W2: "Submit a new job" requires only Source.Bucket and Source.ObjectKey."""
+    body = _job_body("minimal-source", "bucket")
+    body["Source"] = {"Bucket": "media", "ObjectKey": "MP4/Commercial.mp4"}
+    job = _submit(client, emulator.service_url("wasabi"), jobstatus_credential, body)
+    assert job["Source"]["Bucket"] == "media" and job["Source"]["Endpoint"] is None

@@ -352,8 +352,10 @@ def test_example_symbl_to_a_folder_path(
     conf = {"audio_url": audio, "speakers": 3, "destination": str(folder)}
     dag_run, states = run_example(airflow_dags_folder, "example_symbl.py", conf)
     assert states == {"submit": "success", "wait": "success", "deliver": "success"}
-    body = accounts.only_job("symbl")["request"]["body"]
-    assert body["url"] == audio and body["diarizationSpeakerCount"] == 3
+    request = accounts.only_job("symbl")["request"]
+    body = request["body"]
+    # diarization settings are query parameters of the submission (contracts S4)
+    assert body["url"] == audio and request["query"]["diarizationSpeakerCount"] == "3"
     assert body["name"] == f"support call {dag_run.logical_date:%Y-%m-%d} ({dag_run.run_id})"
     check_delivery(accounts, delivered(folder.as_uri(), accounts.s3), "symbl")
 

@@ -338,11 +338,11 @@ def test_every_operator_deferrable_and_not_submits_waits_and_returns_the_status(
     text_body = recorded["symbl_deferrable"]["body"]
     assert text_body["name"] == "standup-t42"
     assert [m["payload"]["content"] for m in text_body["messages"]] == ["Hello t42", "Let us ship it."]
-    assert recorded["symbl_poll"]["body"] == {
-        "url": f"{MEDIA}/demo.mp4",
-        "languageCode": "en-US",
-        "enableSpeakerDiarization": True,
-        "diarizationSpeakerCount": 2,
+    # Symbl's diarization settings are query parameters (contracts S4)
+    assert recorded["symbl_poll"]["body"] == {"url": f"{MEDIA}/demo.mp4", "languageCode": "en-US"}
+    assert recorded["symbl_poll"]["query"] == {
+        "enableSpeakerDiarization": "true",
+        "diarizationSpeakerCount": "2",
     }
     _, mapped_key = conns.credentials["deepaffects_mapped"]
     mapped_jobs = jobstatus_emulator.jobs(service="deepaffects", credential=mapped_key)

@@ -137,6 +137,9 @@ OPERATORS: dict[str, tuple[type[JobSubmitOperator], dict[str, Any], dict[str, li
             "enable_speaker_diarization": ["enable_speaker_diarization"],
             "diarization_speaker_count": ["diarization_speaker_count"],
             "webhook_url": ["webhook_url"],
+            "detect_entities": ["detect_entities"],
+            "enable_separate_recognition_per_channel": ["enable_separate_recognition_per_channel"],
+            "channel_metadata": ["channel_metadata", "enable_separate_recognition_per_channel"],
         },
     ),
     "deepaffects": (

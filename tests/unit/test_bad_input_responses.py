@@ -409,13 +409,19 @@ def test_daily_status_response(daily, body: bytes) -> None:
     metadata=json.dumps({**WASABI_METADATA, "Id": "someone-else"}).encode(),
 )
 def test_wasabi_job_and_metadata_responses(wasabi, job: bytes, metadata: bytes) -> None:
+    """The state never depends on the metadata (contracts W3); a bad metadata body fails only
+    `get_outputs`, with a typed error."""
     hook, answers = wasabi
     answers.set(job=(200, job), metadata=(200, metadata))
     status = outcome(lambda: hook.get_job(WASABI_JOB["Id"]), service="Wasabi AiR")
     check_status(status, WASABI_STATUS_MAP)
     if isinstance(status, JobStatus):
-        for output in status.outputs:
-            assert isinstance(output.location, S3Object)
+        assert status.outputs == []
+        assert not any(r.url.path.endswith("/metadata") for r in answers.requests)
+        outputs = outcome(lambda: hook.get_outputs(status), service="Wasabi AiR")
+        if isinstance(outputs, list):
+            for output in outputs:
+                assert isinstance(output.location, S3Object)
 
 
 @BAD_INPUT
@@ -836,8 +842,10 @@ def test_a_translation_rule_broken_by_the_response_is_malformed(env) -> None:
         job=(200, encode({**WASABI_JOB, "Status": "completed"}, True)),
         metadata=(200, encode({**WASABI_METADATA, "Id": "someone-else"}, True)),
     )
-    with pytest.raises(MalformedResponseError, match="could not be used: metadata is for job"):
-        hook.get_job(WASABI_JOB["Id"])
+    status = hook.get_job(WASABI_JOB["Id"])  # the wait is not concerned by the metadata
+    assert status.succeeded and status.outputs == []
+    with pytest.raises(MalformedResponseError, match="get_outputs.*could not be used: metadata is for job"):
+        hook.get_outputs(status)
 
 
 def test_an_unusable_list_cursor_is_malformed(env) -> None:
@@ -856,7 +864,8 @@ def test_an_unusable_list_cursor_is_malformed(env) -> None:
 @FEW
 @given(
     job_id=st.one_of(
-        st.text(max_size=20), st.sampled_from(["\ud800", "a\x00b", " ", "../x", "a/b?c#d", "%2e%2e"])
+        st.text(max_size=20),
+        st.sampled_from(["\ud800", "a\x00b", " ", "../x", "a/b?c#d", "%2e%2e", ".", ".."]),
     )
 )
 def test_any_job_id_from_a_dag_gives_a_status_or_a_typed_error(env, conn_type: str, job_id: str) -> None:
@@ -885,3 +894,32 @@ def test_any_job_id_from_a_dag_gives_a_status_or_a_typed_error(env, conn_type: s
         path = raw_path.split(b"?", 1)[0]
         assert path.count(b"/") == plain.split(b"?", 1)[0].count(b"/"), raw_path
         assert b"/../" not in path and not path.endswith(b"/..")
+
+
+def test_a_fractional_symbl_expires_in_gives_a_usable_token(symbl) -> None:
+    """Contracts S2: ``expiresIn`` is a number (the official client types it float)."""
+    hook, answers = symbl
+    source = hook.token_source  # type: ignore[attr-defined]
+    source.invalidate(source._valid() or "")  # the module's hook may hold a token already
+    answers.set(
+        token=(200, json.dumps({"accessToken": "frac-token", "expiresIn": 86399.5}).encode()),
+        job=(200, encode(SYMBL_JOB, True)),
+    )
+    status = hook.get_job(f"{SYMBL_JOB['id']}:6749556955938816")
+    assert status.job_id.startswith(SYMBL_JOB["id"])
+    job_request = [r for r in answers.requests if "/v1/job/" in r.url.path][-1]
+    assert job_request.headers["Authorization"] == "Bearer frac-token"
+
+
+def test_wasabi_outputs_from_a_cheap_status_take_the_endpoint_from_the_metadata(wasabi) -> None:
+    """A `JobStatus` from ``/status`` has no destination: the metadata's region gives the endpoint."""
+    hook, answers = wasabi
+    answers.set(
+        status=(200, encode({"Id": WASABI_JOB["Id"], "Status": "completed", "ErrorCount": 0}, True)),
+        metadata=(200, encode(WASABI_METADATA, True)),
+    )
+    status = hook.get_status(WASABI_JOB["Id"])  # type: ignore[attr-defined]
+    [output] = hook.get_outputs(status)
+    region = WASABI_METADATA["Destination"]["Region"]
+    assert output.location.endpoint_url == f"https://s3.{region}.wasabisys.com"  # type: ignore[union-attr]
+    assert output.location.region == region  # type: ignore[union-attr]

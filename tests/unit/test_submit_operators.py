@@ -212,11 +212,7 @@ def test_deferrable_default_comes_from_the_config() -> None:
         (WasabiAirSubmitJobOperator, {"services": {"translate": ""}}, "Use some of: ocr, s2t"),
         (WasabiAirSubmitJobOperator, {"priority": 11}, "priority must be an integer from 1 to 10"),
         (WasabiAirSubmitJobOperator, {"source": {"Bucket": "b"}}, "ObjectKey"),
-        (
-            WasabiAirSubmitJobOperator,
-            {"source": {"Bucket": "b", "ObjectKey": "k"}},
-            "source is missing Endpoint, Region",
-        ),
+        (WasabiAirSubmitJobOperator, {"name": "   "}, "not only blanks"),
         (WasabiAirSubmitJobOperator, {"source": "s3://media/a.mp4"}, "render_template_as_native_obj=True"),
         (SymblSubmitJobOperator, {"video_url": "https://x/v.mp4"}, "exactly one of audio_url, video_url or"),
         (

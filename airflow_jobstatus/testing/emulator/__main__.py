@@ -27,6 +27,9 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, str]:
     parser.add_argument("--seed", type=int, default=0, help="seed for content and random faults")
     parser.add_argument("--symbl-token-lifetime", type=float, default=86400.0)
     parser.add_argument("--symbl-max-concurrent-jobs", type=int, default=50)
+    parser.add_argument(
+        "--wasabi-metadata-lag", type=float, default=1.0, help="s after completion /metadata still 404s"
+    )
     parser.add_argument("--link-ttl", type=float, default=3600.0, help="Daily access-link lifetime (s)")
     parser.add_argument(
         "--daily-bucket",
@@ -55,6 +58,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, str]:
         job_duration=args.job_duration,
         symbl_token_lifetime=args.symbl_token_lifetime,
         symbl_max_concurrent_jobs=args.symbl_max_concurrent_jobs,
+        wasabi_metadata_lag=args.wasabi_metadata_lag,
         link_ttl=args.link_ttl,
         seed=args.seed,
         daily_bucket=daily_bucket,

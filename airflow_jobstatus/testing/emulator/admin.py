@@ -5,7 +5,7 @@
   tokens), Daily storage, faults (start-up ``--fault`` rules come back), counters; config back to
   its start-up values; the fault RNG is re-seeded.
 * ``GET /_admin/config``; ``PATCH /_admin/config`` with any of ``job_duration``,
-  ``symbl_token_lifetime``, ``symbl_max_concurrent_jobs``, ``link_ttl``, ``seed``,
+  ``symbl_token_lifetime``, ``symbl_max_concurrent_jobs``, ``wasabi_metadata_lag``, ``link_ttl``, ``seed``,
   ``daily_bucket`` -> the new config. (``s3_endpoint`` and ``public_url`` are shown, read-only.)
 * ``GET|PUT /_admin/accounts/{service}/{credential}``: settings ``daily_bucket`` (object or null)
   and ``revoked`` (bool) -> ``{"service", "credential", "settings", "revoked", "jobs"}``.

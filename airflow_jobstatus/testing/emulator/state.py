@@ -86,6 +86,8 @@ class EmulatorConfig:
     job_duration: float = 3.0
     symbl_token_lifetime: float = 86400.0
     symbl_max_concurrent_jobs: int = 50
+    #: seconds after a Wasabi job completed during which /metadata still answers 404 (contracts W6)
+    wasabi_metadata_lag: float = 1.0
     link_ttl: float = 3600.0
     seed: int = 0
     daily_bucket: dict[str, str] | None = None
@@ -103,6 +105,7 @@ class EmulatorConfig:
         "job_duration",
         "symbl_token_lifetime",
         "symbl_max_concurrent_jobs",
+        "wasabi_metadata_lag",
         "link_ttl",
         "seed",
         "daily_bucket",
@@ -129,7 +132,7 @@ class EmulatorConfig:
                 raise ValueError(
                     f"unknown or read-only setting {key!r}; settable: {', '.join(self.RUNTIME_KEYS)}"
                 )
-            if key in ("job_duration", "symbl_token_lifetime", "link_ttl"):
+            if key in ("job_duration", "symbl_token_lifetime", "link_ttl", "wasabi_metadata_lag"):
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                     raise ValueError(f"{key} must be a non-negative number of seconds")
                 new[key] = float(value)

@@ -1,18 +1,34 @@
 """Symbl.ai Async, Job and Conversation APIs (``/symbl``).
 
-* ``POST /oauth2/token:generate`` -> ``{"accessToken", "expiresIn"}``. While the account's last
+Documented rules it enforces (rows of docs/contracts.md):
+
+* S1 ``POST /oauth2/token:generate`` -> ``{"accessToken", "expiresIn"}``. While the account's last
   token has at least one second left it is returned again with its remaining lifetime (Symbl's
   cached-token behaviour); tokens expire after ``symbl_token_lifetime`` seconds. Bad credentials
   (empty, ``invalid...``, revoked) -> 401 ``{"message": "Unauthorized"}``; a body that is not
   ``{"type": "application", ...}`` -> 400.
-* Other routes take ``Authorization: Bearer <token>`` (or ``x-api-key: <token>``); unknown or
-  expired -> 401 ``{"message": "Token validation failed for provided token."}``.
-* Submissions over the account's ``symbl_max_concurrent_jobs`` in-flight jobs -> 429; request
-  bodies over 1 MB -> 413.
-* Conversation documents: 404 ``{"message": "..."}`` until the job completed (also for a failed
+* S5 other routes take ``Authorization: Bearer <token>`` (or the deprecated ``x-api-key: <token>``,
+  which the official client sends); unknown or expired -> 401 ``{"message": "Token validation
+  failed for provided token."}``.
+* S3 body options of the audio/video URL submissions (``url`` required; ``name``, ``webhookUrl``,
+  ``languageCode`` strings; ``detectEntities``, ``enableSeparateRecognitionPerChannel`` booleans;
+  ``channelMetadata`` a list of ``{"channel": int, "speaker": {"name"?, "email"?}}``) and of text
+  (``messages`` with ``payload.content``; ``detectEntities``).
+* S4 ``enableSpeakerDiarization`` (``true``/``false``) and ``diarizationSpeakerCount`` (a positive
+  integer) are read from the **query string** of the audio/video URL submissions.
+* S8 submissions over the account's ``symbl_max_concurrent_jobs`` in-flight jobs -> the documented
+  429 ``{"statusCode": 429, "message": "This API has a limit of maximum of X number of concurrent
+  jobs per account..."}``; S9 request bodies over 1 MB -> 413.
+* S7 conversation documents: 404 ``{"message": "..."}`` until the job completed (also for a failed
   job). Text submissions produce documents built from the submitted messages.
-* ``webhookUrl`` gets ``{"jobId", "status"}`` POSTed on every status change, loopback hosts only
-  (others are accepted and ignored).
+  ``GET /v1/conversations/{id}`` and ``.../members`` list members as ``{"id", "name", "email"}``
+  (S10).
+* S11 ``webhookUrl`` gets ``{"jobId", "status"}`` POSTed on every status change, loopback hosts
+  only (others are accepted and ignored).
+
+Where the docs are silent (contracts "Behaviours the docs leave open", Symbl.ai): diarization
+fields sent in the body instead of the query are ignored; ``channelMetadata`` without
+``enableSeparateRecognitionPerChannel`` is accepted.
 """
 
 from __future__ import annotations
@@ -154,27 +170,54 @@ class SymblService(Service):
         assert req.account is not None
         limit = self.emu.config.symbl_max_concurrent_jobs
         if self.emu.store.in_flight_count(req.account) >= limit:
-            return Response(
+            return Response(  # S8: the documented "API Limit Error" body
                 429,
                 {
                     "statusCode": 429,
-                    "message": f"This account has reached the maximum of {limit} number of concurrent jobs. "
-                    "Please retry after some of the submitted jobs are completed.",
+                    "message": f"This API has a limit of maximum of {limit} number of concurrent jobs per "
+                    "account. If you are looking to scale, and need more concurrent jobs than this limit, "
+                    "please contact us at support@symbl.ai",
                 },
             )
         return None
 
     def _common(self, body: dict[str, Any]) -> Response | None:
-        for key in ("name", "webhookUrl", "languageCode"):
+        for key in ("name", "webhookUrl", "languageCode"):  # S3
             if body.get(key) is not None and not isinstance(body[key], str):
                 return _bad(f'"{key}" must be a string')
-        if body.get("enableSpeakerDiarization") is not None and not isinstance(
-            body["enableSpeakerDiarization"], bool
-        ):
-            return _bad('"enableSpeakerDiarization" must be a boolean')
-        count = body.get("diarizationSpeakerCount")
-        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
-            return _bad('"diarizationSpeakerCount" must be a positive integer')
+        if body.get("detectEntities") is not None and not isinstance(body["detectEntities"], bool):
+            return _bad('"detectEntities" must be a boolean')
+        return None
+
+    def _media_options(self, req: Request, body: dict[str, Any]) -> Response | None:
+        """S3 channel options (body) and S4 diarization options (query) of audio/video URLs."""
+        separate = body.get("enableSeparateRecognitionPerChannel")
+        if separate is not None and not isinstance(separate, bool):
+            return _bad('"enableSeparateRecognitionPerChannel" must be a boolean')
+        channels = body.get("channelMetadata")
+        if channels is not None:
+            if not isinstance(channels, list):
+                return _bad('"channelMetadata" must be an array')
+            for i, entry in enumerate(channels):
+                channel = entry.get("channel") if isinstance(entry, dict) else None
+                speaker = entry.get("speaker") if isinstance(entry, dict) else None
+                if isinstance(channel, bool) or not isinstance(channel, int):
+                    return _bad(f'"channelMetadata[{i}].channel" is required and must be an integer')
+                if not isinstance(speaker, dict) or not all(
+                    isinstance(speaker[k], str) for k in ("name", "email") if k in speaker
+                ):
+                    return _bad(f'"channelMetadata[{i}].speaker" is required: an object with name and email')
+        diarize = req.query.get("enableSpeakerDiarization")
+        if diarize is not None and diarize.lower() not in ("true", "false"):
+            return _bad('"enableSpeakerDiarization" must be true or false')
+        count = req.query.get("diarizationSpeakerCount")
+        if count is not None:
+            try:
+                number = float(count)
+            except ValueError:
+                number = 0.0
+            if not (number >= 1 and number.is_integer()):
+                return _bad('"diarizationSpeakerCount" must be a positive integer')
         return None
 
     def _create(self, req: Request, body: dict[str, Any], kind: str) -> Response:
@@ -212,7 +255,7 @@ class SymblService(Service):
             return _bad('"url" is required')
         if not url.startswith(("http://", "https://")):
             return _bad('"url" must be a valid http(s) URL')
-        err = self._common(body) or self._too_many(req)
+        err = self._common(body) or self._media_options(req, body) or self._too_many(req)
         if err is not None:
             return err
         return self._create(req, body, kind)
@@ -279,9 +322,7 @@ class SymblService(Service):
         if job is None:
             assert err is not None
             return err
-        conv = self._doc(job)
-        messages = conv.messages()["messages"]
-        members = {m["from"]["id"]: m["from"] for m in messages}
+        messages = self._doc(job).messages()["messages"]
         return Response(
             200,
             {
@@ -290,13 +331,27 @@ class SymblService(Service):
                 "name": job.data["name"],
                 "startTime": messages[0]["startTime"] if messages else None,
                 "endTime": messages[-1]["endTime"] if messages else None,
-                "members": list(members.values()),
+                "members": self._members(job),
                 "metadata": {},
             },
         )
 
+    def _members(self, job: Job) -> list[dict[str, Any]]:
+        """S10: the conversation's members, ``{id, name, email}`` each."""
+        members = {
+            m["from"]["id"]: {"id": m["from"]["id"], "name": m["from"]["name"], "email": m["from"]["userId"]}
+            for m in self._doc(job).messages()["messages"]
+        }
+        return list(members.values())
+
     async def get_document(self, req: Request) -> Response:
         document = req.params["document"]
+        if document == "members":
+            job, err = self._conversation(req)
+            if job is None:
+                assert err is not None
+                return err
+            return Response(200, {"members": self._members(job)})
         if document not in content.SYMBL_DOCUMENTS:
             return Response(404, {"message": "Not Found"})
         job, err = self._conversation(req)

@@ -1,13 +1,18 @@
 """Wasabi AiR job API (``/wasabi``).
 
-Behaviour chosen where the documentation is silent:
+Documented rules it enforces (docs/contracts.md): headers auth (W1), submit body (W2), job and
+status shapes (W3, W4), statuses (W5), ``/metadata`` only for a completed job (W6; it answers 404
+for ``wasabi_metadata_lag`` seconds after completion: the metadata may lag the status), list (W7),
+the ``{"Error", "ErrorCode"}`` bodies (W9).
+
+Behaviour chosen where the documentation is silent (contracts "Behaviours the docs leave open"):
 
 * ``Priority`` is optional (default 5); ``Batch`` is ``null`` when not given; ``Source.Provider``
   defaults to ``wasabi``. ``Source.AccessKey`` / ``SecretKey`` are accepted and never returned.
-* ``GET /jobs``: ``pageNumber`` >= 1 (default 1), ``pageSize`` 1..100 (default 10), ``sortBy``
-  only ``Created``, ``sortOrder`` ``Asc`` or ``Desc`` (default ``Desc``), ``status`` exact,
-  ``batch`` exact, ``name`` a case-insensitive substring match. A page past the end is
-  ``{"Records": []}``.
+* ``GET /jobs`` (W7: ``pageNumber`` >= 1, ``pageSize`` 1..100, ``sortBy`` only ``Created``,
+  ``sortOrder`` ``Asc`` or ``Desc``, default ``Asc``): ``pageSize`` defaults to 25 (the page says
+  25 in its text and 100 in its schema), ``status`` and ``batch`` match exactly, ``name`` is a
+  case-insensitive substring match. A page past the end is ``{"Records": []}``.
 * ``ErrorCount`` is 0, or 1 for a failed job. ``UserId`` is a number derived from the access key.
 * On completion one metadata JSON object is written to the destination bucket on the S3 server at
   ``jobs/YYYY_MM_DD/<uuid>/<Name>_metadata.json`` (``/`` in the name becomes ``_``). A missing
@@ -154,7 +159,13 @@ class WasabiService(Service):
 
     async def get_metadata(self, req: Request) -> Response:
         job = self._job(req)
-        if job is None or self.emu.store.status(job) != "completed":
+        now = time.time()
+        if (
+            job is None
+            or self.emu.store.status(job, now) != "completed"
+            or job.final_at is None
+            or now < job.final_at + self.emu.config.wasabi_metadata_lag  # W6: may lag the status
+        ):
             return Response(404, {"Error": "Job not found or not completed", "ErrorCode": "NOT_FOUND"})
         d = job.data
         return Response(
@@ -172,8 +183,8 @@ class WasabiService(Service):
         if not isinstance(body, dict):
             return _bad("Request body must be a JSON object")
         name = body.get("Name")
-        if not isinstance(name, str) or not 1 <= len(name) <= 256:
-            return _bad("Name is required and must be 1-256 characters")
+        if not isinstance(name, str) or not 1 <= len(name) <= 256 or not name.strip():  # W2
+            return _bad("Name is required and must be 1-256 characters, not only blanks")
         priority = body.get("Priority", 5)
         if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 10:
             return _bad("Priority must be an integer between 1 and 10")
@@ -186,8 +197,8 @@ class WasabiService(Service):
             if not (value == "" or (isinstance(value, dict) and isinstance(value.get("config", {}), dict))):
                 return _bad(f'Services.{key} must be "" or {{"config": {{...}}}}')
         batch = body.get("Batch")
-        if batch is not None and not isinstance(batch, str):
-            return _bad("Batch must be a string")
+        if batch is not None and (not isinstance(batch, str) or len(batch) > 256):
+            return _bad("Batch must be a string of at most 256 characters")
         dest = body.get("Destination")
         if (
             not isinstance(dest, dict)
@@ -197,11 +208,11 @@ class WasabiService(Service):
             return _bad("Destination is required with Bucket and Region")
         src = body.get("Source")
         if not isinstance(src, dict):
-            return _bad("Source is required with Endpoint, Bucket, Region and ObjectKey")
-        for key in ("Endpoint", "Bucket", "Region", "ObjectKey"):
+            return _bad("Source is required with Bucket and ObjectKey")
+        for key in ("Bucket", "ObjectKey"):  # W2: Endpoint and Region are optional
             if not _nonempty_str(src.get(key)):
                 return _bad(f"Source.{key} is required")
-        for key in ("Provider", "AccessKey", "SecretKey"):
+        for key in ("Endpoint", "Region", "Provider", "AccessKey", "SecretKey"):
             if src.get(key) is not None and not isinstance(src.get(key), str):
                 return _bad(f"Source.{key} must be a string")
         if bool(src.get("AccessKey")) != bool(src.get("SecretKey")):
@@ -213,9 +224,9 @@ class WasabiService(Service):
         now = time.time()
         user_id = str(10000 + int(hashlib.sha256(acc.identity.encode()).hexdigest(), 16) % 90000)
         source_view = {
-            "Endpoint": src["Endpoint"],
+            "Endpoint": src.get("Endpoint"),
             "Bucket": src["Bucket"],
-            "Region": src["Region"],
+            "Region": src.get("Region"),
             "ObjectKey": src["ObjectKey"],
             "Provider": src.get("Provider") or "wasabi",
         }
@@ -244,7 +255,7 @@ class WasabiService(Service):
     async def list_jobs(self, req: Request) -> Response:
         q = req.query
         page_number_raw = q.get("pageNumber", "1")
-        page_size_raw = q.get("pageSize", "10")
+        page_size_raw = q.get("pageSize", "25")
         if not page_number_raw.isdigit() or int(page_number_raw) < 1:
             return _bad("pageNumber must be an integer >= 1")
         if not page_size_raw.isdigit() or not 1 <= int(page_size_raw) <= 100:
@@ -253,7 +264,7 @@ class WasabiService(Service):
         sort_by = q.get("sortBy", "Created") or "Created"
         if sort_by != "Created":
             return _bad("sortBy must be 'Created'")
-        sort_order = (q.get("sortOrder", "Desc") or "Desc").lower()
+        sort_order = (q.get("sortOrder", "Asc") or "Asc").lower()  # W7: default Asc
         if sort_order not in ("asc", "desc"):
             return _bad("sortOrder must be 'Asc' or 'Desc'")
         assert req.account is not None

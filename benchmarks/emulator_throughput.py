@@ -28,7 +28,7 @@ from pathlib import Path
 import aiohttp
 import httpx
 
-from airflow_jobstatus.testing.emulator.server import EmulatorServer
+from jobstatus_emulator.server import EmulatorServer
 
 
 def cpu_seconds(pid: int) -> float | None:

@@ -122,6 +122,8 @@ def main() -> int:
                     json={
                         "preset": "transcript",
                         "inParams": {"sourceType": "uri", "uri": f"https://m.example/{i}.mp4"},
+                        # required by Daily's submit reference (docs/contracts.md D3)
+                        "outParams": {"s3Config": {"s3KeyTemplate": "output"}},
                     },
                 )
                 r.raise_for_status()

@@ -6,10 +6,11 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: install browser test lint typecheck pytest demo bench clean
 
-$(STAMP): pyproject.toml
+## The provider with its test extras, and the emulator (its own distribution in emulator/).
+$(STAMP): pyproject.toml emulator/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e ./emulator -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -28,7 +28,7 @@ from pathlib import Path
 import aiohttp
 import httpx
 
-from airflow_jobstatus.testing.emulator.server import EmulatorServer
+from jobstatus_emulator.server import EmulatorServer
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -122,6 +122,8 @@ def main() -> int:
                     json={
                         "preset": "transcript",
                         "inParams": {"sourceType": "uri", "uri": f"https://m.example/{i}.mp4"},
+                        # required by Daily's submit reference (docs/contracts.md D3)
+                        "outParams": {"s3Config": {"s3KeyTemplate": "output"}},
                     },
                 )
                 r.raise_for_status()

@@ -290,7 +290,7 @@ def main() -> int:
     if args.quick:
         args.n, args.interval, args.windows, args.ref_waits = [200], 1.0, 2, 50
 
-    from airflow_jobstatus.testing.emulator.server import EmulatorServer
+    from jobstatus_emulator.server import EmulatorServer
 
     home = tempfile.mkdtemp(prefix="jobstatus-bench-home-")
     os.environ.setdefault("AIRFLOW_HOME", home)

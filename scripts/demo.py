@@ -297,8 +297,8 @@ class Demo:
     # -- steps ----------------------------------------------------------------------------------
 
     def start_servers(self) -> tuple[Any, Any]:
-        from airflow_jobstatus.testing.emulator.server import EmulatorServer
         from airflow_jobstatus.testing.s3 import S3Server
+        from jobstatus_emulator.server import EmulatorServer
 
         s3 = S3Server(log_path=self.logs / "s3-server.log")
         self.started("S3 server", s3)

@@ -19,7 +19,7 @@ import pytest
 import symbl_rest  # the test extra installs it: the tier is never skipped
 from symbl_rest.rest import ApiException
 
-from airflow_jobstatus.testing.emulator.server import EmulatorServer
+from jobstatus_emulator.server import EmulatorServer
 
 pytestmark = pytest.mark.integration
 

@@ -306,10 +306,7 @@ def check_deployment(compose: Compose) -> list[str]:
     if not any("8080" in str(p) for p in compose["services"].get("airflow-apiserver", {}).get("ports", [])):
         problems.append("the api-server port is not published")
     emulator = argv(compose["services"].get("emulator", {}).get("command"))
-    if (
-        emulator[:3] != ["python", "-m", "airflow_jobstatus.testing.emulator"]
-        or "--s3-endpoint" not in emulator
-    ):
+    if emulator[:3] != ["python", "-m", "jobstatus_emulator"] or "--s3-endpoint" not in emulator:
         problems.append(f"the emulator service does not run the emulator with an S3 endpoint: {emulator}")
     return problems
 

@@ -44,7 +44,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from airflow_jobstatus.testing.emulator.server import EmulatorServer
+from jobstatus_emulator.server import EmulatorServer
 from tests.e2e.airflow_stack import AirflowStack
 from tests.e2e.postgres import fresh_database
 from tests.helpers.canary import secret

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from airflow_jobstatus.testing.emulator.server import EmulatorError
+from jobstatus_emulator.server import EmulatorError
 from tests.e2e.airflow_stack import AirflowStack
 from tests.e2e.postgres import fresh_database
 from tests.e2e.test_scale_out import MetadataDB, wait_for

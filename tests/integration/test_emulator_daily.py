@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_jobstatus.testing.emulator.server import EmulatorServer
+from jobstatus_emulator.server import EmulatorServer
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from airflow_jobstatus.testing.emulator.server import EmulatorError, EmulatorServer
+from jobstatus_emulator.server import EmulatorError, EmulatorServer
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_jobstatus.testing.emulator.server import EmulatorServer
 from airflow_jobstatus.testing.s3 import S3Server
+from jobstatus_emulator.server import EmulatorServer
 
 pytestmark = pytest.mark.integration
 

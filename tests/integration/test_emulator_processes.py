@@ -12,9 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from airflow_jobstatus.testing.emulator.server import EmulatorServer
 from airflow_jobstatus.testing.processes import ManagedProcess, ProcessStartError, free_port
 from airflow_jobstatus.testing.s3 import S3Server
+from jobstatus_emulator.process import ProcessStartError as EmulatorStartError
+from jobstatus_emulator.server import EmulatorServer
 
 pytestmark = pytest.mark.integration
 
@@ -116,7 +117,7 @@ def test_emulator_server_start_stop(tmp_path: Path) -> None:
 
 def test_emulator_bad_arguments_fail_fast(tmp_path: Path) -> None:
     emu = EmulatorServer(log_path=tmp_path / "bad.log", faults=[{"kind": "explode"}])
-    with pytest.raises(ProcessStartError, match="kind must be one of"):
+    with pytest.raises(EmulatorStartError, match="kind must be one of"):
         emu.start()
 
 

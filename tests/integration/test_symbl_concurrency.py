@@ -18,7 +18,7 @@ import pytest
 
 from airflow_jobstatus.exceptions import ConcurrencyLimitError
 from airflow_jobstatus.hooks.symbl import SymblHook
-from airflow_jobstatus.testing.emulator.server import EmulatorServer
+from jobstatus_emulator.server import EmulatorServer
 
 pytestmark = pytest.mark.integration
 

@@ -32,10 +32,10 @@ from airflow_jobstatus.hooks.deepaffects import DeepAffectsHook
 from airflow_jobstatus.hooks.symbl import SymblHook
 from airflow_jobstatus.hooks.wasabi import WasabiAirHook
 from airflow_jobstatus.models import ApiDocument, DownloadLink, InlineDocument, JobStatus, S3Object
-from airflow_jobstatus.testing.emulator.server import EmulatorServer
 from airflow_jobstatus.testing.processes import free_port
 from airflow_jobstatus.testing.s3 import S3Server
 from airflow_jobstatus.transfer.sinks import TEMP_SUFFIX
+from jobstatus_emulator.server import EmulatorServer
 from tests.helpers.canary import secret
 from tests.integration.conftest import wait_until_terminal
 

@@ -22,7 +22,7 @@ from airflow_jobstatus.exceptions import InvalidParameterError, MalformedRespons
 from airflow_jobstatus.hooks.wasabi import WasabiAirHook
 from airflow_jobstatus.http.client import close_async_clients
 from airflow_jobstatus.models import JobState, S3Object
-from airflow_jobstatus.testing.emulator.server import EmulatorServer
+from jobstatus_emulator.server import EmulatorServer
 from tests.integration.conftest import wait_until_terminal
 
 pytestmark = pytest.mark.integration

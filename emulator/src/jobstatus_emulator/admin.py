@@ -28,9 +28,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from airflow_jobstatus.testing.emulator.base import BadJson, Request, Response, Route, Router
-from airflow_jobstatus.testing.emulator.content import SYMBL_DOCUMENTS
-from airflow_jobstatus.testing.emulator.state import (
+from jobstatus_emulator.base import BadJson, Request, Response, Route, Router
+from jobstatus_emulator.content import SYMBL_DOCUMENTS
+from jobstatus_emulator.state import (
     OUTCOMES,
     SERVICES,
     TIMELINES,
@@ -39,7 +39,7 @@ from airflow_jobstatus.testing.emulator.state import (
 )
 
 if TYPE_CHECKING:
-    from airflow_jobstatus.testing.emulator.app import Emulator
+    from jobstatus_emulator.app import Emulator
 
 
 def _bad(message: str) -> Response:

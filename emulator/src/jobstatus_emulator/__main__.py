@@ -1,4 +1,4 @@
-"""``python -m airflow_jobstatus.testing.emulator --host 127.0.0.1 --port N [...]``."""
+"""``python -m jobstatus_emulator --host 127.0.0.1 --port N [...]``."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from airflow_jobstatus.testing.emulator.faults import validate_rule
-from airflow_jobstatus.testing.emulator.state import EmulatorConfig, validate_bucket_setting
+from jobstatus_emulator.faults import validate_rule
+from jobstatus_emulator.state import EmulatorConfig, validate_bucket_setting
 
 
 def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, str]:
     parser = argparse.ArgumentParser(
-        prog="python -m airflow_jobstatus.testing.emulator",
+        prog="python -m jobstatus_emulator",
         description="Local emulator of the Daily, Wasabi AiR, Symbl.ai and DeepAffects job APIs.",
     )
     parser.add_argument("--host", default="127.0.0.1")
@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=getattr(logging, log_level.upper()), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    from airflow_jobstatus.testing.emulator.app import run
+    from jobstatus_emulator.app import run
 
     run(config, log_level=log_level)
     return 0

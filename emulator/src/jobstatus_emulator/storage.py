@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_jobstatus.testing.emulator.base import Response
-from airflow_jobstatus.testing.emulator.state import OutputError
+from jobstatus_emulator.base import Response
+from jobstatus_emulator.state import OutputError
 
 
 @dataclass

@@ -15,8 +15,8 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-from airflow_jobstatus.testing.emulator.admin import Admin
-from airflow_jobstatus.testing.emulator.base import (
+from jobstatus_emulator.admin import Admin
+from jobstatus_emulator.base import (
     TRANSPORT_KEY,
     Receive,
     Request,
@@ -25,13 +25,13 @@ from airflow_jobstatus.testing.emulator.base import (
     Send,
     send_response,
 )
-from airflow_jobstatus.testing.emulator.daily import DailyService
-from airflow_jobstatus.testing.emulator.deepaffects import DeepAffectsService
-from airflow_jobstatus.testing.emulator.faults import FaultEngine, dispatch, dispatch_download
-from airflow_jobstatus.testing.emulator.state import EmulatorConfig, Stats, Store
-from airflow_jobstatus.testing.emulator.storage import DailyStorage, S3Writer
-from airflow_jobstatus.testing.emulator.symbl import SymblService
-from airflow_jobstatus.testing.emulator.wasabi import WasabiService
+from jobstatus_emulator.daily import DailyService
+from jobstatus_emulator.deepaffects import DeepAffectsService
+from jobstatus_emulator.faults import FaultEngine, dispatch, dispatch_download
+from jobstatus_emulator.state import EmulatorConfig, Stats, Store
+from jobstatus_emulator.storage import DailyStorage, S3Writer
+from jobstatus_emulator.symbl import SymblService
+from jobstatus_emulator.wasabi import WasabiService
 
 log = logging.getLogger("jobstatus.emulator")
 # httpx logs every request URL at INFO: webhook URLs are the user's and may carry secrets.

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote_plus
 
 if TYPE_CHECKING:
-    from airflow_jobstatus.testing.emulator.app import Emulator
-    from airflow_jobstatus.testing.emulator.state import Account
+    from jobstatus_emulator.app import Emulator
+    from jobstatus_emulator.state import Account
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]

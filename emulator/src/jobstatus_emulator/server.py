@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import httpx
 
-from airflow_jobstatus.testing.processes import ManagedProcess, free_port
+from jobstatus_emulator.process import ManagedProcess, free_port
 
 SERVICE_PREFIXES = {
     "daily": "/daily/v1",
@@ -29,7 +29,7 @@ class EmulatorError(RuntimeError):
 
 
 class EmulatorServer:
-    """``python -m airflow_jobstatus.testing.emulator`` as a child process, stopped by PID.
+    """``python -m jobstatus_emulator`` as a child process, stopped by PID.
 
     >>> with EmulatorServer(s3_endpoint=s3.endpoint_url, job_duration=1) as emu:
     ...     httpx.get(emu.service_url("daily") + "/batch-processor", headers=...)
@@ -71,7 +71,7 @@ class EmulatorServer:
         args = [
             sys.executable,
             "-m",
-            "airflow_jobstatus.testing.emulator",
+            "jobstatus_emulator",
             "--host",
             host,
             "--port",

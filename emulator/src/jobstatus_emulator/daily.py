@@ -32,10 +32,10 @@ import time
 import uuid
 from typing import Any
 
-from airflow_jobstatus.testing.emulator import content
-from airflow_jobstatus.testing.emulator.base import Request, Response, Route, Service
-from airflow_jobstatus.testing.emulator.state import Job, OutputError
-from airflow_jobstatus.testing.emulator.storage import DailyStorage, S3Object
+from jobstatus_emulator import content
+from jobstatus_emulator.base import Request, Response, Route, Service
+from jobstatus_emulator.state import Job, OutputError
+from jobstatus_emulator.storage import DailyStorage, S3Object
 
 PRESETS = ("transcript", "summarize", "soap-notes")
 SOURCE_TYPES = ("recordingId", "uri", "transcriptUri")

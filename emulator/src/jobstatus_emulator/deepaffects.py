@@ -20,9 +20,9 @@ import binascii
 import uuid
 from typing import Any
 
-from airflow_jobstatus.testing.emulator import content
-from airflow_jobstatus.testing.emulator.base import Request, Response, Route, Service
-from airflow_jobstatus.testing.emulator.state import Job
+from jobstatus_emulator import content
+from jobstatus_emulator.base import Request, Response, Route, Service
+from jobstatus_emulator.state import Job
 
 INVALID_KEY = {"fault": {"faultstring": "Invalid ApiKey", "detail": {"errorcode": "oauth.v2.InvalidApiKey"}}}
 FAILURE = "Audio decoding failed: unsupported encoding or corrupt audio content"

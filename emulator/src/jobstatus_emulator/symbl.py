@@ -39,9 +39,9 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_jobstatus.testing.emulator import content
-from airflow_jobstatus.testing.emulator.base import Request, Response, Route, Service
-from airflow_jobstatus.testing.emulator.state import Job, ceil_seconds
+from jobstatus_emulator import content
+from jobstatus_emulator.base import Request, Response, Route, Service
+from jobstatus_emulator.state import Job, ceil_seconds
 
 TOKEN_FAILED = {"message": "Token validation failed for provided token."}
 ONE_MB = 1024 * 1024

@@ -28,10 +28,10 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_jobstatus.testing.emulator import content
-from airflow_jobstatus.testing.emulator.base import Request, Response, Route, Service
-from airflow_jobstatus.testing.emulator.state import Job
-from airflow_jobstatus.testing.emulator.storage import S3Object
+from jobstatus_emulator import content
+from jobstatus_emulator.base import Request, Response, Route, Service
+from jobstatus_emulator.state import Job
+from jobstatus_emulator.storage import S3Object
 
 SERVICE_NAMES = ("ocr", "s2t", "nld", "audiotag", "face", "logo")
 FAILURE = "Preflight check failed: the source object could not be read or its media format is not supported"

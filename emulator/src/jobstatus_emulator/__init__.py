@@ -18,23 +18,23 @@ SERVICE_PREFIXES = {
 }
 
 if TYPE_CHECKING:
-    from airflow_jobstatus.testing.emulator.app import create_app
-    from airflow_jobstatus.testing.emulator.server import EmulatorServer
-    from airflow_jobstatus.testing.emulator.state import EmulatorConfig
+    from jobstatus_emulator.app import create_app
+    from jobstatus_emulator.server import EmulatorServer
+    from jobstatus_emulator.state import EmulatorConfig
 
 
 def __getattr__(name: str) -> Any:
     # Lazy: importing the package (e.g. for EmulatorServer) must not import uvicorn or boto3.
     if name == "create_app":
-        from airflow_jobstatus.testing.emulator.app import create_app
+        from jobstatus_emulator.app import create_app
 
         return create_app
     if name == "EmulatorServer":
-        from airflow_jobstatus.testing.emulator.server import EmulatorServer
+        from jobstatus_emulator.server import EmulatorServer
 
         return EmulatorServer
     if name == "EmulatorConfig":
-        from airflow_jobstatus.testing.emulator.state import EmulatorConfig
+        from jobstatus_emulator.state import EmulatorConfig
 
         return EmulatorConfig
     raise AttributeError(name)

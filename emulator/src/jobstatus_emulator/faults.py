@@ -37,7 +37,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from airflow_jobstatus.testing.emulator.base import (
+from jobstatus_emulator.base import (
     TRANSPORT_KEY,
     BadJson,
     BodyTooLarge,
@@ -50,10 +50,10 @@ from airflow_jobstatus.testing.emulator.base import (
     raw_headers,
     send_response,
 )
-from airflow_jobstatus.testing.emulator.storage import _xml_error
+from jobstatus_emulator.storage import _xml_error
 
 if TYPE_CHECKING:
-    from airflow_jobstatus.testing.emulator.app import Emulator
+    from jobstatus_emulator.app import Emulator
 
 log = logging.getLogger("jobstatus.emulator")
 

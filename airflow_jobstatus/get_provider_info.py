@@ -31,7 +31,7 @@ def _conn_fields(spec: ServiceSpec) -> dict[str, Any]:
 
 def _webhook_fields(spec: ServiceSpec) -> dict[str, Any]:
     """Push completion's per-connection secret (README "Push completion"), a password-format field."""
-    from airflow_jobstatus.push.credentials import SECRET_EXTRA
+    from airflow_jobstatus.push.fields import SECRET_EXTRA
 
     name = SECRET_EXTRA.get(spec.name)
     if name is None:

@@ -15,10 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from airflow_jobstatus.http.redaction import register_secret
+from airflow_jobstatus.push.fields import SECRET_EXTRA
 from airflow_jobstatus.services import SERVICES
 
-SECRET_EXTRA = {"daily": "webhook_secret", "symbl": "webhook_token", "deepaffects": "webhook_token"}
-"""The connection extra that authenticates each service's webhooks."""
 CACHE_TTL = 30.0
 CACHE_SIZE = 1024
 

@@ -288,9 +288,18 @@ def listener_for_loop(config: PushConfig | None = None) -> PushListener | None:
     """
     loop = asyncio.get_running_loop()
     listener = _listeners.get(loop)
-    if listener is None:
-        config = config if config is not None else load_config()
+    if listener is None or listener._closed:
+        if config is None:
+            if loop in _push_off:
+                return None
+            config = load_config()
+            if not config.enabled:
+                _push_off.add(loop)
         if not config.enabled:
             return None
         listener = _listeners[loop] = PushListener(config)
     return listener
+
+
+_push_off: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+"""Loops that found push off in ``[jobstatus]`` (read once per loop)."""

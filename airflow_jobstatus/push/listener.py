@@ -37,6 +37,7 @@ from airflow_jobstatus.push.models import CHANNEL, PushEvent, event_key
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+    from redis.asyncio.client import PubSub
 
 log = logging.getLogger(__name__)
 
@@ -250,20 +251,20 @@ class PushListener:
             await asyncio.sleep(backoff)
             backoff = min(self.max_backoff, backoff * 2)
 
-    async def _await_subscribed(self, pubsub: object) -> None:
+    async def _await_subscribed(self, pubsub: PubSub) -> None:
         deadline = time.monotonic() + self.stale_after
         while time.monotonic() < deadline:
-            message = await pubsub.get_message(timeout=self.ping_interval)  # type: ignore[attr-defined]
+            message = await pubsub.get_message(timeout=self.ping_interval)
             if message is not None and message.get("type") == "subscribe":
                 return
         raise TimeoutError("no subscription confirmation")
 
-    async def _consume(self, pubsub: object) -> None:
+    async def _consume(self, pubsub: PubSub) -> None:
         """Route messages; PING now and then so that a silent dead connection is noticed."""
         last_seen = time.monotonic()
         next_ping = last_seen + self.ping_interval
         while not self._closed:
-            message = await pubsub.get_message(timeout=min(1.0, self.ping_interval))  # type: ignore[attr-defined]
+            message = await pubsub.get_message(timeout=min(1.0, self.ping_interval))
             now = time.monotonic()
             if message is not None:
                 last_seen = now
@@ -274,7 +275,7 @@ class PushListener:
             if now - last_seen > self.stale_after:
                 raise TimeoutError("the Redis subscription went silent")
             if now >= next_ping:
-                await pubsub.ping()  # type: ignore[attr-defined]
+                await pubsub.ping()
                 next_ping = now + self.ping_interval
 
 

@@ -17,6 +17,7 @@ look alike. A verified event is stored in Redis under a key with a TTL and publi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -86,7 +87,11 @@ class Receiver:
         if self._config is None:
             source = self._config_source
             assert callable(source)
-            self._config = source()
+            try:
+                self._config = source()
+            except Exception as exc:  # a broken [jobstatus] section: push off, said once
+                log.warning("jobstatus webhooks are off: %s", exc)
+                self._config = PushConfig()
         return self._config
 
     def redis(self) -> Redis:
@@ -128,10 +133,9 @@ class Receiver:
             await client.publish(CHANNEL, payload)
         except BaseException:
             # Let the service's retry publish it: forget the key we could not announce.
-            try:
+            with contextlib.suppress(Exception):
                 await client.delete(key)
-            finally:
-                raise
+            raise
         return True
 
 

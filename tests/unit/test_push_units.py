@@ -219,3 +219,23 @@ async def test_airflow_access_log_never_shows_the_token():
     assert len(access) == 2 and all(entry["path"] == "/webhooks/symbl/c1" for entry in access)
     assert all("token=" in entry["query"] for entry in access)
     assert token not in repr(logs)
+
+
+async def test_a_broken_jobstatus_section_turns_the_receiver_off(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    import httpx
+
+    from airflow_jobstatus.push.receiver import Receiver, create_app
+
+    monkeypatch.setenv("AIRFLOW__JOBSTATUS__REDIS_URL", "localhost:6379")
+    app = create_app(Receiver())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        responses = [
+            await client.post("/webhooks/deepaffects/c", params={"token": "t"}, json={}) for _ in range(3)
+        ]
+    assert {(r.status_code, r.text) for r in responses} == {(404, '{"detail":"rejected"}')}
+    assert [r.getMessage() for r in caplog.records if "webhooks are off" in r.getMessage()] == [
+        "jobstatus webhooks are off: [jobstatus] redis_url must be a redis://, rediss:// or unix:// URL. "
+        "For example redis://127.0.0.1:6379/0; leave it unset to keep push off."
+    ]

@@ -92,3 +92,8 @@ KEY_PREFIX = "jobstatus:event:"
 def event_key(service: str, conn_id: str, job_id: str) -> str:
     """The Redis key that keeps a job's latest event for ``event_ttl`` seconds."""
     return f"{KEY_PREFIX}{service}:{len(conn_id)}:{conn_id}:{job_id}"
+
+
+def seen_key(service: str, conn_id: str, job_id: str, kind: str) -> str:
+    """The Redis key that marks one kind of webhook for a job as received (duplicates are not re-sent)."""
+    return f"jobstatus:seen:{service}:{len(conn_id)}:{conn_id}:{len(job_id)}:{job_id}:{kind}"

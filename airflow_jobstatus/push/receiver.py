@@ -39,6 +39,7 @@ from airflow_jobstatus.push.models import (
     PushEvent,
     SymblStatus,
     event_key,
+    seen_key,
 )
 from airflow_jobstatus.push.verify import (
     DAILY_SIGNATURE_HEADER,
@@ -122,19 +123,25 @@ class Receiver:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def publish(self, event: PushEvent) -> bool:
-        """Store the event under its key (TTL) and publish it; False if it was already stored."""
+    async def publish(self, event: PushEvent, kind: str) -> bool:
+        """Store the event under its key (TTL) and publish it; False for a duplicate.
+
+        ``kind`` tells webhooks about one job apart (Daily's event type, Symbl's status): the same
+        kind again is a re-delivery, answered but not published again.
+        """
         client = self.redis()
-        key = event_key(event.service, event.conn_id, event.job_id)
-        payload = event.to_json()
-        if not await client.set(key, payload, nx=True, ex=max(1, int(self.config.event_ttl))):
+        ttl = max(1, int(self.config.event_ttl))
+        seen = seen_key(event.service, event.conn_id, event.job_id, kind)
+        if not await client.set(seen, "1", nx=True, ex=ttl):
             return False
+        payload = event.to_json()
         try:
+            await client.set(event_key(event.service, event.conn_id, event.job_id), payload, ex=ttl)
             await client.publish(CHANNEL, payload)
         except BaseException:
-            # Let the service's retry publish it: forget the key we could not announce.
+            # Let the service's retry publish it: forget that we saw it.
             with contextlib.suppress(Exception):
-                await client.delete(key)
+                await client.delete(seen)
             raise
         return True
 
@@ -169,12 +176,13 @@ def create_app(receiver: Receiver | None = None) -> FastAPI:
             if not _valid_conn_id(conn_id):
                 raise _Rejected(401)
             body = await state.body(request, service)
-            job_id = await verify_and_parse(body)
-            if job_id is None:
+            parsed = await verify_and_parse(body)
+            if parsed is None:
                 return JSONResponse(ACCEPTED)
+            job_id, kind = parsed
             event = PushEvent(service=service, conn_id=conn_id, job_id=job_id, received_at=state.clock())
             try:
-                fresh = await state.publish(event)
+                fresh = await state.publish(event, kind)
             except Exception as exc:
                 log.warning("jobstatus webhook: could not store the event in Redis (%s)", type(exc).__name__)
                 return JSONResponse({"detail": "unavailable"}, status_code=503)
@@ -204,7 +212,7 @@ def create_app(receiver: Receiver | None = None) -> FastAPI:
         signature = request.headers.get(DAILY_SIGNATURE_HEADER)
         timestamp = request.headers.get(DAILY_TIMESTAMP_HEADER)
 
-        async def check(body: bytes) -> str | None:
+        async def check(body: bytes) -> tuple[str, str] | None:
             if not signature or not timestamp:
                 # Daily's verification POST (sent when the webhook is created; its body is not
                 # documented): any JSON object that is not a batch-processor event gets a quick 200
@@ -236,27 +244,28 @@ def create_app(receiver: Receiver | None = None) -> FastAPI:
             if kind not in DAILY_EVENT_TYPES:
                 return None  # another event type, or a signed test message: nothing to wake
             envelope: DailyEnvelope = _parse(DailyEnvelope, body)
-            return envelope.payload.id
+            return envelope.payload.id, envelope.type
 
         return await handle(request, "daily", conn_id, check)
 
     @app.post("/webhooks/symbl/{conn_id}")
     async def symbl(request: Request, conn_id: str, token: str | None = None) -> JSONResponse:
-        async def check(body: bytes) -> str | None:
+        async def check(body: bytes) -> tuple[str, str] | None:
             await token_ok("symbl", conn_id, token)
             update: SymblStatus = _parse(SymblStatus, body)
             # Every status change is posted; a documented in-flight one cannot end a wait, so it wakes
             # none. Any other status (terminal, or one the docs do not list) costs one status GET.
-            return None if update.status.lower() in SYMBL_IN_FLIGHT else update.jobId
+            status = update.status.lower()
+            return None if status in SYMBL_IN_FLIGHT else (update.jobId, status)
 
         return await handle(request, "symbl", conn_id, check)
 
     @app.post("/webhooks/deepaffects/{conn_id}")
     async def deepaffects(request: Request, conn_id: str, token: str | None = None) -> JSONResponse:
-        async def check(body: bytes) -> str | None:
+        async def check(body: bytes) -> tuple[str, str] | None:
             await token_ok("deepaffects", conn_id, token)
             result: DeepAffectsResult = _parse(DeepAffectsResult, body)
-            return result.request_id
+            return result.request_id, "result"
 
         return await handle(request, "deepaffects", conn_id, check)
 

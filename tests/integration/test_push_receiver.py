@@ -287,3 +287,20 @@ def test_push_off_every_route_is_404(redis_server: RedisServer):  # noqa: F811
             f"{base}/webhooks/symbl/any", params={"token": "x"}, json={"jobId": "1", "status": "completed"}
         )
         assert r.status_code == 404 and r.json() == REJECTED
+
+
+def test_each_kind_of_webhook_for_a_job_is_published_once(setup: Setup):
+    """An undocumented Symbl status wakes the wait, and the later `completed` still does; a
+    re-delivery of either does not."""
+    token = setup.secrets["symbl"]
+
+    def post(status: str) -> int:
+        body = {"jobId": "s-2", "status": status}
+        return setup.http.post("/webhooks/symbl/push_symbl", params={"token": token}, json=body).status_code
+
+    assert [post(s) for s in ("PROCESSING", "processing", "COMPLETED", "completed")] == [200] * 4
+    events = setup.published()
+    assert [e["job_id"] for e in events] == ["s-2", "s-2"]
+    assert events[0]["received_at"] < events[1]["received_at"]
+    stored = setup.redis.get(event_key("symbl", "push_symbl", "s-2"))
+    assert stored is not None and json.loads(stored) == events[1]  # the key keeps the latest

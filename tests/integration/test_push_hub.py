@@ -155,3 +155,49 @@ def test_redis_stopped_mid_wait_the_wait_completes_by_polling(
 
     event = run_checked(scenario)
     assert event["event"] == "succeeded"
+
+
+def test_signed_daily_webhook_through_the_receiver_wakes_the_wait(
+    make_connection, emulator, push_on: RedisServer
+) -> None:
+    """The whole path: Daily's signed webhook → receiver → Redis → listener → hub → one GET."""
+    import httpx
+
+    from airflow_jobstatus.push.config import load_config
+    from airflow_jobstatus.push.receiver import Receiver, create_app
+    from tests.helpers.push import daily_envelope, daily_headers, daily_hmac_secret, serve
+
+    secret = daily_hmac_secret()
+    conn_id, key = make_connection("daily", webhook_secret=secret)
+    job_id = DailyHook(daily_conn_id=conn_id).submit_job(
+        "transcript", uri="https://media.example/d.mp4?emu_duration=600"
+    )
+    trigger = JobStatusTrigger(
+        service="daily", conn_id=conn_id, job_id=job_id, poll_interval=1, deadline=time.time() + 120
+    )
+
+    with serve(create_app(Receiver(load_config()))) as base:
+
+        async def scenario() -> tuple[dict[str, Any], int]:
+            listener = listener_for_loop()
+            assert listener is not None
+            task = asyncio.ensure_future(first_event(trigger))
+            try:
+                await until(lambda: job_gets(emulator, key) == 1, timeout=20)
+                await asyncio.to_thread(_finish_now, emulator, job_id)
+                body = daily_envelope(job_id)
+                async with httpx.AsyncClient() as client:
+                    response = await client.post(
+                        f"{base}/webhooks/daily/{conn_id}", content=body, headers=daily_headers(secret, body)
+                    )
+                assert response.status_code == 200
+                result = await asyncio.wait_for(task, timeout=15)
+                return result, await asyncio.to_thread(job_gets, emulator, key)
+            finally:
+                task.cancel()
+                await listener.aclose()
+                await close_async_clients()
+
+        event, total = run_checked(scenario)
+    assert event["event"] == "succeeded"
+    assert total == 2

@@ -239,3 +239,17 @@ async def test_a_broken_jobstatus_section_turns_the_receiver_off(
         "jobstatus webhooks are off: [jobstatus] redis_url must be a redis://, rediss:// or unix:// URL. "
         "For example redis://127.0.0.1:6379/0; leave it unset to keep push off."
     ]
+
+
+def test_hooks_register_webhook_secrets_with_the_masker(monkeypatch: pytest.MonkeyPatch):
+    import json
+
+    from airflow_jobstatus.hooks.symbl import SymblHook
+    from airflow_jobstatus.http.redaction import scrub
+    from tests.helpers.push import webhook_token
+
+    token = webhook_token("hook-masker")
+    conn = {"conn_type": "symbl", "login": "app", "password": "app-secret", "extra": {"webhook_token": token}}
+    monkeypatch.setenv("AIRFLOW_CONN_PUSH_MASKED", json.dumps(conn))
+    SymblHook(symbl_conn_id="push_masked").get_client()
+    assert scrub(f"url ?token={token}") == "url ?token=***"

@@ -9,6 +9,9 @@ connection ids, costs one lookup per id.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -18,6 +21,10 @@ from airflow_jobstatus.http.redaction import register_secret
 from airflow_jobstatus.push.fields import SECRET_EXTRA
 from airflow_jobstatus.services import SERVICES
 
+log = logging.getLogger(__name__)
+
+MIN_TOKEN_LENGTH = 16
+"""A ``webhook_token`` shorter than this is refused (it would be guessable)."""
 CACHE_TTL = 30.0
 CACHE_SIZE = 1024
 
@@ -46,11 +53,33 @@ def read_credential(service: str, conn_id: str) -> WebhookCredential | None:
         return None
     if conn.conn_type != SERVICES[service].conn_type:
         return None
-    value = conn.extra_dejson.get(SECRET_EXTRA[service])
+    field = SECRET_EXTRA[service]
+    value = conn.extra_dejson.get(field)
     if not isinstance(value, str) or not value.strip():
         return WebhookCredential(None)
-    register_secret(value.strip())
-    return WebhookCredential(value.strip())
+    value = value.strip()
+    register_secret(value)
+    problem = _problem(field, value)
+    if problem is not None:
+        # Logged at each (cached) read: every webhook to this connection is refused until fixed.
+        log.warning("jobstatus webhooks to connection %r are refused: its %s %s", conn_id, field, problem)
+        return WebhookCredential(None)
+    return WebhookCredential(value)
+
+
+def _problem(field: str, value: str) -> str | None:
+    if field == "webhook_secret":
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            return "is not base64; paste the 'hmac' value of the domain's Daily webhook as it is"
+        return None
+    if len(value) < MIN_TOKEN_LENGTH:
+        return (
+            f"is shorter than {MIN_TOKEN_LENGTH} characters, too easy to guess; "
+            "use e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    return None
 
 
 class CredentialCache:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -45,8 +46,16 @@ def verify_daily(
     now: float,
     window: float,
 ) -> bool:
-    """True only for a fresh webhook signed with this secret (constant-time comparison)."""
-    if not secret_b64 or not timestamp or not signature:
+    """True only for a fresh webhook signed with this secret (constant-time comparison).
+
+    Without a secret (unknown connection) the HMAC is still computed, with a dummy key, so that
+    the answer takes as long as for a wrong signature.
+    """
+    if not secret_b64:
+        with contextlib.suppress(UnicodeEncodeError):
+            daily_signature(_DUMMY_SECRET, timestamp or "0", body)
+        return False
+    if not timestamp or not signature:
         return False
     when = timestamp_seconds(timestamp)
     if when is None or abs(now - when) > window:
@@ -59,6 +68,7 @@ def verify_daily(
 
 
 _DUMMY_TOKEN = secrets.token_urlsafe(32)
+_DUMMY_SECRET = base64.b64encode(secrets.token_bytes(32)).decode("ascii")
 
 
 def token_matches(expected: str | None, given: str | None) -> bool:

@@ -253,3 +253,36 @@ def test_hooks_register_webhook_secrets_with_the_masker(monkeypatch: pytest.Monk
     monkeypatch.setenv("AIRFLOW_CONN_PUSH_MASKED", json.dumps(conn))
     SymblHook(symbl_conn_id="push_masked").get_client()
     assert scrub(f"url ?token={token}") == "url ?token=***"
+
+
+def test_misconfigured_webhook_credentials_are_refused_and_named(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    import json
+
+    from airflow_jobstatus.push.credentials import read_credential
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_PUSH_BAD_DAILY",
+        json.dumps({"conn_type": "daily", "password": "k", "extra": {"webhook_secret": "not base64!"}}),
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_PUSH_SHORT_TOKEN",
+        json.dumps(
+            {"conn_type": "symbl", "login": "a", "password": "b", "extra": {"webhook_token": "abc12345"}}
+        ),
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_PUSH_GOOD_DAILY",
+        json.dumps({"conn_type": "daily", "password": "k", "extra": {"webhook_secret": SECRET}}),
+    )
+    assert read_credential("daily", "push_bad_daily") == WebhookCredential(None)
+    assert read_credential("symbl", "push_short_token") == WebhookCredential(None)
+    assert read_credential("daily", "push_good_daily") == WebhookCredential(SECRET)
+    assert read_credential("symbl", "push_good_daily") is None  # another service's connection
+    assert read_credential("daily", "push_no_such_connection") is None
+    messages = [r.getMessage() for r in caplog.records if "are refused" in r.getMessage()]
+    assert len(messages) == 2
+    assert "'push_bad_daily'" in messages[0] and "webhook_secret is not base64" in messages[0]
+    assert "'push_short_token'" in messages[1] and "shorter than 16" in messages[1]
+    assert "abc12345" not in " ".join(messages)

@@ -239,7 +239,11 @@ def test_wrong_missing_or_unknown_tokens_look_the_same(setup: Setup, service: st
     )
     good = setup.secrets[service]
     responses = [
-        setup.http.post(f"/webhooks/{service}/push_{service}", params={"token": good[:-1] + "0"}, json=body),
+        setup.http.post(
+            f"/webhooks/{service}/push_{service}",
+            params={"token": good[:-1] + ("1" if good.endswith("0") else "0")},
+            json=body,
+        ),
         setup.http.post(f"/webhooks/{service}/push_{service}", json=body),
         setup.http.post(f"/webhooks/{service}/no_such_connection", params={"token": good}, json=body),
         setup.http.post(f"/webhooks/{service}/push_daily", params={"token": good}, json=body),

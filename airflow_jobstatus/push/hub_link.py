@@ -4,16 +4,20 @@ An event only *pokes* the job: its watch becomes due now, so the poller sends on
 and the service's answer decides, exactly as for a timed poll. A poke that arrives while a request
 for the job is in flight (which may predate the event) makes the next poll immediate instead.
 While push is healthy, a wait's next poll after a non-terminal answer comes after the service's
-safety-net interval (``[jobstatus] push_poll_interval``); when push turns unhealthy, watches that
-were parked on that long interval are brought back to their normal one at once.
+safety-net interval (``[jobstatus] push_poll_interval``), but only on a connection that has its
+webhook credential (``webhook_secret``/``webhook_token``): without it no webhook can be verified,
+so its waits keep their normal interval. When push turns unhealthy, watches that were parked on
+the long interval are brought back to their normal one at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
 from airflow_jobstatus.push.config import PUSH_SERVICES
+from airflow_jobstatus.push.fields import SECRET_EXTRA
 from airflow_jobstatus.push.listener import PushListener, Registration, listener_for_loop
 from airflow_jobstatus.push.models import PushEvent
 
@@ -46,6 +50,9 @@ class PushLink:
         self._poked_busy: set[str] = set()
         self._undo = listener.add_health_callback(self._on_health)
         self.pokes = 0
+        self.configured = False
+        """The connection has its webhook credential (read once, off the loop's critical path)."""
+        self._reader = poller.loop.create_task(self._read_connection())
 
     @classmethod
     def for_poller(cls, poller: ConnectionPoller) -> PushLink | None:
@@ -71,12 +78,29 @@ class PushLink:
         for job_id in list(self._registrations):
             self.unwatch(job_id)
         self._undo()
+        self._reader.cancel()
+
+    async def _read_connection(self) -> None:
+        from airflow.sdk import BaseHook
+
+        try:
+            conn = await BaseHook.aget_connection(self.poller.conn_id)
+            reader = getattr(conn, "aextra_dejson", None)
+            extra = dict(await reader()) if reader is not None else dict(conn.extra_dejson)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            return  # the poller reports connection problems itself; without push it just polls
+        value = extra.get(SECRET_EXTRA[self.poller.service])
+        self.configured = isinstance(value, str) and bool(value.strip())
 
     def interval(self, watch: JobWatch) -> float:
         """Seconds until the watch's next poll after a non-terminal answer."""
         if watch.job_id in self._poked_busy:
             self._poked_busy.discard(watch.job_id)
             return 0.0
+        if not self.configured:
+            return watch.interval
         return self.listener.interval_for(self.poller.service, watch.interval)
 
     def _on_event(self, event: PushEvent) -> None:

@@ -17,6 +17,7 @@ from airflow_jobstatus.push.models import CHANNEL, PushEvent, event_key
 from airflow_jobstatus.triggers.events import parse_event
 from airflow_jobstatus.triggers.job import JobStatusTrigger
 from tests.helpers.loop_watch import run_checked
+from tests.helpers.push import daily_hmac_secret
 from tests.helpers.redis_server import RedisServer, redis_server  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.integration
@@ -58,7 +59,7 @@ def _finish_now(emulator: Any, job_id: str) -> None:
 def test_a_published_event_completes_the_wait_with_one_get_beyond_the_first(
     make_connection, emulator, push_on: RedisServer
 ) -> None:
-    conn_id, key = make_connection("daily")
+    conn_id, key = make_connection("daily", webhook_secret=daily_hmac_secret())
     job_id = DailyHook(daily_conn_id=conn_id).submit_job(
         "transcript", uri="https://media.example/a.mp4?emu_duration=600"
     )
@@ -98,7 +99,7 @@ def test_an_event_for_an_unfinished_job_does_not_end_the_wait(
     make_connection, emulator, push_on: RedisServer
 ) -> None:
     """A forged or early hint costs one GET; the service's answer (still running) keeps the wait."""
-    conn_id, key = make_connection("daily")
+    conn_id, key = make_connection("daily", webhook_secret=daily_hmac_secret())
     job_id = DailyHook(daily_conn_id=conn_id).submit_job(
         "transcript", uri="https://media.example/b.mp4?emu_duration=600"
     )
@@ -130,7 +131,7 @@ def test_an_event_for_an_unfinished_job_does_not_end_the_wait(
 def test_redis_stopped_mid_wait_the_wait_completes_by_polling(
     make_connection, emulator, push_on: RedisServer
 ) -> None:
-    conn_id, key = make_connection("daily")
+    conn_id, key = make_connection("daily", webhook_secret=daily_hmac_secret())
     job_id = DailyHook(daily_conn_id=conn_id).submit_job(
         "transcript", uri="https://media.example/c.mp4?emu_duration=600"
     )
@@ -201,3 +202,32 @@ def test_signed_daily_webhook_through_the_receiver_wakes_the_wait(
         event, total = run_checked(scenario)
     assert event["event"] == "succeeded"
     assert total == 2
+
+
+def test_a_connection_without_webhook_credential_keeps_polling_normally(
+    make_connection, emulator, push_on: RedisServer
+) -> None:
+    """No webhook can be verified for it, so push being healthy must not slow its waits down."""
+    conn_id, key = make_connection("daily")
+    job_id = DailyHook(daily_conn_id=conn_id).submit_job(
+        "transcript", uri="https://media.example/e.mp4?emu_duration=600"
+    )
+    trigger = JobStatusTrigger(
+        service="daily", conn_id=conn_id, job_id=job_id, poll_interval=1, deadline=time.time() + 120
+    )
+
+    async def scenario() -> dict[str, Any]:
+        listener = listener_for_loop()
+        assert listener is not None
+        task = asyncio.ensure_future(first_event(trigger))
+        try:
+            await until(lambda: job_gets(emulator, key) == 1, timeout=20)
+            assert listener.healthy
+            await asyncio.to_thread(_finish_now, emulator, job_id)
+            return await asyncio.wait_for(task, timeout=10)  # found by the normal 1 s poll
+        finally:
+            task.cancel()
+            await listener.aclose()
+            await close_async_clients()
+
+    assert run_checked(scenario)["event"] == "succeeded"

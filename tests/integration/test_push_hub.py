@@ -15,6 +15,7 @@ from airflow_jobstatus.http.client import close_async_clients
 from airflow_jobstatus.push.listener import listener_for_loop
 from airflow_jobstatus.push.models import CHANNEL, PushEvent, event_key
 from airflow_jobstatus.triggers.events import parse_event
+from airflow_jobstatus.triggers.hub import PollHub
 from airflow_jobstatus.triggers.job import JobStatusTrigger
 from tests.helpers.loop_watch import run_checked
 from tests.helpers.push import daily_hmac_secret
@@ -49,6 +50,13 @@ def push_on(monkeypatch: pytest.MonkeyPatch, redis_server: RedisServer) -> Redis
     monkeypatch.setenv("AIRFLOW__JOBSTATUS__REDIS_URL", redis_server.url)
     monkeypatch.setenv("AIRFLOW__JOBSTATUS__PUSH_POLL_INTERVAL", "600")
     return redis_server
+
+
+def _in_flight(conn_id: str, job_id: str) -> bool:
+    """Whether the hub has a status request for the job in flight (its watch is busy)."""
+    poller = PollHub.current().pollers.get(("daily", conn_id))
+    watch = poller.watches.get(job_id) if poller is not None else None
+    return watch is not None and watch.busy
 
 
 def _finish_now(emulator: Any, job_id: str) -> None:
@@ -231,3 +239,42 @@ def test_a_connection_without_webhook_credential_keeps_polling_normally(
             await close_async_clients()
 
     assert run_checked(scenario)["event"] == "succeeded"
+
+
+def test_an_event_during_a_request_in_flight_gets_one_more_request_right_after(
+    make_connection, emulator, push_on: RedisServer
+) -> None:
+    """The answer in flight may predate the event, so the event is not lost: one more GET follows
+    at once (instead of after the safety-net interval), and then the wait is parked again."""
+    conn_id, key = make_connection("daily", webhook_secret=daily_hmac_secret())
+    job_id = DailyHook(daily_conn_id=conn_id).submit_job(
+        "transcript", uri="https://media.example/f.mp4?emu_duration=600"
+    )
+    emulator.add_fault(service="daily", kind="slow", delay=3, job_id=job_id, method="GET", count=1)
+    trigger = JobStatusTrigger(
+        service="daily", conn_id=conn_id, job_id=job_id, poll_interval=1, deadline=time.time() + 120
+    )
+
+    async def scenario() -> tuple[int, int]:
+        listener = listener_for_loop()
+        assert listener is not None
+        task = asyncio.ensure_future(first_event(trigger))
+        try:
+            # publish while the (slow) first check is in flight
+            deadline = time.monotonic() + 20
+            while not _in_flight(conn_id, job_id):
+                assert time.monotonic() < deadline, "the first check never started"
+                await asyncio.sleep(0.02)
+            client = aioredis.Redis.from_url(push_on.url)
+            await client.publish(CHANNEL, PushEvent("daily", conn_id, job_id, time.time()).to_json())
+            await client.aclose()
+            await until(lambda: job_gets(emulator, key) == 2, timeout=10)  # right after the slow one
+            await asyncio.sleep(3)
+            return await asyncio.to_thread(job_gets, emulator, key), int(task.done())
+        finally:
+            task.cancel()
+            await listener.aclose()
+            await close_async_clients()
+
+    gets, done = run_checked(scenario)
+    assert (gets, done) == (2, 0)  # parked again: still running, no more requests

@@ -25,13 +25,42 @@ def _conn_fields(spec: ServiceSpec) -> dict[str, Any]:
         if f.enum is not None:
             schema["enum"] = [*f.enum, None]
         fields[f.name] = {"label": f.label, "description": f.description, "schema": schema}
+    fields.update(_webhook_fields(spec))
     return fields
+
+
+def _webhook_fields(spec: ServiceSpec) -> dict[str, Any]:
+    """Push completion's per-connection secret (README "Push completion"), a password-format field."""
+    from airflow_jobstatus.push.fields import SECRET_EXTRA
+
+    name = SECRET_EXTRA.get(spec.name)
+    if name is None:
+        return {}
+    if name == "webhook_secret":
+        label, description = (
+            "Webhook HMAC secret",
+            "The base64 'hmac' secret of your domain's Daily webhook; webhooks it does not sign are refused.",
+        )
+    else:
+        label, description = (
+            "Webhook token",
+            "An unguessable token (e.g. 32+ random URL-safe characters) that the webhook URL carries "
+            "as ?token=...; webhooks without it are refused.",
+        )
+    return {
+        name: {
+            "label": label,
+            "description": description,
+            "schema": {"type": ["string", "null"], "format": "password", "default": None},
+        }
+    }
 
 
 def _connection_type(spec: ServiceSpec) -> dict[str, Any]:
     hidden = [name for name in _STANDARD_FIELDS if name not in spec.fields]
     placeholders = {name: f.placeholder for name, f in spec.fields.items()}
     placeholders.update({f.name: f.placeholder for f in (*spec.extra_fields, *SHARED_EXTRA_FIELDS)})
+    placeholders.update({name: "only for push completion" for name in _webhook_fields(spec)})
     return {
         "connection-type": spec.conn_type,
         "hook-class-name": spec.hook_class,

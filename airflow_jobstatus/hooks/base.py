@@ -167,6 +167,8 @@ class JobServiceHook(BaseHook):
 
     def _make_client(self, conn: Any, extra: dict[str, Any]) -> ServiceClient:
         register_secret(conn.password)
+        for name in ("webhook_secret", "webhook_token"):  # push completion's secrets (airflow_jobstatus.push)
+            register_secret(extra[name] if isinstance(extra.get(name), str) else None)
         settings = HttpSettings.from_extra(
             extra, conn_type=self.spec.conn_type, default_max_rps=self.spec.default_max_rps
         )

@@ -68,6 +68,7 @@ from airflow_jobstatus.exceptions import (
 from airflow_jobstatus.hooks.base import being_cancelled
 from airflow_jobstatus.http.redaction import scrub
 from airflow_jobstatus.models import JobState, JobStatus
+from airflow_jobstatus.push.hub_link import PushLink
 from airflow_jobstatus.services import SERVICES, ServiceSpec
 
 log = logging.getLogger(__name__)
@@ -235,6 +236,7 @@ class ConnectionPoller:
         self._list_retry_at = 0.0
         self._next_error_log = 0.0
         self.counters = {"sweeps": 0, "pages": 0, "gets": 0, "errors": 0}
+        self.push = PushLink.for_poller(self)  # None unless [jobstatus] redis_url is set
         self.task = self.loop.create_task(self._run(), name=f"jobstatus-poller-{service}-{conn_id}")
 
     def __repr__(self) -> str:
@@ -251,6 +253,8 @@ class ConnectionPoller:
             watch.waiters.add(waiter)
             watch.interval = waiter.interval
             self._schedule(watch, first_due)
+            if self.push is not None:
+                self.push.watch(waiter.job_id)
         else:
             watch.waiters.add(waiter)
             if waiter.interval < watch.interval:
@@ -277,12 +281,16 @@ class ConnectionPoller:
         watch.due = None
         if self.watches.get(watch.job_id) is watch:
             del self.watches[watch.job_id]
+            if self.push is not None:
+                self.push.unwatch(watch.job_id)
 
     def _close(self) -> None:
         if self.closed:
             return
         self.closed = True
         self.hub._forget(self)
+        if self.push is not None:
+            self.push.close()
         self._queue.clear()
         current = asyncio.current_task()
         for task in [*self._workers, self.task]:
@@ -460,7 +468,11 @@ class ConnectionPoller:
             self._resolve(watch, Outcome(job=status))
             return
         self._note_unknown(watch, status.state, status.raw_status)
-        self._schedule(watch, self.loop.time() + jittered(watch.interval))
+        self._schedule(watch, self.loop.time() + jittered(self._next_interval(watch)))
+
+    def _next_interval(self, watch: JobWatch) -> float:
+        """After a non-terminal answer: the push safety net while push is healthy (push/hub_link.py)."""
+        return self.push.interval(watch) if self.push is not None else watch.interval
 
     def _note_unknown(self, watch: JobWatch, state: JobState, raw_status: str | None) -> None:
         if state is JobState.UNKNOWN and not watch.unknown_logged:
@@ -597,7 +609,7 @@ class ConnectionPoller:
                         terminal.append(watch)
                     else:
                         self._note_unknown(watch, state, raw_status)
-                        self._schedule(watch, now + jittered(watch.interval))
+                        self._schedule(watch, now + jittered(self._next_interval(watch)))
                 if not unseen or cursor is None or pages >= budget:
                     break
                 if unlisted <= 0 and self._oldest_page and pages > self._oldest_page:

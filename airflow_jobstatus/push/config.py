@@ -1,0 +1,105 @@
+"""The ``[jobstatus]`` configuration section that switches push completion on and tunes it.
+
+Every option is read through ``airflow.sdk.conf`` (so ``AIRFLOW__JOBSTATUS__<OPTION>`` environment
+variables work) each time `load_config` is called; nothing is cached here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from airflow_jobstatus.exceptions import InvalidParameterError
+
+SECTION = "jobstatus"
+
+DEFAULT_EVENT_TTL = 86400.0
+"""Seconds a received event is kept in Redis for waits that register (or restart) later."""
+DEFAULT_PUSH_POLL_INTERVAL = 600.0
+"""Safety-net poll interval (seconds) of a wait while push is healthy, when none is configured."""
+DEFAULT_REPLAY_WINDOW = 300.0
+"""How far (seconds) a signed webhook's timestamp may be from the receiver's clock."""
+DEFAULT_MAX_BODY = {"daily": 256 * 1024, "symbl": 16 * 1024, "deepaffects": 16 * 1024 * 1024}
+"""Largest webhook body (bytes) read per service. DeepAffects posts the whole result, hence more."""
+
+PUSH_SERVICES = ("daily", "symbl", "deepaffects")
+"""Services that document a completion webhook (Wasabi AiR documents none: it keeps polling)."""
+
+
+@dataclass(frozen=True)
+class PushConfig:
+    redis_url: str | None = None
+    """Unset: push is off and every wait polls exactly as without this feature."""
+    webhook_base_url: str | None = None
+    """Public base URL the services call, e.g. ``https://airflow.example.com/jobstatus``."""
+    event_ttl: float = DEFAULT_EVENT_TTL
+    push_poll_interval: dict[str, float] = field(default_factory=dict)
+    replay_window: float = DEFAULT_REPLAY_WINDOW
+    max_body: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_MAX_BODY))
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.redis_url)
+
+    def poll_interval(self, service: str) -> float:
+        """The safety-net interval of a wait on ``service`` while push is healthy."""
+        return self.push_poll_interval.get(service, DEFAULT_PUSH_POLL_INTERVAL)
+
+    def __repr__(self) -> str:
+        # The Redis URL may carry a password: never print it.
+        return f"PushConfig(enabled={self.enabled}, webhook_base_url={self.webhook_base_url!r})"
+
+
+def _positive(option: str, raw: str | None, default: float) -> float:
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise InvalidParameterError(
+            f"[{SECTION}] {option} must be a positive number of seconds or bytes, got {raw!r}",
+            hint=f"Set it, e.g. AIRFLOW__{SECTION.upper()}__{option.upper()}={default:g}, or unset it.",
+        )
+    return value
+
+
+def load_config() -> PushConfig:
+    """Read ``[jobstatus]``; a bad value raises `InvalidParameterError` naming the option."""
+    from airflow.sdk import conf
+
+    def get(option: str) -> str | None:
+        value = conf.get(SECTION, option, fallback=None)
+        return value if value is None else str(value)
+
+    redis_url = (get("redis_url") or "").strip() or None
+    if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise InvalidParameterError(
+            f"[{SECTION}] redis_url must be a redis://, rediss:// or unix:// URL",
+            hint="For example redis://127.0.0.1:6379/0; leave it unset to keep push off.",
+        )
+    base = (get("webhook_base_url") or "").strip().rstrip("/") or None
+    if base is not None and not base.startswith(("https://", "http://")):
+        raise InvalidParameterError(
+            f"[{SECTION}] webhook_base_url must be an http(s) URL, got {base!r}",
+            hint="Use the public URL of the api-server's /jobstatus app, e.g. https://airflow.example.com/jobstatus.",
+        )
+    default_interval = _positive("push_poll_interval", get("push_poll_interval"), DEFAULT_PUSH_POLL_INTERVAL)
+    intervals = {
+        service: _positive(
+            f"push_poll_interval_{service}", get(f"push_poll_interval_{service}"), default_interval
+        )
+        for service in PUSH_SERVICES
+    }
+    max_body = {
+        service: int(_positive(f"webhook_max_body_{service}", get(f"webhook_max_body_{service}"), size))
+        for service, size in DEFAULT_MAX_BODY.items()
+    }
+    return PushConfig(
+        redis_url=redis_url,
+        webhook_base_url=base,
+        event_ttl=_positive("event_ttl", get("event_ttl"), DEFAULT_EVENT_TTL),
+        push_poll_interval=intervals,
+        replay_window=_positive("webhook_replay_window", get("webhook_replay_window"), DEFAULT_REPLAY_WINDOW),
+        max_body=max_body,
+    )

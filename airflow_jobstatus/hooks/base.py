@@ -117,7 +117,11 @@ class JobServiceHook(BaseHook):
     def _make_client(self, conn: Any, extra: dict[str, Any]) -> ServiceClient:
         register_secret(conn.password)
         settings = HttpSettings.from_extra(
-            extra, conn_type=self.spec.conn_type, default_max_rps=self.spec.default_max_rps
+            extra,
+            conn_type=self.spec.conn_type,
+            default_max_rps=self.spec.default_max_rps,
+            default_max_rpm=self.spec.default_max_rpm,
+            default_max_per_day=self.spec.default_max_per_day,
         )
         auth, secrets = self._auth(conn, extra)
         client = ServiceClient(

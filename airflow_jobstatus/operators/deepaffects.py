@@ -49,12 +49,15 @@ class DeepAffectsSubmitJobOperator(JobSubmitOperator):
         ``wav`` (templated).
     :param sample_rate: in Hz. Default 16000 (templated).
     :param language_code: Default ``en-US`` (templated).
-    :param speaker_count: how many speakers (``diarize``; ``asr`` with
-        ``enable_speaker_diarization=True``) (templated).
-    :param audio_type: e.g. ``callcenter``, ``meeting`` (templated).
+    :param speaker_count: how many speakers, -1 for unknown (the service's default); ``diarize``
+        only, sent as ``speakers`` (templated).
+    :param audio_type: ``callcenter``, ``meeting``, ``earningscalls``, ``interview`` or
+        ``media-broadcast`` (templated).
     :param enable_punctuation: ``asr`` only (templated).
-    :param enable_speaker_diarization: ``asr`` only (templated).
-    :param webhook: a URL DeepAffects calls with the result (templated).
+    :param enable_speaker_diarization: ``asr`` only; the service's default is off (templated).
+    :param webhook: **required**: the http(s) URL DeepAffects POSTs the result to (the service
+        refuses async requests without one). The task still polls for the result, so any URL you
+        control will do (templated).
     :param deepaffects_conn_id: a ``deepaffects`` connection. Default ``deepaffects_default``.
     """
 
@@ -121,9 +124,9 @@ class DeepAffectsSubmitJobOperator(JobSubmitOperator):
             "audio_type": self.audio_type or None,
             "enable_punctuation": as_bool(self.enable_punctuation),
             "enable_speaker_diarization": as_bool(self.enable_speaker_diarization),
+            "webhook": self.webhook or None,
         }
         path, body = deepaffects_submit_request(**kwargs)
-        kwargs["webhook"] = self.webhook or None
         return kwargs, [path, body, kwargs["webhook"]]
 
     def _send(self, submit_kwargs: dict[str, Any], context: Context) -> str:

@@ -27,6 +27,18 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, str]:
     parser.add_argument("--seed", type=int, default=0, help="seed for content and random faults")
     parser.add_argument("--symbl-token-lifetime", type=float, default=86400.0)
     parser.add_argument("--symbl-max-concurrent-jobs", type=int, default=50)
+    parser.add_argument(
+        "--deepaffects-requests-per-minute",
+        type=int,
+        default=5,
+        help="DeepAffects requests per minute per API and key (documented: 5); 0 = no limit",
+    )
+    parser.add_argument(
+        "--deepaffects-requests-per-day",
+        type=int,
+        default=100,
+        help="DeepAffects requests per day per key (documented: 100); 0 = no limit",
+    )
     parser.add_argument("--link-ttl", type=float, default=3600.0, help="Daily access-link lifetime (s)")
     parser.add_argument(
         "--daily-bucket",
@@ -55,6 +67,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, str]:
         job_duration=args.job_duration,
         symbl_token_lifetime=args.symbl_token_lifetime,
         symbl_max_concurrent_jobs=args.symbl_max_concurrent_jobs,
+        deepaffects_requests_per_minute=args.deepaffects_requests_per_minute,
+        deepaffects_requests_per_day=args.deepaffects_requests_per_day,
         link_ttl=args.link_ttl,
         seed=args.seed,
         daily_bucket=daily_bucket,

@@ -2,7 +2,9 @@
 
 * ``jobstatus_s3`` (session): an :class:`~airflow_jobstatus.testing.s3.S3Server` (moto) process.
 * ``jobstatus_emulator`` (session): an :class:`~airflow_jobstatus.testing.emulator.EmulatorServer`
-  process writing outputs to ``jobstatus_s3``; default job duration 1 s.
+  process writing outputs to ``jobstatus_s3``; default job duration 1 s, and DeepAffects' request
+  limits (5/min, 100/day per key) off so that tests may poll quickly (a test of the limits turns
+  them on with ``patch_config``, or starts an emulator of its own with every default).
 * ``emulator`` (function): the session emulator after ``POST /_admin/reset`` (jobs, faults,
   counters, revocations and config back to start-up values); reset again after the test. Tests
   run sequentially, so resetting the shared process is safe.
@@ -54,6 +56,8 @@ def jobstatus_emulator(
         s3_secret_key=jobstatus_s3.secret_key,
         s3_region=jobstatus_s3.region,
         job_duration=EMULATOR_JOB_DURATION,
+        deepaffects_requests_per_minute=0,
+        deepaffects_requests_per_day=0,
         log_path=logs / "emulator.log",
     )
     server.start()

@@ -185,7 +185,9 @@ def submit(service: str, prefix: str, marker: str, bucket: str, s3_endpoint: str
         return SymblHook(conn_id).submit_job(audio_url=f"https://media.example/f.mp3?{marker}")
     from airflow_jobstatus.hooks.deepaffects import DeepAffectsHook
 
-    return DeepAffectsHook(conn_id).submit_job("asr", url=f"https://media.example/f.wav?{marker}")
+    return DeepAffectsHook(conn_id).submit_job(
+        "asr", url=f"https://media.example/f.wav?{marker}", webhook="https://hooks.example/deepaffects"
+    )
 
 
 def emulator_job_id(service: str, job_id: str) -> str:

@@ -169,7 +169,7 @@ def _submit_all(emu: EmulatorServer, bucket: str, tag: str, seconds: float) -> d
     ).json()["jobId"]
     resp = http.post(
         emu.service_url("deepaffects") + "/audio/generic/api/v1/async/asr",
-        params={"apikey": f"da-{tag}", "request_id": f"req-{tag}"},
+        params={"apikey": f"da-{tag}", "request_id": f"req-{tag}", "webhook": "https://hooks.example/da"},
         json={"url": f"https://m.example/a.wav?{marker}", "encoding": "LINEAR16", "sampleRate": 16000},
     )
     jobs["deepaffects"] = resp.json()["request_id"]

@@ -189,7 +189,10 @@ def submission(cell: Cell, matrix: Matrix) -> tuple[tuple[Any, ...], dict[str, A
         }
     if cell.service == "symbl":
         return (), {"audio_url": f"https://media.example/fm.mp3?{marker}"}
-    return ("asr",), {"url": f"https://media.example/fm.wav?{marker}"}
+    return ("asr",), {
+        "url": f"https://media.example/fm.wav?{marker}",
+        "webhook": "https://hooks.example/deepaffects",
+    }
 
 
 def make_sensor(cell: Cell, *, deferrable: bool) -> JobSensor:

@@ -141,7 +141,7 @@ OPERATORS: dict[str, tuple[type[JobSubmitOperator], dict[str, Any], dict[str, li
     ),
     "deepaffects": (
         DeepAffectsSubmitJobOperator,
-        {"api": "asr", "url": "https://media.example/a.wav"},
+        {"api": "asr", "url": "https://media.example/a.wav", "webhook": "https://hooks.example/deepaffects"},
         {
             "api": ["api"],
             "url": ["url", "content"],

@@ -29,7 +29,7 @@ STATUS_PATH = "/transaction/generic/api/v1/async/status"
 
 
 AUDIO_TYPES: dict[str, tuple[str, ...]] = {
-    # Speaker Diarization API and Speech-to-Text API pages, "Body Parameters" (contracts A3, A4).
+    # Speaker Diarization API and Speech-to-Text API pages, audioType values (contracts A5).
     "asr": ("callcenter", "meeting", "earningscalls", "interview", "media-broadcast"),
     "diarize": ("callcenter", "meeting", "earningscalls", "interview", "media-broadcast"),
 }

@@ -7,14 +7,14 @@ Rows ``A1``... are the ones in ``docs/contracts.md``; by default the emulator en
   ``encoding`` and ``sampleRate`` are required; exactly one of ``content`` (base64) or ``url``;
   diarize takes ``speakers`` (-1 = unknown), ``audioType``, ``doVad``/``vad``, ``speakerIds``,
   ``source``; asr takes ``audioType``, ``source``, ``enableSpeakerDiarization`` (default false)
-  (A3, A4). Other body fields are ignored (open: the docs do not say).
+  (A3, A4); ``audioType`` is one of the documented values (A5). Other body fields are ignored (open: the docs do not say).
 * Errors are ``{"type", "message"}`` (A7): a refused parameter is ``400 params_invalid``.
 * Limits per API key (A8): ``deepaffects_requests_per_minute`` (5) per API (endpoint) and
   ``deepaffects_requests_per_day`` (100) over all of them; over either, ``429 rate_limit``.
 * Idempotent submission: a client-supplied ``request_id`` that the account already used returns
   that same job (``202``, same body, no new job), whatever the endpoint or body of the repeat.
 * Status: ``GET /transaction/generic/api/v1/async/status?apikey=&request_id=`` ->
-  ``{"response": {"request_id", "response"}, "status"}`` (A5, A6); ``response.response`` is
+  ``{"response": {"request_id", "response"}, "status"}`` (A6, A9); ``response.response`` is
   ``null`` while ``Running``, the result when ``Completed`` and ``{"error": "..."}`` when
   ``Failed``. Unknown ``request_id`` -> 404 ``{"message": "..."}``.
 * ``webhook`` is recorded with the job; a loopback one gets ``{"request_id", "response"}`` POSTed
@@ -39,7 +39,7 @@ FAILURE = "Audio decoding failed: unsupported encoding or corrupt audio content"
 
 
 AUDIO_TYPES = ("callcenter", "meeting", "earningscalls", "interview", "media-broadcast")
-"""Documented ``audioType`` values (A3, A4), plus ``default``: what the official client sends unset."""
+"""Documented ``audioType`` values (A5), plus ``default``: what the official client sends unset."""
 MINUTE = 60.0
 DAY = 86400.0
 
@@ -196,7 +196,7 @@ class DeepAffectsService(Service):
         if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
             return _bad("'sampleRate' must be a positive integer")
         audio_type = body.get("audioType")
-        if audio_type is not None and audio_type not in (*AUDIO_TYPES, "default"):
+        if audio_type is not None and audio_type not in (*AUDIO_TYPES, "default"):  # A5
             return _bad(f"'audioType' must be one of {', '.join(AUDIO_TYPES)}")
         if api == "diarize":
             speakers = body.get("speakers")

@@ -56,6 +56,9 @@ def deepaffects_submit_request(
     enable_punctuation: bool | None = None,
     enable_speaker_diarization: bool | None = None,
     webhook: str | None = None,
+    source: str | None = None,
+    do_vad: bool | None = None,
+    speaker_ids: list[str] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """(path, body) of a submission, validated before anything is sent.
 
@@ -99,6 +102,16 @@ def deepaffects_submit_request(
             raise bad(f"speaker_count must be a positive integer or -1 (unknown), got {speaker_count!r}")
     if api == "diarize" and (enable_punctuation is not None or enable_speaker_diarization is not None):
         raise bad("enable_punctuation and enable_speaker_diarization are asr parameters, not diarize ones")
+    if api != "diarize" and (do_vad is not None or speaker_ids is not None):
+        raise bad("do_vad and speaker_ids are diarize parameters, not asr ones")
+    if do_vad is not None and not isinstance(do_vad, bool):
+        raise bad(f"do_vad must be true or false, got {do_vad!r}")
+    if source is not None and (not isinstance(source, str) or not source):
+        raise bad(f"source must be a non-empty string (e.g. 'zoom', 'webex', 'phone'), got {source!r}")
+    if speaker_ids is not None and (
+        not isinstance(speaker_ids, list | tuple) or not all(isinstance(i, str) and i for i in speaker_ids)
+    ):
+        raise bad(f"speaker_ids must be a list of speaker id strings, got {speaker_ids!r}")
     body: dict[str, Any] = {"encoding": encoding, "sampleRate": sample_rate, "languageCode": language_code}
     body["url" if url else "content"] = url or content
     optional = {
@@ -106,6 +119,9 @@ def deepaffects_submit_request(
         "audioType": audio_type,
         "enablePunctuation": enable_punctuation,
         "enableSpeakerDiarization": enable_speaker_diarization,
+        "source": source,
+        "doVad": do_vad,
+        "speakerIds": list(speaker_ids) if speaker_ids is not None else None,
     }
     body.update({k: v for k, v in optional.items() if v is not None})
     return SUBMIT_PATHS[api], body
@@ -177,6 +193,9 @@ class DeepAffectsHook(JobServiceHook):
         enable_speaker_diarization: bool | None = None,
         webhook: str | None = None,
         request_id: str | None = None,
+        source: str | None = None,
+        do_vad: bool | None = None,
+        speaker_ids: list[str] | None = None,
     ) -> str:
         """Submit an async ``asr`` or ``diarize`` request; return its ``request_id``.
 
@@ -185,7 +204,9 @@ class DeepAffectsHook(JobServiceHook):
         is the number of speakers, -1 for unknown (the service's default). ``enable_punctuation`` and
         ``enable_speaker_diarization`` are ``asr`` options (diarization defaults to off).
         ``audio_type`` is one of ``callcenter``, ``meeting``, ``earningscalls``, ``interview``,
-        ``media-broadcast``. Without a ``webhook`` or with a bad parameter,
+        ``media-broadcast``. ``source`` (``webex``, ``zoom``, ``gotomeeting``, ``phone``) picks a
+        model built for that source; ``do_vad`` and ``speaker_ids`` are ``diarize`` options
+        (remove silence and noise; speakers to identify). Without a ``webhook`` or with a bad parameter,
         `InvalidParameterError` is raised before anything is sent.
         """
         path, body = deepaffects_submit_request(
@@ -200,6 +221,9 @@ class DeepAffectsHook(JobServiceHook):
             enable_punctuation=enable_punctuation,
             enable_speaker_diarization=enable_speaker_diarization,
             webhook=webhook,
+            source=source,
+            do_vad=do_vad,
+            speaker_ids=speaker_ids,
         )
         return self.run(self._submit(path, body, webhook, request_id))
 
@@ -218,6 +242,9 @@ class DeepAffectsHook(JobServiceHook):
         enable_speaker_diarization: bool | None = None,
         webhook: str | None = None,
         request_id: str | None = None,
+        source: str | None = None,
+        do_vad: bool | None = None,
+        speaker_ids: list[str] | None = None,
     ) -> str:
         path, body = deepaffects_submit_request(
             api,
@@ -231,6 +258,9 @@ class DeepAffectsHook(JobServiceHook):
             enable_punctuation=enable_punctuation,
             enable_speaker_diarization=enable_speaker_diarization,
             webhook=webhook,
+            source=source,
+            do_vad=do_vad,
+            speaker_ids=speaker_ids,
         )
         return await self.arun(self._submit(path, body, webhook, request_id))
 

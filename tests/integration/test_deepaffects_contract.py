@@ -54,9 +54,20 @@ def test_speaker_count_is_sent_as_speakers_and_minus_one_means_unknown(
 ) -> None:
     conn_id, _ = make_connection("deepaffects")
     hook = DeepAffectsHook(deepaffects_conn_id=conn_id)
-    rid = hook.submit_job("diarize", url=MEDIA, speaker_count=-1, audio_type="meeting", webhook=WEBHOOK)
+    rid = hook.submit_job(
+        "diarize",
+        url=MEDIA,
+        speaker_count=-1,
+        audio_type="meeting",
+        source="zoom",
+        do_vad=True,
+        speaker_ids=["alice", "bob"],
+        webhook=WEBHOOK,
+    )
     request = jobstatus_emulator.job("deepaffects", rid)["request"]
     assert request["body"]["speakers"] == -1 and "speakerCount" not in request["body"]
+    assert request["body"]["source"] == "zoom" and request["body"]["doVad"] is True
+    assert request["body"]["speakerIds"] == ["alice", "bob"]
     assert request["query"]["webhook"] == WEBHOOK
     with pytest.raises(InvalidParameterError, match="asr API takes no speaker count"):
         hook.submit_job("asr", url=MEDIA, speaker_count=2, webhook=WEBHOOK)

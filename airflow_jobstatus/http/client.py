@@ -67,6 +67,10 @@ class Call:
     no_auth: bool = False
 
 
+MESSAGE_KEYS = ("error", "Error", "ErrorCode", "type", "message", "info")
+"""Where Daily, Wasabi, Symbl and DeepAffects (``{"type", "message"}``) put their error text."""
+
+
 def service_message(content: bytes) -> str:
     """The service's own error text from a response body, whichever of the four shapes it uses."""
     try:
@@ -80,14 +84,7 @@ def service_message(content: bytes) -> str:
         code = (fault.get("detail") or {}).get("errorcode") if isinstance(fault.get("detail"), dict) else None
         return scrub(" ".join(str(p) for p in (fault.get("faultstring"), code and f"({code})") if p))
     parts = []
-    for key in (
-        "error",
-        "Error",
-        "ErrorCode",
-        "type",
-        "message",
-        "info",
-    ):  # Daily, Wasabi, Symbl, DeepAffects
+    for key in MESSAGE_KEYS:
         value = body.get(key)
         if isinstance(value, str | int) and str(value) not in parts:
             parts.append(str(value))

@@ -11,6 +11,9 @@ $(STAMP): pyproject.toml emulator/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ./emulator -e '.[test]'
+# DeepAffects' official client for the conformance tests: it pins grpcio 1.13 and protobuf 3.6
+# (its realtime part only), which must not replace Airflow's; its other dependencies are in [test].
+	$(BIN)/python -m pip install --quiet --no-deps 'deepaffects==1.4.1'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -105,6 +105,19 @@ class ConcurrencyLimitError(RateLimitedError):
     )
 
 
+class RequestBudgetExhaustedError(RateLimitedError):
+    """The connection's own per-day request budget (``max_requests_per_day``) is spent: nothing was sent.
+
+    Waits (sensors, deferred tasks) do not count it as a failed check: they hold until the budget
+    refills (``retry_after`` seconds). A submission fails with it (retry the task later).
+    """
+
+    hint = (
+        "Waits hold until the budget refills; if the service's plan allows more requests, raise "
+        "'max_requests_per_day' in the connection's extra"
+    )
+
+
 class ServiceError(JobStatusError):
     """5xx still returned after the retries allowed."""
 

@@ -52,6 +52,12 @@ class ServiceSpec:
     has_list_endpoint: bool = False
     extra_fields: tuple[ExtraField, ...] = ()
     """Settings only this service's connections have (besides `SHARED_EXTRA_FIELDS`)."""
+    default_max_rpm: float = 0.0
+    """Client-side per-minute limit when the connection sets none (0: only ``default_max_rps``)."""
+    default_max_per_day: int = 0
+    """Client-side budget of requests per 24 h when the connection sets none (0: none)."""
+    default_poll_interval: float = 30.0
+    """Seconds between checks of a job when the sensor or operator sets none."""
     conn_id_kwarg: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -160,6 +166,34 @@ DEEPAFFECTS = ServiceSpec(
     },
     default_max_rps=10.0,
     docs_url="https://docs.deepaffects.com/",
+    extra_fields=(
+        # Concepts page, "Rate Limiting": 5 requests per minute to each API, 100 per day (contracts A8).
+        ExtraField(
+            "max_requests_per_minute",
+            "Maximum requests per minute",
+            "DeepAffects allows 5 requests per minute to each API (more on request to the vendor). The "
+            "client spaces this connection's requests to this rate. 0 means no per-minute limit. Default 5.",
+            "number",
+            5,
+            "5",
+            minimum=0,
+        ),
+        ExtraField(
+            "max_requests_per_day",
+            "Maximum requests per day",
+            "DeepAffects caps an account at 100 requests per day (more on request to the vendor). Once this "
+            "process has sent that many in 24 h, waits hold (they do not fail) until the budget refills; a "
+            "submission fails. 0 means no budget. Default 100.",
+            "integer",
+            100,
+            "100",
+            minimum=0,
+        ),
+    ),
+    default_max_rpm=5.0,
+    default_max_per_day=100,
+    # One job waited on for 24 h: at most 12 status requests, 12% of the default 100/day (README).
+    default_poll_interval=7200.0,
 )
 
 SERVICES: dict[str, ServiceSpec] = {s.name: s for s in (DAILY, WASABI_AIR, SYMBL, DEEPAFFECTS)}

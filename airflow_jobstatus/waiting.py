@@ -27,7 +27,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from airflow.sdk.exceptions import AirflowSkipException
 
-from airflow_jobstatus.exceptions import InvalidParameterError, JobFailedError, JobStatusError
+from airflow_jobstatus.exceptions import (
+    InvalidParameterError,
+    JobFailedError,
+    JobStatusError,
+    RequestBudgetExhaustedError,
+)
 from airflow_jobstatus.hooks.base import JobServiceHook
 from airflow_jobstatus.models import JobState, JobStatus
 from airflow_jobstatus.models.common import DEFAULT_MAX_XCOM_BYTES, xcom_value
@@ -150,6 +155,8 @@ class JobWaitMixin:
                 self._fail(exc)
             if not isinstance(exc, JobStatusError):
                 raise
+            if isinstance(exc, RequestBudgetExhaustedError):
+                return None  # nothing was sent: wait on until the budget refills (logged once by the limiter)
             self._consecutive_errors += 1
             if self._consecutive_errors >= self.max_consecutive_errors:
                 self._fail(

@@ -16,6 +16,8 @@ from airflow_jobstatus.operators.transfer import JobOutputsToStorageOperator
 
 DESTINATION = os.environ.get("JOBSTATUS_EXAMPLE_DESTINATION", "file:///tmp/airflow-jobstatus-outputs")
 POLL_INTERVAL = timedelta(seconds=float(os.environ.get("JOBSTATUS_EXAMPLE_POLL_SECONDS", "30")))
+# DeepAffects requires a webhook on every async request; the task polls anyway, so any URL you control.
+WEBHOOK = os.environ.get("JOBSTATUS_EXAMPLE_DEEPAFFECTS_WEBHOOK", "https://hooks.example.com/deepaffects")
 
 with DAG(
     dag_id="example_jobstatus_deepaffects",
@@ -25,16 +27,18 @@ with DAG(
     params={
         "audio_url": Param("https://media.example.com/calls/support-call.wav", type="string"),
         "sample_rate": Param(16000, type="integer"),
-        "speakers": Param(2, type="integer", minimum=1),
+        "webhook": Param(WEBHOOK, type="string", description="the URL DeepAffects POSTs the result to"),
         "destination": Param(DESTINATION, type="string", description="s3://bucket/prefix or a folder"),
         "destination_conn_id": Param("aws_default", type="string"),
     },
     doc_md="""
 ### DeepAffects: speech to text with speaker labels
 
-1. **transcribe**: `POST /audio/generic/api/v1/async/asr` on `params.audio_url`, with a new
-   `request_id` (the job id is recorded before waiting: a retry resumes it, a clear reruns); the
-   operator then waits, deferred, and returns the final status.
+1. **transcribe**: `POST /audio/generic/api/v1/async/asr` on `params.audio_url`, with the
+   required `webhook` (`params.webhook`) and a new `request_id` (the job id is recorded before
+   waiting: a retry resumes it, a clear reruns); the operator then waits, deferred, and returns the
+   final status. DeepAffects allows 100 requests a day: poll sparingly
+   (`JOBSTATUS_EXAMPLE_POLL_SECONDS`; the operator's own default is 2 hours).
 2. **deliver**: the transcript (inline in the status) goes to
    `<params.destination>/deepaffects/<request id>/` with a `_manifest.json`.
 
@@ -51,7 +55,7 @@ an S3 destination.
         sample_rate="{{ params.sample_rate }}",
         enable_punctuation=True,
         enable_speaker_diarization=True,
-        speaker_count="{{ params.speakers }}",
+        webhook="{{ params.webhook }}",
         deferrable=True,
         poll_interval=POLL_INTERVAL,
         timeout=timedelta(hours=2),

@@ -19,6 +19,8 @@ from airflow_jobstatus.operators.transfer import JobOutputsToStorageOperator
 
 DESTINATION = os.environ.get("JOBSTATUS_EXAMPLE_DESTINATION", "file:///tmp/airflow-jobstatus-outputs")
 POLL_INTERVAL = timedelta(seconds=float(os.environ.get("JOBSTATUS_EXAMPLE_POLL_SECONDS", "30")))
+# DeepAffects requires a webhook on every async request; the task polls anyway, so any URL you control.
+WEBHOOK = os.environ.get("JOBSTATUS_EXAMPLE_DEEPAFFECTS_WEBHOOK", "https://hooks.example.com/deepaffects")
 
 with DAG(
     dag_id="example_jobstatus_mixed_pipeline",
@@ -58,7 +60,9 @@ Connections: `daily_default`, `symbl_default`, `deepaffects_default` and
         name="{{ params.recording_id }} (Daily job {{ ti.xcom_pull(task_ids='transcribe', key='job_id') }})",
     )
 
-    speakers = DeepAffectsSubmitJobOperator(task_id="speakers", api="diarize", url="{{ params.media_url }}")
+    speakers = DeepAffectsSubmitJobOperator(
+        task_id="speakers", api="diarize", url="{{ params.media_url }}", webhook=WEBHOOK
+    )
 
     transcribe >> [conversation, speakers]
 

@@ -170,7 +170,11 @@ class JobServiceHook(BaseHook):
         for name in ("webhook_secret", "webhook_token"):  # push completion's secrets (airflow_jobstatus.push)
             register_secret(extra[name] if isinstance(extra.get(name), str) else None)
         settings = HttpSettings.from_extra(
-            extra, conn_type=self.spec.conn_type, default_max_rps=self.spec.default_max_rps
+            extra,
+            conn_type=self.spec.conn_type,
+            default_max_rps=self.spec.default_max_rps,
+            default_max_rpm=self.spec.default_max_rpm,
+            default_max_per_day=self.spec.default_max_per_day,
         )
         auth, secrets = self._auth(conn, extra)
         client = ServiceClient(

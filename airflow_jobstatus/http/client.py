@@ -30,11 +30,12 @@ from airflow_jobstatus.exceptions import (
     MalformedResponseError,
     NotFoundError,
     RateLimitedError,
+    RequestBudgetExhaustedError,
     ServiceError,
     ServiceUnreachableError,
 )
 from airflow_jobstatus.http.auth import RefreshableTokenAuth
-from airflow_jobstatus.http.ratelimit import DeadlineExceeded, async_limiter, sync_limiter
+from airflow_jobstatus.http.ratelimit import BudgetExhausted, DeadlineExceeded, async_limiter, sync_limiter
 from airflow_jobstatus.http.redaction import excerpt, install_log_filters, redact_url, register_secret, scrub
 from airflow_jobstatus.http.retry import RetryPolicy, is_certificate_error, parse_retry_after
 from airflow_jobstatus.http.settings import HttpSettings
@@ -66,6 +67,10 @@ class Call:
     no_auth: bool = False
 
 
+MESSAGE_KEYS = ("error", "Error", "ErrorCode", "type", "message", "info")
+"""Where Daily, Wasabi, Symbl and DeepAffects (``{"type", "message"}``) put their error text."""
+
+
 def service_message(content: bytes) -> str:
     """The service's own error text from a response body, whichever of the four shapes it uses."""
     try:
@@ -79,7 +84,7 @@ def service_message(content: bytes) -> str:
         code = (fault.get("detail") or {}).get("errorcode") if isinstance(fault.get("detail"), dict) else None
         return scrub(" ".join(str(p) for p in (fault.get("faultstring"), code and f"({code})") if p))
     parts = []
-    for key in ("error", "Error", "ErrorCode", "message", "info"):  # Daily, Wasabi, Symbl
+    for key in MESSAGE_KEYS:
         value = body.get(key)
         if isinstance(value, str | int) and str(value) not in parts:
             parts.append(str(value))
@@ -191,6 +196,9 @@ class ServiceClient:
         self._sync_client: httpx.Client | None = None
         self.options: dict[str, Any] = {}
         """Service-specific connection settings a hook reads from the extra (not secrets)."""
+        self.error_types: Mapping[str, int] = {}
+        """Error bodies ``{"type": ...}`` whose type decides the handling, as the HTTP status handled
+        alike (e.g. a ``rate_limit`` type is handled as 429, whatever the status it came with)."""
 
     def __repr__(self) -> str:
         return f"ServiceClient(service={self.service!r}, conn_id={self.conn_id!r}, base_url={redact_url(self.base_url)!r})"
@@ -237,8 +245,10 @@ class ServiceClient:
         job_id: str | None,
         hints: Mapping[int, str] | None,
         note: str = "",
+        handled_as: int | None = None,
     ) -> JobStatusError:
         message = service_message(content) or httpx.codes.get_reason_phrase(status)
+        kind = status if handled_as is None else handled_as
         kwargs: dict[str, Any] = {
             "service": self.service,
             "operation": operation,
@@ -249,6 +259,7 @@ class ServiceClient:
         if hints and status in hints:
             kwargs["hint"] = hints[status]
         text = f"{message}{note}"
+        status = kind  # the class follows the handling; the message keeps the real HTTP status
         if status in (401, 403):
             kwargs.setdefault(
                 "hint",
@@ -371,7 +382,7 @@ class ServiceClient:
     ) -> httpx.Response:
         """Send with retries; return the successful (2xx) response with its body read."""
         client = self._client()
-        limiter = sync_limiter(self._limiter_key, self.settings.max_requests_per_second)
+        limiter = sync_limiter(self._limiter_key, self.settings.rate, self.settings.max_requests_per_day)
         plan = self._attempts(
             client,
             operation,
@@ -491,7 +502,7 @@ class ServiceClient:
     ) -> httpx.Response:
         """Async twin of `request`: the same plan, driven with the loop's shared client."""
         client = await self._aclient()
-        limiter = async_limiter(self._limiter_key, self.settings.max_requests_per_second)
+        limiter = async_limiter(self._limiter_key, self.settings.rate, self.settings.max_requests_per_day)
         plan = self._attempts(
             client,
             operation,
@@ -602,6 +613,14 @@ class ServiceClient:
                 # flow, after this request took its slot, it would send both back to back.
                 yield _Token(auth)
             blocked = yield _Acquire(deadline)
+            if isinstance(blocked, BudgetExhausted):
+                raise RequestBudgetExhaustedError(
+                    str(blocked),
+                    retry_after=blocked.retry_in,
+                    service=self.service,
+                    operation=operation,
+                    job_id=job_id,
+                ) from None
             if isinstance(blocked, DeadlineExceeded):
                 raise self._deadline_error(operation, method, path, job_id, str(blocked)) from None
             request = self._build(client, method, path, params, json_body, headers, deadline)
@@ -618,15 +637,24 @@ class ServiceClient:
             status = response.status_code
             if status < 300:
                 return response
+            status = self._handled_as(response)
             if status == 401 and isinstance(auth, RefreshableTokenAuth) and not refreshed:
                 auth.invalidate_for(request)  # the token expired or was revoked: fetch one, resend once
                 refreshed = True
                 continue
-            wait = self._retry_wait_status(response, attempt, idem, deadline, pause)
+            wait = self._retry_wait_status(response, status, attempt, idem, deadline, pause)
             if wait is None:
                 note = self._give_up_note(attempt, deadline) if status == 429 or status >= 500 else ""
                 raise self._error_for_status(
-                    operation, request, status, response.content, response.headers, job_id, hints, note
+                    operation,
+                    request,
+                    response.status_code,
+                    response.content,
+                    response.headers,
+                    job_id,
+                    hints,
+                    note,
+                    handled_as=status,
                 ) from None
             yield _Sleep(wait)
             attempt += 1
@@ -642,15 +670,30 @@ class ServiceClient:
             return None
         return self._fits(self.policy.delay(attempt, None), deadline)
 
+    def _handled_as(self, response: httpx.Response) -> int:
+        """The status an error response is handled as: its own, or its body's mapped ``type``."""
+        if not self.error_types:
+            return response.status_code
+        try:
+            body = json.loads(response.content)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return response.status_code
+        kind = body.get("type") if isinstance(body, dict) else None
+        return (
+            self.error_types.get(kind, response.status_code)
+            if isinstance(kind, str)
+            else response.status_code
+        )
+
     def _retry_wait_status(
         self,
         response: httpx.Response,
+        status: int,
         attempt: int,
         idempotent: bool,
         deadline: float | None,
         pause: Callable[[float], None],
     ) -> float | None:
-        status = response.status_code
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         if status == 429:
             # Every caller of this connection holds off, not just this one.

@@ -18,16 +18,35 @@ class HttpSettings:
     max_retries: int = 5
     max_requests_per_second: float = 10.0
     """0 means no client-side limit."""
+    max_requests_per_minute: float = 0.0
+    """A second, per-minute rate limit (0: none); the stricter of the two applies."""
+    max_requests_per_day: int = 0
+    """Requests this process may send in any 24 hours (0: no budget); see `http.ratelimit`."""
     verify_tls: bool = True
     allow_http_links: bool = False
     max_response_bytes: int = 32 * 1024 * 1024
     """API responses larger than this are refused as malformed (outputs are streamed, not read whole)."""
 
+    @property
+    def rate(self) -> float:
+        """Requests per second the client may send: the stricter of the two rate limits (0: none)."""
+        rates = [r for r in (self.max_requests_per_second, self.max_requests_per_minute / 60.0) if r > 0]
+        return min(rates) if rates else 0.0
+
     @classmethod
     def from_extra(
-        cls, extra: Mapping[str, Any], *, conn_type: str, default_max_rps: float | None = None
+        cls,
+        extra: Mapping[str, Any],
+        *,
+        conn_type: str,
+        default_max_rps: float | None = None,
+        default_max_rpm: float = 0.0,
+        default_max_per_day: int = 0,
     ) -> HttpSettings:
-        """Read settings from a connection extra, accepting plain and ``extra__<type>__`` names."""
+        """Read settings from a connection extra, accepting plain and ``extra__<type>__`` names.
+
+        The ``default_*`` arguments are the service's defaults where the extra sets nothing.
+        """
 
         def get(name: str) -> Any:
             for key in (name, f"extra__{conn_type}__{name}"):
@@ -36,12 +55,16 @@ class HttpSettings:
                     return value
             return None
 
-        base = cls() if default_max_rps is None else cls(max_requests_per_second=default_max_rps)
+        base = cls(max_requests_per_minute=default_max_rpm, max_requests_per_day=default_max_per_day)
+        if default_max_rps is not None:
+            base = cls(**{**base.__dict__, "max_requests_per_second": default_max_rps})
         values: dict[str, Any] = {}
         for name, kind in (
             ("request_timeout", float),
             ("max_retries", int),
             ("max_requests_per_second", float),
+            ("max_requests_per_minute", float),
+            ("max_requests_per_day", int),
             ("max_response_bytes", int),
         ):
             raw = get(name)

@@ -70,7 +70,6 @@ from airflow_jobstatus.models import JobState, JobStatus
 from airflow_jobstatus.models.common import DEFAULT_MAX_XCOM_BYTES
 from airflow_jobstatus.triggers.job import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
-    DEFAULT_POLL_INTERVAL,
     check_wait_parameters,
 )
 from airflow_jobstatus.waiting import (
@@ -199,7 +198,8 @@ class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
         (default). False: return the job id once the job is submitted.
     :param deferrable: wait in the triggerer instead of a worker slot. Default: the ``[operators]
         default_deferrable`` setting.
-    :param poll_interval: seconds (or a timedelta) between checks of the job. Default 30.
+    :param poll_interval: seconds (or a timedelta) between checks of the job. Default: the service's
+        (30; DeepAffects 7200, for its 100 requests/day).
     :param timeout: seconds (or a timedelta) one try waits for the job before it fails with
         `JobWaitTimeoutError` (the job keeps running; a retry resumes it). Default 7 days.
     :param failure_states: which terminal job states fail the task: any of ``"failed"`` and
@@ -228,7 +228,7 @@ class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
         conn_id: str,
         wait_for_completion: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        poll_interval: float | timedelta = DEFAULT_POLL_INTERVAL,
+        poll_interval: float | timedelta | None = None,
         timeout: float | timedelta = DEFAULT_TIMEOUT,
         failure_states: Collection[str] = FAILURE_STATES,
         max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
@@ -242,7 +242,9 @@ class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
         self.conn_id = conn_id
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
-        self.poll_interval = as_seconds(poll_interval, "poll_interval")
+        self.poll_interval = as_seconds(
+            self.spec.default_poll_interval if poll_interval is None else poll_interval, "poll_interval"
+        )
         self.timeout = as_seconds(timeout, "timeout")
         if self.timeout <= 0:
             raise InvalidParameterError(f"timeout must be positive, got {timeout!r}", service=display)

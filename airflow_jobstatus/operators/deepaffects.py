@@ -9,7 +9,7 @@ from typing import Any, cast
 from airflow.sdk import Context
 
 from airflow_jobstatus.hooks.deepaffects import DeepAffectsHook, deepaffects_submit_request
-from airflow_jobstatus.operators.base import JobSubmitOperator, as_bool, as_int
+from airflow_jobstatus.operators.base import JobSubmitOperator, as_bool, as_int, as_structure
 from airflow_jobstatus.services import DEEPAFFECTS
 
 
@@ -38,12 +38,19 @@ class DeepAffectsSubmitJobOperator(JobSubmitOperator):
         ``wav`` (templated).
     :param sample_rate: in Hz. Default 16000 (templated).
     :param language_code: Default ``en-US`` (templated).
-    :param speaker_count: how many speakers (``diarize``; ``asr`` with
-        ``enable_speaker_diarization=True``) (templated).
-    :param audio_type: e.g. ``callcenter``, ``meeting`` (templated).
+    :param speaker_count: how many speakers, -1 for unknown (the service's default); ``diarize``
+        only, sent as ``speakers`` (templated).
+    :param audio_type: ``callcenter``, ``meeting``, ``earningscalls``, ``interview`` or
+        ``media-broadcast`` (templated).
     :param enable_punctuation: ``asr`` only (templated).
-    :param enable_speaker_diarization: ``asr`` only (templated).
-    :param webhook: a URL DeepAffects calls with the result (templated).
+    :param enable_speaker_diarization: ``asr`` only; the service's default is off (templated).
+    :param source: where the audio comes from (``webex``, ``zoom``, ``gotomeeting``, ``phone``),
+        for a model built for it (templated).
+    :param do_vad: ``diarize`` only: remove silence and noise segments (templated).
+    :param speaker_ids: ``diarize`` only: speakers to identify (templated).
+    :param webhook: **required**: the http(s) URL DeepAffects POSTs the result to (the service
+        refuses async requests without one). The task still polls for the result, so any URL you
+        control will do (templated).
     :param deepaffects_conn_id: a ``deepaffects`` connection. Default ``deepaffects_default``.
     """
 
@@ -61,6 +68,9 @@ class DeepAffectsSubmitJobOperator(JobSubmitOperator):
         "enable_punctuation",
         "enable_speaker_diarization",
         "webhook",
+        "source",
+        "do_vad",
+        "speaker_ids",
     )
 
     def __init__(
@@ -77,6 +87,9 @@ class DeepAffectsSubmitJobOperator(JobSubmitOperator):
         enable_punctuation: bool | None = None,
         enable_speaker_diarization: bool | None = None,
         webhook: str | None = None,
+        source: str | None = None,
+        do_vad: bool | None = None,
+        speaker_ids: list[str] | None = None,
         deepaffects_conn_id: str = DEEPAFFECTS.default_conn_id,
         **kwargs: Any,
     ) -> None:
@@ -92,6 +105,9 @@ class DeepAffectsSubmitJobOperator(JobSubmitOperator):
         self.enable_punctuation = enable_punctuation
         self.enable_speaker_diarization = enable_speaker_diarization
         self.webhook = webhook
+        self.source = source
+        self.do_vad = do_vad
+        self.speaker_ids = speaker_ids
         self.deepaffects_conn_id = deepaffects_conn_id
         self._check_literal_parameters()
 
@@ -110,9 +126,12 @@ class DeepAffectsSubmitJobOperator(JobSubmitOperator):
             "audio_type": self.audio_type or None,
             "enable_punctuation": as_bool(self.enable_punctuation),
             "enable_speaker_diarization": as_bool(self.enable_speaker_diarization),
+            "webhook": self.webhook or None,
+            "source": self.source or None,
+            "do_vad": as_bool(self.do_vad),
+            "speaker_ids": as_structure(self.speaker_ids),
         }
         path, body = deepaffects_submit_request(**kwargs)
-        kwargs["webhook"] = self.webhook or None
         return kwargs, [path, body, kwargs["webhook"]]
 
     def _send(self, submit_kwargs: dict[str, Any], context: Context) -> str:

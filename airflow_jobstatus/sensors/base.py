@@ -41,7 +41,6 @@ from airflow_jobstatus.exceptions import InvalidParameterError
 from airflow_jobstatus.models.common import DEFAULT_MAX_XCOM_BYTES
 from airflow_jobstatus.triggers.job import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
-    DEFAULT_POLL_INTERVAL,
     check_wait_parameters,
 )
 from airflow_jobstatus.waiting import (
@@ -60,7 +59,7 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
 
     :param job_id: the job to wait for (templated).
     :param poll_interval: seconds (or a timedelta) between checks; also the ``poke_interval`` of
-        poke/reschedule mode. Default 30.
+        poke/reschedule mode. Default: the service's (30; DeepAffects 7200, for its 100 requests/day).
     :param timeout: seconds (or a timedelta) before the sensor gives up with `AirflowSensorTimeout`.
     :param deferrable: wait in the triggerer instead of a worker slot. Default: the ``[operators]
         default_deferrable`` setting.
@@ -82,13 +81,15 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
         *,
         job_id: str,
         conn_id: str,
-        poll_interval: float | timedelta = DEFAULT_POLL_INTERVAL,
+        poll_interval: float | timedelta | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         failure_states: Collection[str] = FAILURE_STATES,
         max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
         max_xcom_bytes: int | None = DEFAULT_MAX_XCOM_BYTES,
         **kwargs: Any,
     ) -> None:
+        if poll_interval is None:
+            poll_interval = self.spec.default_poll_interval
         if isinstance(poll_interval, timedelta):
             poll_interval = poll_interval.total_seconds()
         kwargs.setdefault("poke_interval", poll_interval)

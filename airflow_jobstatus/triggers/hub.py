@@ -22,7 +22,9 @@ one `ConnectionPoller` per ``(service, connection id)`` that owns every request 
 * **Politeness:** requests go through the connection's `ServiceClient`, whose rate limiter
   (``max_requests_per_second``) is shared by everything of that connection in the loop. A 429 pauses
   the whole connection inside the client; when a call still ends in `RateLimitedError`, the poller
-  also holds every poll of the connection for its ``retry_after`` (or one interval).
+  also holds every poll of the connection for its ``retry_after`` (or one interval). When the
+  connection's own per-day budget is spent (`RequestBudgetExhaustedError`, nothing was sent), every
+  poll is held until it refills and the failed poll is not counted as an error: waits keep waiting.
 * **Jitter:** every interval is drawn from ``interval * [0.9, 1.1]``. The first poll of a new watch
   comes one (jittered) interval after registration, and never less than `MIN_FIRST_EVENT_DELAY`
   seconds; no waiter gets an outcome before that delay either (a trigger firing within about a
@@ -63,6 +65,7 @@ from airflow_jobstatus.exceptions import (
     JobStatusError,
     NotFoundError,
     RateLimitedError,
+    RequestBudgetExhaustedError,
     ServiceError,
 )
 from airflow_jobstatus.hooks.base import being_cancelled
@@ -497,6 +500,11 @@ class ConnectionPoller:
             return
         if isinstance(exc, RateLimitedError):
             self._pause(exc.retry_after if exc.retry_after is not None else watch.interval)
+        if isinstance(exc, RequestBudgetExhaustedError):
+            # Nothing was sent and nothing failed: poll again once the budget has refilled
+            # (the limiter logs the spell once).
+            self._schedule(watch, max(self.paused_until, self.loop.time() + jittered(watch.interval)))
+            return
         watch.errors += 1
         watch.last_error = message
         for waiter in [w for w in watch.waiters if watch.errors >= w.max_errors]:

@@ -93,7 +93,7 @@ elif conn_type == "wasabi_air":
 elif conn_type == "symbl":
     job_id = hook.submit_job(audio_url=media)
 else:
-    job_id = hook.submit_job("asr", url=media)
+    job_id = hook.submit_job("asr", url=media, webhook="https://hooks.example/deepaffects")
 status = hook.get_job(job_id)
 print("HOOK-PROOF " + json.dumps({"ok": ok, "message": message, "job_id": job_id, "state": status.state.value}))
 """

@@ -91,6 +91,9 @@ def restart_emulator(tmp_path_factory: pytest.TempPathFactory, jobstatus_s3: Any
         s3_access_key=jobstatus_s3.access_key,
         s3_secret_key=jobstatus_s3.secret_key,
         s3_region=jobstatus_s3.region,
+        # polls every few seconds: without DeepAffects' documented 5/min (not under test here)
+        deepaffects_requests_per_minute=0,
+        deepaffects_requests_per_day=0,
         log_path=root / "emulator.log",
     )
     server.start()
@@ -185,7 +188,9 @@ def submit(service: str, prefix: str, marker: str, bucket: str, s3_endpoint: str
         return SymblHook(conn_id).submit_job(audio_url=f"https://media.example/f.mp3?{marker}")
     from airflow_jobstatus.hooks.deepaffects import DeepAffectsHook
 
-    return DeepAffectsHook(conn_id).submit_job("asr", url=f"https://media.example/f.wav?{marker}")
+    return DeepAffectsHook(conn_id).submit_job(
+        "asr", url=f"https://media.example/f.wav?{marker}", webhook="https://hooks.example/deepaffects"
+    )
 
 
 def emulator_job_id(service: str, job_id: str) -> str:

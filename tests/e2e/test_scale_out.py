@@ -206,7 +206,9 @@ def submit(service: str, conn_id: str, index: int, bucket: str, s3_endpoint: str
     from airflow_jobstatus.hooks.deepaffects import DeepAffectsHook
 
     return DeepAffectsHook(deepaffects_conn_id=conn_id).submit_job(
-        "asr", url=f"https://media.example/scale-{index}.wav?{marker}"
+        "asr",
+        url=f"https://media.example/scale-{index}.wav?{marker}",
+        webhook="https://hooks.example/deepaffects",
     )
 
 

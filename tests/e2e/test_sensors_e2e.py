@@ -82,7 +82,9 @@ def submit(service: str, seconds: float, bucket: str, s3_endpoint: str) -> str:
         return SymblHook().submit_job(audio_url=f"https://media.example/e2e.mp3?{marker}")
     from airflow_jobstatus.hooks.deepaffects import DeepAffectsHook
 
-    return DeepAffectsHook().submit_job("asr", url=f"https://media.example/e2e.wav?{marker}")
+    return DeepAffectsHook().submit_job(
+        "asr", url=f"https://media.example/e2e.wav?{marker}", webhook="https://hooks.example/deepaffects"
+    )
 
 
 @pytest.mark.parametrize("service", SERVICES)

@@ -34,6 +34,10 @@ def emulator_connection(
             if conn_type in SECRET_IS_ACCOUNT
             else f"{label}-{conn_type}-{uuid.uuid4().hex[:10]}"
         )
+    if conn_type == "deepaffects":
+        # Tests poll every second or so: without DeepAffects' default 5/min and 100/day (the suite's
+        # emulator runs without them too, see the pytest plugin); the tests of the limits set them.
+        extra = {"max_requests_per_minute": 0, "max_requests_per_day": 0, **extra}
     conn: dict[str, Any] = {
         "conn_type": conn_type,
         "host": emulator.service_url(EMULATOR_NAME[conn_type]),

@@ -1,4 +1,4 @@
-"""DeepAffects async API contract (seed page 004 and shared/providers.md) against the emulator."""
+"""DeepAffects async API contract (docs/contracts.md rows A1-A8) against the emulator."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ INVALID_KEY = {"fault": {"faultstring": "Invalid ApiKey", "detail": {"errorcode"
 ASR = "/audio/generic/api/v1/async/asr"
 DIARIZE = "/audio/generic/api/v2/async/diarize"
 STATUS = "/transaction/generic/api/v1/async/status"
+WEBHOOK = "https://hooks.example/deepaffects"
 
 
 @pytest.fixture
@@ -63,8 +64,8 @@ def test_asr_job_matches_seed_shape(
     base = emulator.service_url("deepaffects")
     r = client.post(
         base + ASR,
-        params={"apikey": jobstatus_credential},
-        json=_body(url="https://m.example/a.mp3?emu_duration=0.8"),
+        params={"apikey": jobstatus_credential, "webhook": WEBHOOK},
+        json=_body(url="https://m.example/a.mp3?emu_duration=0.8", enableSpeakerDiarization=True),
     )
     assert r.status_code == 202
     created = r.json()
@@ -102,10 +103,12 @@ def test_diarize_with_content(
         "sampleRate": 16000,
         "languageCode": "en-US",
         "content": audio,
-        "speakerCount": 2,
+        "speakers": 2,
     }
     r = client.post(
-        base + DIARIZE, params={"apikey": jobstatus_credential, "request_id": "my-req-1"}, json=body
+        base + DIARIZE,
+        params={"apikey": jobstatus_credential, "request_id": "my-req-1", "webhook": WEBHOOK},
+        json=body,
     )
     assert r.status_code == 202 and r.json() == {"request_id": "my-req-1", "api": "diarize"}
     emulator.patch_job("deepaffects", "my-req-1", duration=0.2)
@@ -123,7 +126,7 @@ def test_client_request_id_makes_submission_idempotent(
 ) -> None:
     base = emulator.service_url("deepaffects")
     rid = f"req-{uuid.uuid4().hex[:8]}"
-    params = {"apikey": jobstatus_credential, "request_id": rid}
+    params = {"apikey": jobstatus_credential, "request_id": rid, "webhook": WEBHOOK}
     first = client.post(base + ASR, params=params, json=_body())
     second = client.post(base + ASR, params=params, json=_body(url="https://m.example/other.mp3"))
     assert first.status_code == second.status_code == 202
@@ -132,7 +135,9 @@ def test_client_request_id_makes_submission_idempotent(
     # another account may use the same request_id for its own job
     assert (
         client.post(
-            base + ASR, params={"apikey": jobstatus_credential + "-b", "request_id": rid}, json=_body()
+            base + ASR,
+            params={"apikey": jobstatus_credential + "-b", "request_id": rid, "webhook": WEBHOOK},
+            json=_body(),
         ).status_code
         == 202
     )
@@ -145,7 +150,7 @@ def test_failed_job_carries_message(
     base = emulator.service_url("deepaffects")
     r = client.post(
         base + ASR,
-        params={"apikey": jobstatus_credential},
+        params={"apikey": jobstatus_credential, "webhook": WEBHOOK},
         json=_body(url="https://m.example/a.mp3?emu_outcome=fail&emu_duration=0.3"),
     )
     rid = r.json()["request_id"]
@@ -176,15 +181,96 @@ def test_auth_errors_and_unknown_request(
         {"content": "not base64 !!"},
         {"url": "file:///etc/passwd"},
         {"url": "https://m.example/a.mp3", "sampleRate": "8000"},
+        {"url": "https://m.example/a.mp3", "sampleRate": 8000},  # A3/A4: encoding is required
+        {"url": "https://m.example/a.mp3", "encoding": "MP3"},  # ... and sampleRate
+        {**_body(), "audioType": "phone"},  # A4: documented values only
     ],
 )
 def test_submit_validation(
     emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str, body: dict[str, Any]
 ) -> None:
     r = client.post(
-        emulator.service_url("deepaffects") + ASR, params={"apikey": jobstatus_credential}, json=body
+        emulator.service_url("deepaffects") + ASR,
+        params={"apikey": jobstatus_credential, "webhook": WEBHOOK},
+        json=body,
     )
-    assert r.status_code == 400 and isinstance(r.json()["message"], str)
+    # A7: errors are {"type", "message"}; a refused parameter is params_invalid
+    assert r.status_code == 400 and r.json()["type"] == "params_invalid"
+    assert isinstance(r.json()["message"], str)
+
+
+@pytest.mark.parametrize("path", [ASR, DIARIZE])
+def test_async_submit_without_webhook_is_refused(
+    emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str, path: str
+) -> None:
+    """A2: ``webhook`` is "Required for async requests"; nothing is created without it."""
+    r = client.post(
+        emulator.service_url("deepaffects") + path, params={"apikey": jobstatus_credential}, json=_body()
+    )
+    assert r.status_code == 400 and r.json()["type"] == "params_invalid" and "webhook" in r.json()["message"]
+    assert emulator.jobs("deepaffects", jobstatus_credential) == []
+
+
+@pytest.mark.parametrize("speakers", [-1, 3])
+def test_diarize_speakers_accepts_unknown_and_a_count(
+    emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str, speakers: int
+) -> None:
+    """A3: ``speakers`` is the diarize speaker count, -1 for unknown (its default)."""
+    r = client.post(
+        emulator.service_url("deepaffects") + DIARIZE,
+        params={"apikey": jobstatus_credential, "webhook": WEBHOOK},
+        json=_body(speakers=speakers, audioType="meeting", doVad=True, speakerIds=["alice"]),
+    )
+    assert r.status_code == 202, r.text
+    bad = client.post(
+        emulator.service_url("deepaffects") + DIARIZE,
+        params={"apikey": jobstatus_credential, "webhook": WEBHOOK},
+        json=_body(speakers=0),
+    )
+    assert bad.status_code == 400 and bad.json()["type"] == "params_invalid"
+
+
+def test_asr_speaker_diarization_defaults_to_off(
+    emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str
+) -> None:
+    """A4: ``enableSpeakerDiarization`` defaults to false: words carry no speaker_id."""
+    base = emulator.service_url("deepaffects")
+    r = client.post(
+        base + ASR,
+        params={"apikey": jobstatus_credential, "webhook": WEBHOOK},
+        json=_body(url="https://m.example/a.mp3?emu_duration=0.2"),
+    )
+    _, done = _poll(
+        client, base + STATUS, {"apikey": jobstatus_credential, "request_id": r.json()["request_id"]}
+    )
+    words = done["response"]["response"]["words"]
+    assert words and all("speaker_id" not in w for w in words)
+
+
+def test_documented_rate_limits_per_key(
+    emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str
+) -> None:
+    """A8: 5 requests per minute to each API and 100 per day per key; over either, rate_limit."""
+    emulator.configure(deepaffects_requests_per_minute=5, deepaffects_requests_per_day=100)
+    base = emulator.service_url("deepaffects")
+    submit = {"apikey": jobstatus_credential, "webhook": WEBHOOK}
+    codes = [client.post(base + DIARIZE, params=submit, json=_body()).status_code for _ in range(6)]
+    assert codes == [202] * 5 + [429]
+    over = client.post(base + DIARIZE, params=submit, json=_body())
+    assert over.status_code == 429 and over.json()["type"] == "rate_limit"
+    # another API has its own per-minute allowance; another key its own limits
+    assert client.post(base + ASR, params=submit, json=_body()).status_code == 202
+    other = {**submit, "apikey": jobstatus_credential + "-b"}
+    assert client.post(base + DIARIZE, params=other, json=_body()).status_code == 202
+    # the day: 100 requests per key over every API
+    emulator.configure(deepaffects_requests_per_minute=0)
+    rid = client.post(base + ASR, params=submit, json=_body()).json()["request_id"]
+    status = {"apikey": jobstatus_credential, "request_id": rid}
+    # counted so far: 5 diarize + 1 asr + this asr (refused requests do not count)
+    codes = [client.get(base + STATUS, params=status).status_code for _ in range(95)]
+    assert codes == [200] * 93 + [429] * 2
+    body = client.get(base + STATUS, params=status).json()
+    assert body["type"] == "rate_limit" and "per day" in body["message"]
 
 
 def test_webhook_gets_result(

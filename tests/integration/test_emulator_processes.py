@@ -172,7 +172,7 @@ def _submit_all(emu: EmulatorServer, bucket: str, tag: str, seconds: float) -> d
     ).json()["jobId"]
     resp = http.post(
         emu.service_url("deepaffects") + "/audio/generic/api/v1/async/asr",
-        params={"apikey": f"da-{tag}", "request_id": f"req-{tag}"},
+        params={"apikey": f"da-{tag}", "request_id": f"req-{tag}", "webhook": "https://hooks.example/da"},
         json={"url": f"https://m.example/a.wav?{marker}", "encoding": "LINEAR16", "sampleRate": 16000},
     )
     jobs["deepaffects"] = resp.json()["request_id"]
@@ -195,6 +195,9 @@ def test_restarted_emulator_with_state_file_keeps_jobs_and_timelines(
         s3_endpoint=jobstatus_s3.endpoint_url,
         s3_access_key=jobstatus_s3.access_key,
         s3_secret_key=jobstatus_s3.secret_key,
+        # this test polls DeepAffects every 0.1 s: without its documented 5/min (not under test here)
+        deepaffects_requests_per_minute=0,
+        deepaffects_requests_per_day=0,
         log_path=tmp_path / "emu.log",
     )
     tag = os.urandom(4).hex()

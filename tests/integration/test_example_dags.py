@@ -368,7 +368,10 @@ def test_example_deepaffects_to_a_bucket(airflow_dags_folder: Path, accounts: Ac
     )
     assert states == {"transcribe": "success", "deliver": "success"}
     request = accounts.only_job("deepaffects")["request"]
-    assert request["body"]["url"] == audio and request["body"]["speakerCount"] == 2
+    # the asr API takes no speaker count (docs); the required webhook is sent
+    assert request["body"]["url"] == audio and request["body"]["enableSpeakerDiarization"] is True
+    assert "speakerCount" not in request["body"] and "speakers" not in request["body"]
+    assert request["query"]["webhook"] == "https://hooks.example.com/deepaffects"
     check_delivery(accounts, delivered(destination, accounts.s3), "deepaffects")
 
 

@@ -146,6 +146,9 @@ def define_cell(
     key = secret(f"fm-{service}")
     extra: dict[str, Any] = {
         "max_requests_per_second": RATE_LIMIT,
+        # the matrix polls every second: without DeepAffects' per-minute and per-day defaults
+        "max_requests_per_minute": 0,
+        "max_requests_per_day": 0,
         "request_timeout": REQUEST_TIMEOUT,
         "max_retries": MAX_RETRIES,
         "allow_http_links": True,
@@ -189,7 +192,10 @@ def submission(cell: Cell, matrix: Matrix) -> tuple[tuple[Any, ...], dict[str, A
         }
     if cell.service == "symbl":
         return (), {"audio_url": f"https://media.example/fm.mp3?{marker}"}
-    return ("asr",), {"url": f"https://media.example/fm.wav?{marker}"}
+    return ("asr",), {
+        "url": f"https://media.example/fm.wav?{marker}",
+        "webhook": "https://hooks.example/deepaffects",
+    }
 
 
 def make_sensor(cell: Cell, *, deferrable: bool) -> JobSensor:

@@ -40,7 +40,7 @@ def submit(conn_type: str, hook, s3) -> tuple[str, str]:
         return job, "f" * 32
     if conn_type == "symbl":
         return hook.submit_job(audio_url=SLOW), str(uuid.uuid4())
-    return hook.submit_job("asr", url=SLOW), str(uuid.uuid4())
+    return hook.submit_job("asr", url=SLOW, webhook="https://hooks.example/deepaffects"), str(uuid.uuid4())
 
 
 HOOKS = {"daily": DailyHook, "wasabi_air": WasabiAirHook, "symbl": SymblHook, "deepaffects": DeepAffectsHook}

@@ -315,7 +315,7 @@ def test_deepaffects_lifecycle_and_canary(make_connection, jobstatus_emulator, c
         url="https://media.example/call.wav?emu_duration=1",
         sample_rate=8000,
         enable_speaker_diarization=True,
-        speaker_count=2,
+        webhook="https://hooks.example/deepaffects",
     )
     status = wait_until_terminal(hook.get_job, request_id)
     assert status.succeeded
@@ -326,7 +326,10 @@ def test_deepaffects_lifecycle_and_canary(make_connection, jobstatus_emulator, c
 
     async def scenario():
         rid = await hook.asubmit_job(
-            "diarize", url="https://media.example/c.wav?emu_duration=1", speaker_count=2
+            "diarize",
+            url="https://media.example/c.wav?emu_duration=1",
+            speaker_count=2,
+            webhook="https://hooks.example/deepaffects",
         )
         return await await_terminal(hook.aget_job, rid)
 
@@ -348,12 +351,16 @@ def test_deepaffects_lifecycle_and_canary(make_connection, jobstatus_emulator, c
 def test_deepaffects_client_request_id_is_idempotent(make_connection, jobstatus_emulator):
     conn_id, key = make_connection("deepaffects")
     hook = DeepAffectsHook(deepaffects_conn_id=conn_id)
-    first = hook.submit_job("asr", url=MEDIA, request_id="dag.task.run1.try1")
-    second = hook.submit_job("asr", url=MEDIA, request_id="dag.task.run1.try1")
+    first = hook.submit_job(
+        "asr", url=MEDIA, request_id="dag.task.run1.try1", webhook="https://hooks.example/deepaffects"
+    )
+    second = hook.submit_job(
+        "asr", url=MEDIA, request_id="dag.task.run1.try1", webhook="https://hooks.example/deepaffects"
+    )
     assert first == second == "dag.task.run1.try1"
     assert len(jobstatus_emulator.jobs(service="deepaffects", credential=key)) == 1
     with pytest.raises(InvalidParameterError, match="exactly one of url or content"):
-        hook.submit_job("asr")
+        hook.submit_job("asr", webhook="https://hooks.example/deepaffects")
 
 
 def test_every_error_is_a_jobstatus_error():

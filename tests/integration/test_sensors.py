@@ -61,7 +61,9 @@ def submit(service, marker):
         )
     if service == "symbl":
         return SymblHook(symbl_conn_id=CONNS[service]).submit_job(audio_url="https://media.example/a.mp3?" + marker)
-    return DeepAffectsHook(deepaffects_conn_id=CONNS[service]).submit_job("asr", url="https://media.example/a.wav?" + marker)
+    return DeepAffectsHook(deepaffects_conn_id=CONNS[service]).submit_job(
+        "asr", url="https://media.example/a.wav?" + marker, webhook="https://hooks.example/deepaffects"
+    )
 
 
 with DAG({dag_id!r}, schedule=None, catchup=False) as dag:

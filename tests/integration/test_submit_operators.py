@@ -215,8 +215,9 @@ def test_every_operator_deferrable_and_not_submits_waits_and_returns_the_status(
                     "url": "{{ params.media }}/call-" + mode + ".wav",
                     "encoding": "mp3",
                     "sample_rate": 44100,
-                    "speaker_count": 2,
+                    "speaker_count": 2 if mode == "deferrable" else None,
                     "enable_speaker_diarization": True if mode == "poll" else None,
+                    "webhook": "https://hooks.example/deepaffects",
                     **wait,
                 },
             ),
@@ -263,7 +264,12 @@ def test_every_operator_deferrable_and_not_submits_waits_and_returns_the_status(
         "deepaffects",
         conns.add("deepaffects_mapped", "deepaffects"),
         None,
-        {"api": "asr", "expand": {"url": [f"{MEDIA}/m0.wav", f"{MEDIA}/m1.wav"]}, **polled},
+        {
+            "api": "asr",
+            "webhook": "https://hooks.example/deepaffects",
+            "expand": {"url": [f"{MEDIA}/m0.wav", f"{MEDIA}/m1.wav"]},
+            **polled,
+        },
     )
     params = {"media": MEDIA, "tag": "t42", "priority": "3"}
     dag = write_dag(
@@ -327,8 +333,9 @@ def test_every_operator_deferrable_and_not_submits_waits_and_returns_the_status(
         "sampleRate": 44100,
         "languageCode": "en-US",
         "url": f"{MEDIA}/call-deferrable.wav",
-        "speakerCount": 2,
+        "speakers": 2,  # the documented name (was speakerCount, which the docs do not know)
     }
+    assert diarize["query"]["webhook"] == "https://hooks.example/deepaffects"
     asr = recorded["deepaffects_poll"]["body"]
     assert asr["url"] == f"{MEDIA}/call-poll.wav" and asr["enableSpeakerDiarization"] is True
     # DeepAffects got a request_id from the operator: it is the job id
@@ -394,6 +401,7 @@ def test_retries_resume_the_same_job_and_invalid_parameters_send_nothing(
             {
                 "api": "asr",
                 "url": MEDIA + "/a.wav?emu_duration=1.5",
+                "webhook": "https://hooks.example/deepaffects",
                 "deferrable": False,
                 "poll_interval": 0.5,
                 "retries": 1,

@@ -302,7 +302,11 @@ def submit(conn_type: str, conn_id: str, marker: str, s3: S3Server, bucket: str 
         )
     if conn_type == "symbl":
         return str(hook.submit_job(audio_url=f"https://media.example/a.mp3?{marker}"))
-    return str(hook.submit_job("asr", url=f"https://media.example/a.wav?{marker}"))
+    return str(
+        hook.submit_job(
+            "asr", url=f"https://media.example/a.wav?{marker}", webhook="https://hooks.example/deepaffects"
+        )
+    )
 
 
 # ------------------------------------------------------------------------------------------ tests

@@ -144,7 +144,7 @@ OPERATORS: dict[str, tuple[type[JobSubmitOperator], dict[str, Any], dict[str, li
     ),
     "deepaffects": (
         DeepAffectsSubmitJobOperator,
-        {"api": "asr", "url": "https://media.example/a.wav"},
+        {"api": "asr", "url": "https://media.example/a.wav", "webhook": "https://hooks.example/deepaffects"},
         {
             "api": ["api"],
             "url": ["url", "content"],
@@ -157,6 +157,9 @@ OPERATORS: dict[str, tuple[type[JobSubmitOperator], dict[str, Any], dict[str, li
             "enable_punctuation": ["enable_punctuation"],
             "enable_speaker_diarization": ["enable_speaker_diarization"],
             "webhook": ["webhook"],
+            "source": ["source"],
+            "do_vad": ["do_vad"],
+            "speaker_ids": ["speaker_ids"],
         },
     ),
 }
@@ -200,7 +203,16 @@ def test_submit_parameters_only_typed_refusals(service: str, data: st.DataObject
 
 @BAD_INPUT
 @given(
-    name=st.sampled_from(["request_timeout", "max_retries", "max_requests_per_second", "max_response_bytes"]),
+    name=st.sampled_from(
+        [
+            "request_timeout",
+            "max_retries",
+            "max_requests_per_second",
+            "max_requests_per_minute",
+            "max_requests_per_day",
+            "max_response_bytes",
+        ]
+    ),
     value=bad_values | st.sampled_from(["1e999", "nan", "-inf", "inf", "NaN", "1_000", "0x10", " 5 "]),
     prefixed=st.booleans(),
 )

@@ -307,7 +307,13 @@ def make_hook(
         "host": f"https://{conn_type}.invalid/api",
         "login": f"app-{uuid.uuid4().hex[:8]}",
         "password": SECRET,
-        "extra": {"max_retries": 0, "max_requests_per_second": 0, **extra},
+        "extra": {
+            "max_retries": 0,
+            "max_requests_per_second": 0,
+            "max_requests_per_minute": 0,
+            "max_requests_per_day": 0,
+            **extra,
+        },
     }
     monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
     hook = HOOKS[conn_type](conn_id)
@@ -533,7 +539,9 @@ def _submit(conn_type: str, hook: Any) -> Callable[[], str]:
         )
     if conn_type == "symbl":
         return lambda: hook.submit_job(audio_url="https://media.example/a.mp3")
-    return lambda: hook.submit_job("asr", url="https://media.example/a.wav")
+    return lambda: hook.submit_job(
+        "asr", url="https://media.example/a.wav", webhook="https://hooks.example/deepaffects"
+    )
 
 
 SUBMIT_SEEDS = {

@@ -62,7 +62,13 @@ class Connections:
         conn: dict[str, Any] = {
             "conn_type": service,
             "host": host or self.emulator.service_url(PREFIX[service]),
-            "extra": {"max_requests_per_second": 0, "allow_http_links": True, **extra},
+            "extra": {
+                "max_requests_per_second": 0,
+                "max_requests_per_minute": 0,
+                "max_requests_per_day": 0,
+                "allow_http_links": True,
+                **extra,
+            },
         }
         if service == "wasabi_air":
             conn["extra"]["s3_endpoint_url"] = self.s3_endpoint
@@ -100,7 +106,7 @@ def submit(hook: JobServiceHook, service: str, bucket: str, s3_endpoint: str) ->
     if isinstance(hook, SymblHook):
         return hook.submit_job(audio_url=MEDIA)
     assert isinstance(hook, DeepAffectsHook)
-    return hook.submit_job("asr", url=MEDIA, sample_rate=8000)
+    return hook.submit_job("asr", url=MEDIA, sample_rate=8000, webhook="https://hooks.example/deepaffects")
 
 
 def wait(hook: JobServiceHook, job_id: str, timeout: float = 30) -> Any:
@@ -270,7 +276,11 @@ def test_triggers_events_sensors_and_operators(connections: Connections, jobstat
         ),
         SymblSubmitJobOperator(task_id="ss", audio_url=MEDIA, symbl_conn_id=conn_ids["symbl"]),
         DeepAffectsSubmitJobOperator(
-            task_id="sa", api="asr", url=MEDIA, deepaffects_conn_id=conn_ids["deepaffects"]
+            task_id="sa",
+            api="asr",
+            url=MEDIA,
+            webhook="https://hooks.example/deepaffects",
+            deepaffects_conn_id=conn_ids["deepaffects"],
         ),
         JobOutputsToStorageOperator(
             task_id="deliver",

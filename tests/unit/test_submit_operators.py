@@ -45,7 +45,11 @@ VALID: dict[type[JobSubmitOperator], dict[str, Any]] = {
     DailySubmitJobOperator: {"preset": "transcript", "uri": "https://media.example/a.mp4"},
     WasabiAirSubmitJobOperator: {"name": "n", "services": {"s2t": ""}, "source": SOURCE, "destination": DEST},
     SymblSubmitJobOperator: {"audio_url": "https://media.example/a.mp3"},
-    DeepAffectsSubmitJobOperator: {"api": "asr", "url": "https://media.example/a.wav"},
+    DeepAffectsSubmitJobOperator: {
+        "api": "asr",
+        "url": "https://media.example/a.wav",
+        "webhook": "https://hooks.example/deepaffects",
+    },
 }
 CONN_KWARG = {
     DailySubmitJobOperator: ("daily_conn_id", "daily"),
@@ -228,7 +232,14 @@ def test_deferrable_default_comes_from_the_config() -> None:
         (SymblSubmitJobOperator, {"diarization_speaker_count": 2}, "enable_speaker_diarization=True"),
         (DeepAffectsSubmitJobOperator, {"content": "UklGRg=="}, "Pass url= for audio"),
         (DeepAffectsSubmitJobOperator, {"api": "emotion"}, "api must be one of asr, diarize"),
-        (DeepAffectsSubmitJobOperator, {"speaker_count": 2}, "needs enable_speaker_diarization=True"),
+        (DeepAffectsSubmitJobOperator, {"speaker_count": 2}, "speaker_count is a diarize parameter"),
+        (DeepAffectsSubmitJobOperator, {"webhook": None}, "Pass webhook= with the http"),
+        (
+            DeepAffectsSubmitJobOperator,
+            {"api": "diarize", "speaker_count": 0},
+            "speaker_count must be a positive integer or -1",
+        ),
+        (DeepAffectsSubmitJobOperator, {"audio_type": "phone"}, "audio_type for asr must be one of"),
         (DeepAffectsSubmitJobOperator, {"sample_rate": 0}, "sample_rate must be a positive integer"),
     ],
 )

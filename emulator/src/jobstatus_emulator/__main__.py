@@ -30,6 +30,18 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, str]:
     parser.add_argument(
         "--wasabi-metadata-lag", type=float, default=1.0, help="s after completion /metadata still 404s"
     )
+    parser.add_argument(
+        "--deepaffects-requests-per-minute",
+        type=int,
+        default=5,
+        help="DeepAffects requests per minute per API and key (documented: 5); 0 = no limit",
+    )
+    parser.add_argument(
+        "--deepaffects-requests-per-day",
+        type=int,
+        default=100,
+        help="DeepAffects requests per day per key (documented: 100); 0 = no limit",
+    )
     parser.add_argument("--link-ttl", type=float, default=3600.0, help="Daily access-link lifetime (s)")
     parser.add_argument(
         "--daily-bucket",
@@ -59,6 +71,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, str]:
         symbl_token_lifetime=args.symbl_token_lifetime,
         symbl_max_concurrent_jobs=args.symbl_max_concurrent_jobs,
         wasabi_metadata_lag=args.wasabi_metadata_lag,
+        deepaffects_requests_per_minute=args.deepaffects_requests_per_minute,
+        deepaffects_requests_per_day=args.deepaffects_requests_per_day,
         link_ttl=args.link_ttl,
         seed=args.seed,
         daily_bucket=daily_bucket,

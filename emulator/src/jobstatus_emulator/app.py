@@ -157,6 +157,7 @@ class Emulator:
         self.stats.reset()
         self.daily_storage.reset()
         self.symbl.reset()
+        self.deepaffects.reset()
 
     def unrevoke(self, rule_id: str) -> None:
         for acc in self.store.accounts.values():

@@ -1,7 +1,9 @@
 """Pytest fixtures for the emulator (registered via this distribution's ``pytest11`` entry point).
 
 * ``jobstatus_emulator`` (session): an :class:`~jobstatus_emulator.server.EmulatorServer` process;
-  default job duration 1 s. If the session has a ``jobstatus_s3`` fixture (an S3 server with
+  default job duration 1 s, and DeepAffects' request limits (5/min, 100/day per key) off so that
+  tests may poll quickly (a test of the limits turns them on with ``patch_config``, or starts an
+  emulator of its own with every default). If the session has a ``jobstatus_s3`` fixture (an S3 server with
   ``endpoint_url``, ``access_key``, ``secret_key`` and ``region``, e.g. the provider's moto
   server), outputs for customers' buckets are written there; without one the emulator runs
   without an S3 endpoint.
@@ -50,7 +52,13 @@ def jobstatus_emulator(
 
     s3 = _s3_settings(request)
     logs = tmp_path_factory.mktemp("jobstatus-emulator", numbered=True)
-    server = EmulatorServer(**s3, job_duration=EMULATOR_JOB_DURATION, log_path=logs / "emulator.log")
+    server = EmulatorServer(
+        **s3,
+        job_duration=EMULATOR_JOB_DURATION,
+        deepaffects_requests_per_minute=0,
+        deepaffects_requests_per_day=0,
+        log_path=logs / "emulator.log",
+    )
     server.start()
     try:
         yield server

@@ -53,6 +53,8 @@ class EmulatorServer:
         seed: int | None = None,
         symbl_token_lifetime: float | None = None,
         symbl_max_concurrent_jobs: int | None = None,
+        deepaffects_requests_per_minute: int | None = None,
+        deepaffects_requests_per_day: int | None = None,
         link_ttl: float | None = None,
         daily_bucket: Mapping[str, str] | None = None,
         public_url: str | None = None,
@@ -93,6 +95,8 @@ class EmulatorServer:
             ("--seed", seed),
             ("--symbl-token-lifetime", symbl_token_lifetime),
             ("--symbl-max-concurrent-jobs", symbl_max_concurrent_jobs),
+            ("--deepaffects-requests-per-minute", deepaffects_requests_per_minute),
+            ("--deepaffects-requests-per-day", deepaffects_requests_per_day),
             ("--link-ttl", link_ttl),
             ("--public-url", public_url),
         ):

@@ -88,6 +88,9 @@ class EmulatorConfig:
     symbl_max_concurrent_jobs: int = 50
     #: seconds after a Wasabi job completed during which /metadata still answers 404 (contracts W6)
     wasabi_metadata_lag: float = 1.0
+    #: DeepAffects' documented limits per API key (contracts A8); 0 turns one off
+    deepaffects_requests_per_minute: int = 5
+    deepaffects_requests_per_day: int = 100
     link_ttl: float = 3600.0
     seed: int = 0
     daily_bucket: dict[str, str] | None = None
@@ -106,6 +109,8 @@ class EmulatorConfig:
         "symbl_token_lifetime",
         "symbl_max_concurrent_jobs",
         "wasabi_metadata_lag",
+        "deepaffects_requests_per_minute",
+        "deepaffects_requests_per_day",
         "link_ttl",
         "seed",
         "daily_bucket",
@@ -136,7 +141,12 @@ class EmulatorConfig:
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                     raise ValueError(f"{key} must be a non-negative number of seconds")
                 new[key] = float(value)
-            elif key in ("symbl_max_concurrent_jobs", "seed"):
+            elif key in (
+                "symbl_max_concurrent_jobs",
+                "seed",
+                "deepaffects_requests_per_minute",
+                "deepaffects_requests_per_day",
+            ):
                 if isinstance(value, bool) or not isinstance(value, int) or (key != "seed" and value < 0):
                     raise ValueError(f"{key} must be an integer")
                 new[key] = value

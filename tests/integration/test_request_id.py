@@ -23,7 +23,10 @@ def test_a_submit_that_may_have_been_processed_is_sent_once(make_connection, job
     try:
         with pytest.raises(JobStatusError, match="502"):
             DeepAffectsHook(deepaffects_conn_id=conn_id).submit_job(
-                "asr", url="https://media.example/a.wav", request_id="rerun-safe-1"
+                "asr",
+                url="https://media.example/a.wav",
+                webhook="https://hooks.example/deepaffects",
+                request_id="rerun-safe-1",
             )
     finally:
         jobstatus_emulator.delete_fault(fault)

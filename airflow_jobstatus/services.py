@@ -52,6 +52,10 @@ class ServiceSpec:
     has_list_endpoint: bool = False
     extra_fields: tuple[ExtraField, ...] = ()
     """Settings only this service's connections have (besides `SHARED_EXTRA_FIELDS`)."""
+    result_path: str = ""
+    """Where a result carried inside the job's status is read (an ``InlineDocument``): the status path."""
+    no_outputs_hint: str = "Check the job at the service"
+    """What to check when a succeeded job lists no outputs (the transfer's error says it)."""
     conn_id_kwarg: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -137,6 +141,8 @@ SYMBL = ServiceSpec(
     },
     default_max_rps=10.0,
     docs_url="https://docs.symbl.ai/",
+    no_outputs_hint="Symbl job references need the 'jobId:conversationId' form that SymblHook.submit_job "
+    "returns; check the job at the service",
 )
 
 DEEPAFFECTS = ServiceSpec(
@@ -160,6 +166,7 @@ DEEPAFFECTS = ServiceSpec(
     },
     default_max_rps=10.0,
     docs_url="https://docs.deepaffects.com/",
+    result_path="/transaction/generic/api/v1/async/status",
 )
 
 SERVICES: dict[str, ServiceSpec] = {s.name: s for s in (DAILY, WASABI_AIR, SYMBL, DEEPAFFECTS)}

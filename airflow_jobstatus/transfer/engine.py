@@ -37,12 +37,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_jobstatus.exceptions import InvalidParameterError, JobStatusError
-from airflow_jobstatus.transfer.checksums import Checksum, Expectation, Hasher, s3_value_to_hex
+from airflow_jobstatus.transfer.checksums import Checksum, Expectation, Hasher, s3_value_to_hex, text_digest
 from airflow_jobstatus.transfer.lineage import LineageRecord
 from airflow_jobstatus.transfer.manifest import MAX_MANIFEST_BYTES, Manifest, ManifestEntry, read_manifest
 from airflow_jobstatus.transfer.naming import PlannedOutput
-from airflow_jobstatus.transfer.sinks import Existing, S3Sink, Sink, fingerprint
-from airflow_jobstatus.transfer.sources import Chunk, S3Source, Source, SourceError, list_sources
+from airflow_jobstatus.transfer.sinks import Existing, Sink
+from airflow_jobstatus.transfer.sources import Chunk, Source, SourceError, list_sources
 
 __all__ = [
     "IF_EXISTS",
@@ -175,13 +175,8 @@ class _Delivery:
 
     # ------------------------------------------------------------------ helpers
 
-    def _server_side(self, source: Source) -> bool:
-        if not isinstance(source, S3Source) or not isinstance(self.sink, S3Sink):
-            return False
-        return self.sink.access.same_store(source.access, endpoint_url=source.location.endpoint_url)
-
     def _metadata(self, item: _Item) -> dict[str, str]:
-        meta = {META_SOURCE: fingerprint(item.source.identity)}
+        meta = {META_SOURCE: text_digest(item.source.identity)}
         expectation = item.source.expectation
         if expectation is not None and len(expectation.options) == 1:
             meta[META_CHECKSUM] = str(expectation.options[0])
@@ -240,10 +235,9 @@ class _Delivery:
 
     def _hash_destination(self, item: _Item, expectation: Expectation) -> bool:
         hasher = Hasher.for_expectation(expectation)
-        remote = isinstance(self.sink, S3Sink)
         for chunk in self.sink.read_chunks(item.rel):
             hasher.update(chunk)
-            if remote:
+            if self.sink.remote:
                 item.worker_bytes += len(chunk)
         return expectation.match(hasher) is not None
 
@@ -253,8 +247,8 @@ class _Delivery:
         if source.size is not None and existing.size != source.size:
             return None
         expectation = source.expectation
-        if isinstance(self.sink, S3Sink):
-            if existing.metadata.get(META_SOURCE) == fingerprint(source.identity) and source.size is not None:
+        if self.sink.keeps_metadata:
+            if existing.metadata.get(META_SOURCE) == text_digest(source.identity) and source.size is not None:
                 noted = existing.metadata.get(META_CHECKSUM)
                 return Checksum.parse(noted) if noted else "size and source metadata"
             if source.etag_is_md5 and existing.etag_is_md5 and existing.etag == source.etag:
@@ -284,8 +278,8 @@ class _Delivery:
                 and not recorded.parts
                 and int(previous.get("bytes", -1)) == existing.size
             ):
-                if isinstance(self.sink, S3Sink):
-                    if existing.metadata.get(META_SOURCE) == fingerprint(source.identity):
+                if self.sink.keeps_metadata:
+                    if existing.metadata.get(META_SOURCE) == text_digest(source.identity):
                         return recorded
                     return None
                 check = Expectation((recorded,), "previous manifest")
@@ -315,8 +309,8 @@ class _Delivery:
         if existing is None or self.if_exists == "overwrite":
             return
         source = item.source
-        if isinstance(source, S3Source) and source.etag is None:
-            source.prepare()
+        if source.etag is None:
+            source.prepare()  # metadata only (an S3 object's HEAD; a document was fetched already)
         proof: Checksum | str | None = None
         if source.size is not None and source.size != existing.size:
             proof = None
@@ -326,7 +320,7 @@ class _Delivery:
         else:
             if not existing.complete:
                 existing = self.sink.stat(item.rel, full=True) or existing
-            if source.kind not in ("api", "inline"):
+            if not source.document:
                 source.prepare()
             proof = self._identical(item, existing)
         if proof is None:
@@ -375,7 +369,6 @@ class _Delivery:
 
     def _copy(self, item: _Item) -> ManifestEntry:
         sink, source = self.sink, item.source
-        assert isinstance(sink, S3Sink) and isinstance(source, S3Source)
         if source.size is None or source.etag is None:
             source.prepare()
         size = source.size or 0
@@ -514,11 +507,11 @@ class _Delivery:
             checksum=outcome.get("checksum"),
             verified=str(outcome.get("verified")),
             status="written",
-            method="document" if source.kind in ("api", "inline") else "stream",
+            method="document" if source.document else "stream",
         )
 
     def deliver(self, item: _Item) -> None:
-        entry = self._copy(item) if self._server_side(item.source) else self._stream(item)
+        entry = self._copy(item) if self.sink.can_copy(item.source) else self._stream(item)
         item.entry = entry
         self.log.info(
             "written %s: %d bytes, %s, %s (%d bytes through the worker)",
@@ -537,9 +530,9 @@ class _Delivery:
         self.previous = read_manifest(previous_bytes)
         # documents come from the service's API through the hook: fetch them on this thread
         for item in self.items:
-            if item.source.kind in ("api", "inline"):
+            if item.source.document:
                 item.source.prepare()
-        list_sources([item.source for item in self.items if isinstance(item.source, S3Source)])
+        list_sources([item.source for item in self.items])
         failures = self._run(self.check, self.items)
         self._raise(failures, "checking sources and destinations", 0)
         to_write = [item for item in self.items if item.entry is None]

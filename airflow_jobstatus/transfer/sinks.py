@@ -30,7 +30,6 @@ engine verifies size and checksum there, and raising aborts the write.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import math
@@ -47,8 +46,9 @@ from pathlib import Path
 from typing import Any
 
 from airflow_jobstatus.exceptions import InvalidParameterError, JobStatusError
+from airflow_jobstatus.transfer.checksums import text_digest
 from airflow_jobstatus.transfer.s3 import S3Access
-from airflow_jobstatus.transfer.sources import CHUNK, Chunk, S3Source
+from airflow_jobstatus.transfer.sources import CHUNK, Chunk, S3Source, Source
 
 __all__ = [
     "COPY_LIMIT",
@@ -79,6 +79,8 @@ UPLOAD_BUFFER_BYTES = 160 * MIB
 TEMP_SUFFIX = ".jobstatus-part"
 STALE_TEMP_SECONDS = 15 * 60
 """A temporary file untouched this long is left over from a killed run (a live one grows all the time)."""
+_WRITEBACK = 32 * MIB
+"""A local write hands what it wrote to the kernel's writeback every this many bytes."""
 _TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{12}" + re.escape(TEMP_SUFFIX) + "$")
 
 BeforeCommit = Callable[[int], None]
@@ -110,6 +112,33 @@ class Sink:
     """A destination root; names below it are relative keys (``service/job/file``)."""
 
     scheme: str = ""
+    remote = False
+    """Reading it back passes bytes through the worker (they are counted as such)."""
+    keeps_metadata = False
+    """It keeps each object's metadata and checksums, which can prove an object identical unread."""
+    copy_limit = 0
+    """The largest object `copy_object` copies in one request; larger ones go through `multipart_copy`."""
+
+    def can_copy(self, source: Source) -> bool:
+        """True when ``source`` can be copied here by the store itself (no byte through the worker)."""
+        return False
+
+    def copy_object(
+        self,
+        source: Source,
+        rel: str,
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """A server-side copy in one request (only where `can_copy`); returns the store's copy result."""
+        raise NotImplementedError
+
+    def multipart_copy(
+        self, source: Source, rel: str, *, content_type: str | None, metadata: dict[str, str]
+    ) -> None:
+        """A server-side copy part by part (only where `can_copy`), above `copy_limit`."""
+        raise NotImplementedError
 
     def uri(self, rel: str) -> str:
         raise NotImplementedError
@@ -231,32 +260,25 @@ class LocalSink(Sink):
         if final.is_symlink() or (final.exists() and not final.is_file()):
             raise SinkError(f"{final} exists and is not a regular file", operation="transfer outputs")
         temp = parent / _temp_name(final.name)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-        fd = os.open(temp, flags, 0o644)
-        written = 0
-        flushed = 0
+        written = flushed = 0
         advise = self.fsync and hasattr(os, "posix_fadvise")
         try:
-            for chunk in chunks:
-                view = memoryview(chunk)
-                while view:
-                    n = os.write(fd, view)
-                    view = view[n:]
-                    written += n
-                if advise and written - flushed >= 32 * CHUNK:
-                    # start writeback of what is written so far; the final fsync then has little left
-                    os.posix_fadvise(fd, flushed, written - flushed, os.POSIX_FADV_DONTNEED)
-                    flushed = written
-            before_commit(written)
-            if self.fsync:
-                os.fsync(fd)
-            os.close(fd)
-            fd = -1
+            with open(temp, "xb") as f:
+                for chunk in chunks:
+                    f.write(chunk)
+                    written += len(chunk)
+                    if advise and written - flushed >= _WRITEBACK:
+                        # start writeback of what is written so far: the final fsync then has little
+                        # left (benchmarks/transfer.py: 2,390 MB/s with this hint, 1,648 MB/s without)
+                        f.flush()
+                        os.posix_fadvise(f.fileno(), flushed, written - flushed, os.POSIX_FADV_DONTNEED)
+                        flushed = written
+                before_commit(written)
+                f.flush()
+                if self.fsync:
+                    os.fsync(f.fileno())
             os.replace(temp, final)
         except BaseException:
-            if fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
             with contextlib.suppress(OSError):
                 os.unlink(temp)
             raise
@@ -394,12 +416,12 @@ class _PartReader:
 
 def delivery_owner(dag_id: str, task_id: str, run_id: str, map_index: int | None = -1) -> str:
     """What every try of one task instance shares, and no other delivery: the owner of its uploads."""
-    return fingerprint(f"{dag_id}\0{task_id}\0{run_id}\0{-1 if map_index is None else map_index}")
+    return text_digest(f"{dag_id}\0{task_id}\0{run_id}\0{-1 if map_index is None else map_index}")
 
 
 def _owner_tag(owner: str | None) -> str:
     """12 hex digits naming the delivery in its upload records (random when no owner is given)."""
-    return fingerprint(owner)[:12] if owner else uuid.uuid4().hex[:12]
+    return text_digest(owner)[:12] if owner else uuid.uuid4().hex[:12]
 
 
 class S3Sink(Sink):
@@ -418,6 +440,8 @@ class S3Sink(Sink):
     """
 
     scheme = "s3"
+    remote = True
+    keeps_metadata = True
 
     def __init__(
         self,
@@ -702,9 +726,15 @@ class S3Sink(Sink):
 
     # -- server-side copy
 
+    def can_copy(self, source: Source) -> bool:
+        """An S3 object on this store (same endpoint, same credentials)."""
+        if not isinstance(source, S3Source):
+            return False
+        return self.access.same_store(source.access, endpoint_url=source.location.endpoint_url)
+
     def copy_object(
         self,
-        source: S3Source,
+        source: Source,
         rel: str,
         *,
         content_type: str | None = None,
@@ -731,7 +761,8 @@ class S3Sink(Sink):
         return dict(response.get("CopyObjectResult") or {})
 
     @staticmethod
-    def _copy_source(source: S3Source) -> dict[str, str]:
+    def _copy_source(source: Source) -> dict[str, str]:
+        assert isinstance(source, S3Source), "only called where can_copy(source)"
         copy_source = {"Bucket": source.location.bucket, "Key": source.location.key}
         if source.version_id:
             copy_source["VersionId"] = source.version_id
@@ -739,7 +770,7 @@ class S3Sink(Sink):
 
     def multipart_copy(
         self,
-        source: S3Source,
+        source: Source,
         rel: str,
         *,
         content_type: str | None,
@@ -845,6 +876,7 @@ class FsspecSink(Sink):
     def __init__(self, root: Any) -> None:
         self.root = root
         self.scheme = str(root.protocol or "file")
+        self.remote = self.scheme not in ("file", "local", "memory")
         self.fs = root.fs
 
     def __repr__(self) -> str:
@@ -1018,7 +1050,3 @@ def open_sink(
 
         path = ObjectStoragePath(destination.uri, conn_id=destination.conn_id)
     return FsspecSink(path)
-
-
-def fingerprint(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:32]

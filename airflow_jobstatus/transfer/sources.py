@@ -93,6 +93,13 @@ class Source:
     metadata: dict[str, str] = field(default_factory=dict)
     etag_is_md5: bool = False
     """True when ``etag`` is the MD5 of the content (unencrypted single-part S3 object)."""
+    document = False
+    """A small document fetched whole from the service's API (in `prepare`, on the caller's thread)."""
+
+    @property
+    def prepared(self) -> bool:
+        """Metadata was read from the object itself, not only from a listing."""
+        return False
 
     @property
     def identity(self) -> str:
@@ -275,8 +282,8 @@ def _raw_reader(body: Any) -> Any:
     return reader
 
 
-def list_sources(sources: Sequence[S3Source], *, max_pages: int = 2) -> None:
-    """Fill size and ETag of many S3 sources from listings (one request per 1,000 keys).
+def list_sources(sources: Sequence[Source], *, max_pages: int = 2) -> None:
+    """Fill size and ETag of many S3 sources from listings (one request per 1,000 keys); others are left alone.
 
     Sources are grouped by client and bucket and listed under their common key prefix, at most
     ``max_pages`` pages per group; sources not found that way (or a listing refused, e.g. without
@@ -284,6 +291,8 @@ def list_sources(sources: Sequence[S3Source], *, max_pages: int = 2) -> None:
     """
     groups: dict[tuple[int, str], list[S3Source]] = {}
     for source in sources:
+        if not isinstance(source, S3Source):
+            continue
         groups.setdefault((id(source.client), source.location.bucket), []).append(source)
     for group in groups.values():
         if len(group) < 2:
@@ -398,6 +407,8 @@ class LinkSource(Source):
 
 class DocumentSource(Source):
     """A document the service's API serves or its status carries, written as a JSON file."""
+
+    document = True
 
     def __init__(
         self,

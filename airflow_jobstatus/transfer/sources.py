@@ -10,6 +10,7 @@ Nothing here logs or keeps a download link's query string: it is a bearer creden
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -111,6 +112,10 @@ class Source:
 
     def open(self) -> Opened:
         raise NotImplementedError
+
+    def confirm_parts(self, expectation: Expectation) -> Expectation | None:
+        """``expectation`` with the part size the store reports, if its guessed one was wrong; else None."""
+        return None
 
 
 # ------------------------------------------------------------------------------------------ S3
@@ -224,6 +229,16 @@ class S3Source(Source):
             raise self._error(exc, "head source") from None
         self._absorb(head)
         self._headed = True
+
+    def confirm_parts(self, expectation: Expectation) -> Expectation | None:
+        try:
+            head = self.client.head_object(Bucket=self.location.bucket, Key=self.location.key, PartNumber=1)
+            real = int(head["ContentLength"])
+        except Exception:
+            return None
+        if real == expectation.part_size:
+            return None
+        return dataclasses.replace(expectation, part_size=real, guessed=False)
 
     def listed(self, size: int, etag: str | None) -> None:
         """Size and ETag from a bucket listing (saves a HEAD per object)."""

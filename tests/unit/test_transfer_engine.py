@@ -404,3 +404,17 @@ def test_the_engine_asks_sinks_and_sources_what_they_can_do() -> None:
         "isinstance(source",
     ):
         assert needle not in text, needle
+
+
+def test_bytes_that_fail_a_check_with_an_inferred_part_size_are_refused(tmp_path: Path) -> None:
+    """The store confirms the inferred part size (the default `confirm_parts`): the bytes differ."""
+    data = os.urandom(3000)
+    promised = hashlib.md5(b"".join(hashlib.md5(data[i : i + 1024]).digest() for i in (0, 1024, 2048)))
+    guess = Expectation((Checksum("md5", promised.hexdigest(), 3),), "ETag", 1024, guessed=True)
+    good = FakeSource("ok", data, promise=guess)
+    bad = FakeSource("bad", data[:-1] + b"\0", promise=guess)
+    with pytest.raises(TransferError, match="bad.txt: .*checksum mismatch") as err:
+        run(tmp_path, [good, bad])
+    assert "ok.txt" not in str(err.value)
+    assert (tmp_path / "daily" / JOB / "ok.txt").read_bytes() == data
+    assert not (tmp_path / "daily" / JOB / "bad.txt").exists() and bad.opened == 1

@@ -47,7 +47,7 @@ from typing import Any
 
 from airflow_jobstatus.exceptions import InvalidParameterError, JobStatusError
 from airflow_jobstatus.transfer.checksums import text_digest
-from airflow_jobstatus.transfer.s3 import S3Access
+from airflow_jobstatus.transfer.s3 import NOT_FOUND, S3Access, error_code, etag_can_be_md5
 from airflow_jobstatus.transfer.sources import CHUNK, Chunk, S3Source, Source
 
 __all__ = [
@@ -313,10 +313,7 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _code(exc: BaseException) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code") or type(exc).__name__)
-    return type(exc).__name__
+    return error_code(exc)[0]
 
 
 def part_size_for(
@@ -565,7 +562,7 @@ class S3Sink(Sink):
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=self.key(rel), ChecksumMode="ENABLED")
         except Exception as exc:
-            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+            if _code(exc) in NOT_FOUND:
                 return None
             raise self._fail(exc, "reading", rel) from None
         return _existing(head)
@@ -834,7 +831,7 @@ class S3Sink(Sink):
         try:
             self.client.delete_object(Bucket=self.bucket, Key=self.key(rel))
         except Exception as exc:
-            if _code(exc) not in ("404", "NoSuchKey", "NotFound"):
+            if _code(exc) not in NOT_FOUND:
                 raise self._fail(exc, "deleting", rel) from None
 
 
@@ -845,17 +842,13 @@ def _existing(head: dict[str, Any]) -> Existing:
         if head.get(k)
     }
     etag = head.get("ETag")
-    sse = str(head.get("ServerSideEncryption") or "")
     return Existing(
         size=int(head["ContentLength"]),
         etag=etag,
         metadata=dict(head.get("Metadata") or {}),
         checksums=checksums,
         checksum_type=head.get("ChecksumType"),
-        etag_is_md5=bool(etag)
-        and "-" not in str(etag)
-        and not sse.startswith("aws:kms")
-        and not head.get("SSECustomerAlgorithm"),
+        etag_is_md5=bool(etag) and "-" not in str(etag) and etag_can_be_md5(head),
     )
 
 

@@ -24,7 +24,7 @@ from airflow_jobstatus.http.redaction import redact_url
 from airflow_jobstatus.models import JobOutput, S3Object
 from airflow_jobstatus.transfer.checksums import Checksum, Expectation, plan_expectation
 from airflow_jobstatus.transfer.naming import check_source_key
-from airflow_jobstatus.transfer.s3 import S3Access
+from airflow_jobstatus.transfer.s3 import S3Access, error_code, etag_can_be_md5
 
 __all__ = [
     "CHUNK",
@@ -121,17 +121,6 @@ class Source:
 # ------------------------------------------------------------------------------------------ S3
 
 
-def _client_error(exc: Exception) -> tuple[str, int | None]:
-    response = getattr(exc, "response", None) or {}
-    error = response.get("Error", {}) if isinstance(response, dict) else {}
-    status = (
-        (response.get("ResponseMetadata", {}) or {}).get("HTTPStatusCode")
-        if isinstance(response, dict)
-        else None
-    )
-    return str(error.get("Code") or type(exc).__name__), status
-
-
 class S3Source(Source):
     """An object in an S3-compatible store (Daily's customer bucket, Wasabi's destination bucket)."""
 
@@ -150,7 +139,7 @@ class S3Source(Source):
         self._headed = False
 
     def _error(self, exc: Exception, operation: str) -> JobStatusError:
-        code, status = _client_error(exc)
+        code, status = error_code(exc)
         where = f"{self.location.uri} (endpoint {self.endpoint_url or 'AWS'})"
         if status == 404 or code in ("404", "NoSuchKey", "NoSuchBucket", "NotFound"):
             return NotFoundError(
@@ -192,8 +181,7 @@ class S3Source(Source):
         self.version_id = response.get("VersionId")
         self.content_type = response.get("ContentType")
         self.metadata = dict(response.get("Metadata") or {})
-        sse = str(response.get("ServerSideEncryption") or "")
-        etag_is_md5 = not sse.startswith("aws:kms") and not response.get("SSECustomerAlgorithm")
+        etag_is_md5 = etag_can_be_md5(response)
         self.etag_is_md5 = etag_is_md5 and bool(self.etag) and "-" not in str(self.etag)
 
         def part_size() -> int | None:

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
-    "COMPUTABLE",
     "Checksum",
     "Expectation",
     "Hasher",
@@ -33,12 +32,8 @@ __all__ = [
     "text_digest",
 ]
 
-#: Algorithms this module can compute, cheapest first (throughput on one core: crc32 ~5 GB/s,
-#: sha1/sha256 ~2 GB/s with SHA extensions, md5 ~0.8 GB/s). CRC32C and CRC64NVME need native
-#: libraries that are not installed with Airflow, so a source offering only those is verified by
-#: its ETag or by size.
-COMPUTABLE: tuple[str, ...] = ("crc32", "sha1", "sha256", "md5")
-
+# CRC32C and CRC64NVME need native libraries not installed with Airflow: a source offering only
+# those is verified by its ETag or by size.
 _HEX = re.compile(r"^[0-9a-f]+$")
 _DIGEST_HEX_LEN = {"crc32": 8, "sha1": 40, "sha256": 64, "md5": 32}
 
@@ -209,15 +204,6 @@ class Hasher:
             return comp.result() if comp is not None else None
         h = self._whole.get(algorithm)
         return Checksum(algorithm, h.hexdigest()) if h is not None else None
-
-
-def hash_chunks(
-    chunks: Iterable[bytes], expectation: Expectation | None, *, also: Iterable[str] = ()
-) -> Hasher:
-    hasher = Hasher.for_expectation(expectation, also=also)
-    for chunk in chunks:
-        hasher.update(chunk)
-    return hasher
 
 
 def text_digest(text: str) -> str:

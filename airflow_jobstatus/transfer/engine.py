@@ -114,6 +114,15 @@ def _etag(value: Any) -> str:
     return str(value or "").strip().strip('"').lower()
 
 
+def _stored(existing: Existing, option: Checksum) -> str | None:
+    """The whole-object value (hex) a store reports for ``option``'s algorithm, if any."""
+    value = existing.checksums.get(option.algorithm)
+    if option.parts or not value or existing.checksum_type == "COMPOSITE":
+        return None
+    parsed = s3_value_to_hex(value)
+    return parsed[0] if parsed is not None and not parsed[1] else None
+
+
 class TransferCancelled(TransferError):
     """The task is stopping: streams in progress were abandoned and cleaned up."""
 
@@ -252,19 +261,11 @@ class _Delivery:
                 noted = existing.metadata.get(META_CHECKSUM)
                 return Checksum.parse(noted) if noted else "size and source metadata"
             if source.etag_is_md5 and existing.etag_is_md5 and existing.etag == source.etag:
-                return Checksum("md5", str(source.etag).strip('"').lower())
+                return Checksum("md5", _etag(source.etag))
             if expectation is not None:
                 for option in expectation.options:
-                    value = existing.checksums.get(option.algorithm)
-                    if (
-                        value
-                        and not option.parts
-                        and "-" not in value
-                        and existing.checksum_type != "COMPOSITE"
-                    ):
-                        parsed = s3_value_to_hex(value)
-                        if parsed and parsed[0] == option.value:
-                            return option
+                    if _stored(existing, option) == option.value:
+                        return option
         if expectation is not None:
             return expectation.options[0] if self._hash_destination(item, expectation) else None
         previous = self.previous.get(item.uri)
@@ -320,8 +321,7 @@ class _Delivery:
         else:
             if not existing.complete:
                 existing = self.sink.stat(item.rel, full=True) or existing
-            if not source.document:
-                source.prepare()
+            source.prepare()
             proof = self._identical(item, existing)
         if proof is None:
             if self.if_exists == "fail":
@@ -376,7 +376,7 @@ class _Delivery:
         if size <= sink.copy_limit and single_part and (not source.prepared or source.etag_is_md5):
             # one request: copy the listed version, keep its metadata; the copy's ETag is the MD5 of
             # its content, so equal ETags prove equal bytes
-            result = sink.copy_object(source, item.rel)
+            result = sink.copy(source, item.rel)
             if _etag(result.get("ETag")) == _etag(source.etag):
                 checksum = Checksum("md5", _etag(source.etag))
                 return self._entry(
@@ -392,11 +392,8 @@ class _Delivery:
         source.prepare()
         metadata = {**source.metadata, **self._metadata(item)}
         content_type = source.content_type or item.plan.output.media_type
-        if size <= sink.copy_limit:
-            sink.copy_object(source, item.rel, content_type=content_type, metadata=metadata)
-            return self._verify_copy(item, "server_side_copy")
-        sink.multipart_copy(source, item.rel, content_type=content_type, metadata=metadata)
-        return self._verify_copy(item, "multipart_copy")
+        sink.copy(source, item.rel, content_type=content_type, metadata=metadata)
+        return self._verify_copy(item, "server_side_copy" if size <= sink.copy_limit else "multipart_copy")
 
     def _verify_copy(self, item: _Item, method: str) -> ManifestEntry:
         """Size (always) and any whole-object checksum both sides report; a mismatch removes the copy."""
@@ -418,15 +415,12 @@ class _Delivery:
         expectation = source.expectation
         if problem is None and checksum is None and copied is not None and expectation is not None:
             for option in expectation.options:
-                value = copied.checksums.get(option.algorithm)
-                if option.parts or not value or copied.checksum_type == "COMPOSITE":
+                stored = _stored(copied, option)
+                if stored is None:
                     continue
-                parsed = s3_value_to_hex(value)
-                if parsed is None or parsed[1]:
-                    continue
-                if parsed[0] != option.value:
+                if stored != option.value:
                     problem = (
-                        f"the copy's {option.algorithm} {parsed[0]} differs from the source's {option.value}"
+                        f"the copy's {option.algorithm} {stored} differs from the source's {option.value}"
                     )
                 else:
                     verified = f"size+{option.algorithm} (Checksum{option.algorithm.upper()})"
@@ -526,13 +520,10 @@ class _Delivery:
                 true.update(chunk)
         finally:
             opened.close()
-        for option in guessed.options:
-            composite = bool(option.parts)
-            if again.result(option.algorithm, composite=composite) != hasher.result(
-                option.algorithm, composite=composite
-            ):
-                return None
-        return real.match(true)
+        readings = [
+            [h.result(o.algorithm, composite=bool(o.parts)) for o in guessed.options] for h in (again, hasher)
+        ]
+        return real.match(true) if readings[0] == readings[1] else None
 
     def deliver(self, item: _Item) -> None:
         entry = self._copy(item) if self.sink.can_copy(item.source) else self._stream(item)

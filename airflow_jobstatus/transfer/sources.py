@@ -97,10 +97,8 @@ class Source:
     document = False
     """A small document fetched whole from the service's API (in `prepare`, on the caller's thread)."""
 
-    @property
-    def prepared(self) -> bool:
-        """Metadata was read from the object itself, not only from a listing."""
-        return False
+    prepared = False
+    """Metadata was read from the object itself, not only from a listing."""
 
     @property
     def identity(self) -> str:
@@ -136,7 +134,6 @@ class S3Source(Source):
         self.access = access
         self.endpoint_url = location.endpoint_url or access.endpoint_url
         self.client = access.client(endpoint_url=location.endpoint_url, region=location.region)
-        self._headed = False
 
     def _error(self, exc: Exception, operation: str) -> JobStatusError:
         code, status = error_code(exc)
@@ -168,10 +165,6 @@ class S3Source(Source):
                 status_code=status,
             )
         return SourceError(f"reading {where} failed: {code}", operation=operation, status_code=status)
-
-    @property
-    def prepared(self) -> bool:
-        return self._headed
 
     def _absorb(self, response: dict[str, Any]) -> None:
         """Metadata from a HEAD or GET response; the expectation from the checksums it carries."""
@@ -206,7 +199,7 @@ class S3Source(Source):
 
     def prepare(self) -> None:
         """HEAD the object: size, ETag, content type, metadata, and the checksum it offers."""
-        if self._headed:
+        if self.prepared:
             return
         kwargs: dict[str, Any] = {"Bucket": self.location.bucket, "Key": self.location.key}
         if self.etag:
@@ -216,7 +209,7 @@ class S3Source(Source):
         except Exception as exc:
             raise self._error(exc, "head source") from None
         self._absorb(head)
-        self._headed = True
+        self.prepared = True
 
     def confirm_parts(self, expectation: Expectation) -> Expectation | None:
         try:
@@ -245,7 +238,7 @@ class S3Source(Source):
             response = self.client.get_object(ChecksumMode="ENABLED", **kwargs)
         except Exception as exc:
             raise self._error(exc, "read source") from None
-        if not self._headed:
+        if not self.prepared:
             self._absorb(response)
         body = response["Body"]
         size = int(response.get("ContentLength", self.size or 0))
@@ -425,10 +418,6 @@ class DocumentSource(Source):
         super().__init__(output=output, kind=kind, display=display, lineage=lineage)
         self._fetch = fetch
         self._data: bytes | None = None
-
-    @property
-    def identity(self) -> str:
-        return f"{self.kind}:{self.display}#{self.etag or ''}"
 
     def prepare(self) -> None:
         if self._data is not None:

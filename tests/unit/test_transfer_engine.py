@@ -363,7 +363,7 @@ class CopyingSink(LocalSink):
     def can_copy(self, source: Source) -> bool:
         return source.output.format == "vtt"
 
-    def copy_object(self, source: Source, rel: str, **_: Any) -> dict[str, Any]:
+    def copy(self, source: Source, rel: str, **_: Any) -> dict[str, Any]:
         assert isinstance(source, FakeSource)
         self.copied.append(rel)
         self.path(rel).parent.mkdir(parents=True, exist_ok=True)

@@ -90,8 +90,7 @@ class Expectation:
     """Where the promise comes from, for the manifest and errors (e.g. ``ChecksumCRC32``, ``ETag``)."""
     part_size: int | None = None
     guessed: bool = False
-    """``part_size`` was inferred (the one whole number of MiB that gives the part count), not read
-    from the store: a mismatch may mean the guess was wrong (see `Source.confirm_parts`)."""
+    """``part_size`` was inferred, not read from the store: a mismatch may be a wrong guess (`Source.confirm_parts`)."""
 
     def __post_init__(self) -> None:
         if not self.options:

@@ -312,9 +312,8 @@ class _Delivery:
         source = item.source
         if source.etag is None:
             source.prepare()  # metadata only (an S3 object's HEAD; a document was fetched already)
-        proof: Checksum | str | None = None
         if source.size is not None and source.size != existing.size:
-            proof = None
+            proof: Checksum | str | None = None
         elif existing.etag and source.etag and _etag(existing.etag) == _etag(source.etag):
             # S3 to S3: an equal ETag (and size) means equal content; both come from listings
             proof = "ETag"
@@ -507,8 +506,7 @@ class _Delivery:
         )
 
     def _reverify(self, item: _Item, guessed: Expectation, hasher: Hasher) -> Checksum | None:
-        """The check with an inferred part size failed: if the store's part size differs, read the
-        source again. The bytes written are the source's when both readings of them agree."""
+        """A check with an inferred part size failed: if the guess was wrong, read again; both readings must agree."""
         real = item.source.confirm_parts(guessed)
         if real is None:
             return None  # the guess was right: the bytes differ

@@ -182,8 +182,7 @@ class LocalSink(Sink):
     scheme = "file"
 
     def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
-        path = Path(os.path.abspath(os.fspath(root)))
-        self.root = path
+        self.root = Path(os.path.abspath(os.fspath(root)))
         self.fsync = fsync
         self._host = socket.gethostname()
 
@@ -221,8 +220,7 @@ class LocalSink(Sink):
 
     def read_chunks(self, rel: str) -> Iterator[bytes]:
         with open(self.path(rel), "rb") as f:
-            while chunk := f.read(CHUNK):
-                yield chunk
+            yield from iter(lambda: f.read(CHUNK), b"")
 
     def prepare_folder(self, rel_folder: str) -> None:
         folder = self.path(rel_folder)
@@ -701,9 +699,9 @@ class S3Sink(Sink):
 
     def can_copy(self, source: Source) -> bool:
         """An S3 object on this store (same endpoint, same credentials)."""
-        if not isinstance(source, S3Source):
-            return False
-        return self.access.same_store(source.access, endpoint_url=source.location.endpoint_url)
+        return isinstance(source, S3Source) and self.access.same_store(
+            source.access, endpoint_url=source.location.endpoint_url
+        )
 
     def copy(
         self,
@@ -747,10 +745,9 @@ class S3Sink(Sink):
     def _multipart_copy(
         self, source: Source, rel: str, *, content_type: str | None, metadata: dict[str, str]
     ) -> None:
-        """Copy ``source`` part by part with boto3's managed copy (``UploadPartCopy`` in parallel, then
-        ``CompleteMultipartUpload``, the commit; aborted on failure). Unlike streamed uploads it is
-        not recorded for the next try: boto3 does not expose its upload id, so an upload left by a
-        killed worker is cleaned up by the bucket's ``AbortIncompleteMultipartUpload`` rule."""
+        """boto3's managed copy: ``UploadPartCopy`` in parallel, then ``CompleteMultipartUpload`` (the
+        commit; aborted on failure). boto3 hides its upload id, so unlike a streamed upload it is not
+        recorded: a killed worker's copy is left to the bucket's ``AbortIncompleteMultipartUpload``."""
         from boto3.s3.transfer import TransferConfig
 
         extra: dict[str, Any] = {"Metadata": metadata, "MetadataDirective": "REPLACE"}
@@ -846,8 +843,7 @@ class FsspecSink(Sink):
 
     def read_chunks(self, rel: str) -> Iterator[bytes]:
         with self.fs.open(self._path(rel).path, "rb") as f:
-            while chunk := f.read(CHUNK):
-                yield chunk
+            yield from iter(lambda: f.read(CHUNK), b"")
 
     def write(
         self,

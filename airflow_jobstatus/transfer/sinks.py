@@ -260,7 +260,7 @@ class LocalSink(Sink):
                     written += len(chunk)
                     if advise and written - flushed >= _WRITEBACK:
                         # start writeback of what is written so far: the final fsync then has little
-                        # left (benchmarks/transfer.py: 2,390 MB/s with this hint, 1,648 MB/s without)
+                        # left (1 GiB from moto, median of 4 interleaved runs: 685 MB/s, 529 without)
                         f.flush()
                         os.posix_fadvise(f.fileno(), flushed, written - flushed, os.POSIX_FADV_DONTNEED)
                         flushed = written

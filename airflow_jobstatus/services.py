@@ -58,6 +58,10 @@ class ServiceSpec:
     """Client-side budget of requests per 24 h when the connection sets none (0: none)."""
     default_poll_interval: float = 30.0
     """Seconds between checks of a job when the sensor or operator sets none."""
+    result_path: str = ""
+    """Where a result carried inside the job's status is read (an ``InlineDocument``): the status path."""
+    no_outputs_hint: str = "Check the job at the service"
+    """What to check when a succeeded job lists no outputs (the transfer's error says it)."""
     conn_id_kwarg: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -143,6 +147,8 @@ SYMBL = ServiceSpec(
     },
     default_max_rps=10.0,
     docs_url="https://docs.symbl.ai/",
+    no_outputs_hint="Symbl job references need the 'jobId:conversationId' form that SymblHook.submit_job "
+    "returns; check the job at the service",
 )
 
 DEEPAFFECTS = ServiceSpec(
@@ -194,6 +200,7 @@ DEEPAFFECTS = ServiceSpec(
     default_max_per_day=100,
     # One job waited on for 24 h: at most 12 status requests, 12% of the default 100/day (README).
     default_poll_interval=7200.0,
+    result_path="/transaction/generic/api/v1/async/status",
 )
 
 SERVICES: dict[str, ServiceSpec] = {s.name: s for s in (DAILY, WASABI_AIR, SYMBL, DEEPAFFECTS)}

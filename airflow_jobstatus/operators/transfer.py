@@ -310,9 +310,7 @@ class JobOutputsToStorageOperator(BaseOperator):
         origin: str,
         base_path: str,
     ) -> DocumentSource:
-        from airflow_jobstatus.hooks.deepaffects import STATUS_PATH
-
-        path = base_path.rstrip("/") + STATUS_PATH
+        path = base_path.rstrip("/") + spec.result_path
 
         def fetch() -> bytes:
             try:
@@ -345,17 +343,12 @@ class JobOutputsToStorageOperator(BaseOperator):
         status = self._finished_job(spec, hook)
         available = hook.get_outputs(status)  # resolves fresh download links
         if not available:
-            hint = (
-                "Symbl job references need the 'jobId:conversationId' form that SymblHook.submit_job returns"
-                if spec.name == "symbl" and ":" not in status.job_id
-                else "Check the job at the service"
-            )
             raise InvalidParameterError(
                 "the job succeeded but lists no outputs",
                 service=spec.display_name,
                 operation="transfer outputs",
                 job_id=status.job_id,
-                hint=hint,
+                hint=spec.no_outputs_hint,
             )
         selected = select_outputs(available, self.outputs)
         planned, manifest_rel = plan_outputs(spec.name, status.job_id, selected)

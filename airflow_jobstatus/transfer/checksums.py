@@ -24,20 +24,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
-    "COMPUTABLE",
     "Checksum",
     "Expectation",
     "Hasher",
     "plan_expectation",
     "s3_value_to_hex",
+    "text_digest",
 ]
 
-#: Algorithms this module can compute, cheapest first (throughput on one core: crc32 ~5 GB/s,
-#: sha1/sha256 ~2 GB/s with SHA extensions, md5 ~0.8 GB/s). CRC32C and CRC64NVME need native
-#: libraries that are not installed with Airflow, so a source offering only those is verified by
-#: its ETag or by size.
-COMPUTABLE: tuple[str, ...] = ("crc32", "sha1", "sha256", "md5")
-
+# CRC32C and CRC64NVME need native libraries not installed with Airflow: a source offering only
+# those is verified by its ETag or by size.
 _HEX = re.compile(r"^[0-9a-f]+$")
 _DIGEST_HEX_LEN = {"crc32": 8, "sha1": 40, "sha256": 64, "md5": 32}
 
@@ -93,6 +89,8 @@ class Expectation:
     origin: str
     """Where the promise comes from, for the manifest and errors (e.g. ``ChecksumCRC32``, ``ETag``)."""
     part_size: int | None = None
+    guessed: bool = False
+    """``part_size`` was inferred, not read from the store: a mismatch may be a wrong guess (`Source.confirm_parts`)."""
 
     def __post_init__(self) -> None:
         if not self.options:
@@ -207,13 +205,9 @@ class Hasher:
         return Checksum(algorithm, h.hexdigest()) if h is not None else None
 
 
-def hash_chunks(
-    chunks: Iterable[bytes], expectation: Expectation | None, *, also: Iterable[str] = ()
-) -> Hasher:
-    hasher = Hasher.for_expectation(expectation, also=also)
-    for chunk in chunks:
-        hasher.update(chunk)
-    return hasher
+def text_digest(text: str) -> str:
+    """32 hex digits of SHA-256: a name for ``text`` that does not reveal it (metadata, record names)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def s3_value_to_hex(value: str) -> tuple[str, int] | None:
@@ -247,15 +241,22 @@ def plan_expectation(
         ``ChecksumType``); None when it does not.
     :param etag_is_md5: False when the ETag cannot be an MD5 of the content (SSE-KMS, SSE-C).
     :param part_size: looks up the first part's size of a multipart object (one HEAD with
-        ``PartNumber=1``); called at most once, only when a composite checksum is to be checked.
+        ``PartNumber=1``); called at most once, only when a composite checksum is to be checked and
+        no single whole number of MiB gives the part count (SDKs cut parts in whole MiB: 8 MiB for
+        boto3 and the AWS CLI). The lookup costs a request, and on moto a read of the whole object.
     """
     clean_etag = (etag or "").strip().strip('"').lower()
     etag_hex, _, etag_parts_text = clean_etag.partition("-")
     etag_parts = int(etag_parts_text) if etag_parts_text.isdigit() else 0
     multipart = etag_parts > 0
     looked_up: list[int | None] = []
+    guessed: list[bool] = []
 
     def parts_size(parts: int) -> int | None:
+        guess = _whole_mib_part(size, parts)
+        if guess is not None:
+            guessed.append(True)
+            return guess
         if part_size is None:
             return None
         if not looked_up:
@@ -286,13 +287,25 @@ def plan_expectation(
             continue
         composite = Checksum(algorithm, value, parts)
         if kind == "COMPOSITE" or value_parts:
-            return Expectation((composite,), origin, found)
+            return Expectation((composite,), origin, found, bool(guessed))
         # a multipart object whose store does not say which kind: accept either reading
-        return Expectation((Checksum(algorithm, value), composite), origin, found)
+        return Expectation((Checksum(algorithm, value), composite), origin, found, bool(guessed))
     if etag_is_md5 and len(etag_hex) == 32 and _HEX.match(etag_hex):
         if not multipart:
             return Expectation((Checksum("md5", etag_hex),), "ETag")
         found = parts_size(etag_parts)
         if found is not None:
-            return Expectation((Checksum("md5", etag_hex, etag_parts),), "ETag", found)
+            return Expectation((Checksum("md5", etag_hex, etag_parts),), "ETag", found, bool(guessed))
     return None
+
+
+def _whole_mib_part(size: int | None, parts: int) -> int | None:
+    """The part size, when exactly one whole number of MiB cuts ``size`` bytes into ``parts`` parts."""
+    mib = 1 << 20
+    if size is None or size <= 0 or parts <= 0:
+        return None
+    if parts == 1:  # one part: any size from the object's up gives the same digest
+        return -(-size // mib) * mib
+    low = -(-size // (parts * mib))  # parts * p >= size
+    high = (size - 1) // ((parts - 1) * mib)  # (parts - 1) * p < size
+    return low * mib if low == high else None

@@ -18,9 +18,25 @@ from urllib.parse import urlsplit
 
 from airflow_jobstatus.exceptions import InvalidParameterError
 
-__all__ = ["S3Access", "normalize_endpoint"]
+__all__ = ["S3Access", "error_code", "etag_can_be_md5", "normalize_endpoint"]
 
 AWS = "aws"
+NOT_FOUND = ("404", "NoSuchKey", "NotFound")
+
+
+def error_code(exc: BaseException) -> tuple[str, int | None]:
+    """A botocore error's code (e.g. ``NoSuchKey``) and HTTP status; the exception's type otherwise."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return type(exc).__name__, None
+    status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    return str((response.get("Error") or {}).get("Code") or type(exc).__name__), status
+
+
+def etag_can_be_md5(head: dict[str, Any]) -> bool:
+    """False when a HEAD or GET response's encryption rules out an MD5 ETag (SSE-KMS, SSE-C)."""
+    sse = str(head.get("ServerSideEncryption") or "")
+    return not sse.startswith("aws:kms") and not head.get("SSECustomerAlgorithm")
 
 
 def normalize_endpoint(endpoint_url: str | None) -> str:

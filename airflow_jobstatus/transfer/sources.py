@@ -10,6 +10,7 @@ Nothing here logs or keeps a download link's query string: it is a bearer creden
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -23,7 +24,7 @@ from airflow_jobstatus.http.redaction import redact_url
 from airflow_jobstatus.models import JobOutput, S3Object
 from airflow_jobstatus.transfer.checksums import Checksum, Expectation, plan_expectation
 from airflow_jobstatus.transfer.naming import check_source_key
-from airflow_jobstatus.transfer.s3 import S3Access
+from airflow_jobstatus.transfer.s3 import S3Access, error_code, etag_can_be_md5
 
 __all__ = [
     "CHUNK",
@@ -93,6 +94,11 @@ class Source:
     metadata: dict[str, str] = field(default_factory=dict)
     etag_is_md5: bool = False
     """True when ``etag`` is the MD5 of the content (unencrypted single-part S3 object)."""
+    document = False
+    """A small document fetched whole from the service's API (in `prepare`, on the caller's thread)."""
+
+    prepared = False
+    """Metadata was read from the object itself, not only from a listing."""
 
     @property
     def identity(self) -> str:
@@ -105,19 +111,12 @@ class Source:
     def open(self) -> Opened:
         raise NotImplementedError
 
+    def confirm_parts(self, expectation: Expectation) -> Expectation | None:
+        """``expectation`` with the part size the store reports, if its guessed one was wrong; else None."""
+        return None
+
 
 # ------------------------------------------------------------------------------------------ S3
-
-
-def _client_error(exc: Exception) -> tuple[str, int | None]:
-    response = getattr(exc, "response", None) or {}
-    error = response.get("Error", {}) if isinstance(response, dict) else {}
-    status = (
-        (response.get("ResponseMetadata", {}) or {}).get("HTTPStatusCode")
-        if isinstance(response, dict)
-        else None
-    )
-    return str(error.get("Code") or type(exc).__name__), status
 
 
 class S3Source(Source):
@@ -135,10 +134,9 @@ class S3Source(Source):
         self.access = access
         self.endpoint_url = location.endpoint_url or access.endpoint_url
         self.client = access.client(endpoint_url=location.endpoint_url, region=location.region)
-        self._headed = False
 
     def _error(self, exc: Exception, operation: str) -> JobStatusError:
-        code, status = _client_error(exc)
+        code, status = error_code(exc)
         where = f"{self.location.uri} (endpoint {self.endpoint_url or 'AWS'})"
         if status == 404 or code in ("404", "NoSuchKey", "NoSuchBucket", "NotFound"):
             return NotFoundError(
@@ -168,10 +166,6 @@ class S3Source(Source):
             )
         return SourceError(f"reading {where} failed: {code}", operation=operation, status_code=status)
 
-    @property
-    def prepared(self) -> bool:
-        return self._headed
-
     def _absorb(self, response: dict[str, Any]) -> None:
         """Metadata from a HEAD or GET response; the expectation from the checksums it carries."""
         bucket, key = self.location.bucket, self.location.key
@@ -180,8 +174,7 @@ class S3Source(Source):
         self.version_id = response.get("VersionId")
         self.content_type = response.get("ContentType")
         self.metadata = dict(response.get("Metadata") or {})
-        sse = str(response.get("ServerSideEncryption") or "")
-        etag_is_md5 = not sse.startswith("aws:kms") and not response.get("SSECustomerAlgorithm")
+        etag_is_md5 = etag_can_be_md5(response)
         self.etag_is_md5 = etag_is_md5 and bool(self.etag) and "-" not in str(self.etag)
 
         def part_size() -> int | None:
@@ -206,7 +199,7 @@ class S3Source(Source):
 
     def prepare(self) -> None:
         """HEAD the object: size, ETag, content type, metadata, and the checksum it offers."""
-        if self._headed:
+        if self.prepared:
             return
         kwargs: dict[str, Any] = {"Bucket": self.location.bucket, "Key": self.location.key}
         if self.etag:
@@ -216,7 +209,17 @@ class S3Source(Source):
         except Exception as exc:
             raise self._error(exc, "head source") from None
         self._absorb(head)
-        self._headed = True
+        self.prepared = True
+
+    def confirm_parts(self, expectation: Expectation) -> Expectation | None:
+        try:
+            head = self.client.head_object(Bucket=self.location.bucket, Key=self.location.key, PartNumber=1)
+            real = int(head["ContentLength"])
+        except Exception:
+            return None
+        if real == expectation.part_size:
+            return None
+        return dataclasses.replace(expectation, part_size=real, guessed=False)
 
     def listed(self, size: int, etag: str | None) -> None:
         """Size and ETag from a bucket listing (saves a HEAD per object)."""
@@ -235,7 +238,7 @@ class S3Source(Source):
             response = self.client.get_object(ChecksumMode="ENABLED", **kwargs)
         except Exception as exc:
             raise self._error(exc, "read source") from None
-        if not self._headed:
+        if not self.prepared:
             self._absorb(response)
         body = response["Body"]
         size = int(response.get("ContentLength", self.size or 0))
@@ -275,8 +278,8 @@ def _raw_reader(body: Any) -> Any:
     return reader
 
 
-def list_sources(sources: Sequence[S3Source], *, max_pages: int = 2) -> None:
-    """Fill size and ETag of many S3 sources from listings (one request per 1,000 keys).
+def list_sources(sources: Sequence[Source], *, max_pages: int = 2) -> None:
+    """Fill size and ETag of many S3 sources from listings (one request per 1,000 keys); others are left alone.
 
     Sources are grouped by client and bucket and listed under their common key prefix, at most
     ``max_pages`` pages per group; sources not found that way (or a listing refused, e.g. without
@@ -284,6 +287,8 @@ def list_sources(sources: Sequence[S3Source], *, max_pages: int = 2) -> None:
     """
     groups: dict[tuple[int, str], list[S3Source]] = {}
     for source in sources:
+        if not isinstance(source, S3Source):
+            continue
         groups.setdefault((id(source.client), source.location.bucket), []).append(source)
     for group in groups.values():
         if len(group) < 2:
@@ -399,6 +404,8 @@ class LinkSource(Source):
 class DocumentSource(Source):
     """A document the service's API serves or its status carries, written as a JSON file."""
 
+    document = True
+
     def __init__(
         self,
         output: JobOutput,
@@ -411,10 +418,6 @@ class DocumentSource(Source):
         super().__init__(output=output, kind=kind, display=display, lineage=lineage)
         self._fetch = fetch
         self._data: bytes | None = None
-
-    @property
-    def identity(self) -> str:
-        return f"{self.kind}:{self.display}#{self.etag or ''}"
 
     def prepare(self) -> None:
         if self._data is not None:

@@ -34,8 +34,16 @@ def test_transfer_benchmark_quick_smoke(tmp_path: Path) -> None:
     for scenario in ("large -> local", "large -> bucket", "small -> local", "small -> bucket"):
         assert f"{scenario:<16} ours" in out, out
     assert "0 bytes through the worker" in out  # S3 to S3 on one endpoint
-    for reference in ("boto3 get_object", "boto3 download_file", "amazon S3Hook.copy_object"):
+    for reference in (
+        "boto3 get_object + fsync",
+        "boto3 get_object ",
+        "boto3 download_file",
+        "amazon S3Hook.copy_object",
+    ):
         assert reference in out
+    # to a folder, ours (which fsyncs) is held to the references that fsync; the others are shown
+    assert "like-for-like reference (boto3 get_object + fsync" in out
+    assert "without fsync" in out
 
 
 def test_transfer_memory_benchmark_quick_smoke(tmp_path: Path) -> None:

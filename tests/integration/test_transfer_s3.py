@@ -344,3 +344,44 @@ def test_memory_for_s3_uploads_is_bounded_whatever_the_sizes_and_the_outputs(s3_
     # the budget, plus per stream: the source's 1 MiB block, a chunk looked ahead and a chunk in flight
     bound = budget + len(sizes) * 3 * MIB
     assert peak - base <= bound, f"peak {(peak - base) / MIB:.1f} MiB > {bound / MIB:.1f} MiB"
+
+
+def test_a_wrongly_inferred_part_size_is_confirmed_and_the_source_read_again(s3_env, tmp_path: Path) -> None:
+    """Parts of 6,000,000 bytes: 6 MiB is the one whole-MiB size giving 10 parts for 59 MB, and wrong."""
+    client, bucket = s3_env["client"], s3_env["source"]
+    data = os.urandom(59_000_000)
+    upload = client.create_multipart_upload(Bucket=bucket, Key="odd/parts")["UploadId"]
+    parts = [
+        {
+            "PartNumber": n + 1,
+            "ETag": client.upload_part(
+                Bucket=bucket,
+                Key="odd/parts",
+                UploadId=upload,
+                PartNumber=n + 1,
+                Body=data[a : a + 6_000_000],
+            )["ETag"],
+        }
+        for n, a in enumerate(range(0, len(data), 6_000_000))
+    ]
+    client.complete_multipart_upload(
+        Bucket=bucket, Key="odd/parts", UploadId=upload, MultipartUpload={"Parts": parts}
+    )
+    access = S3Access(s3_env["conns"]["same"])
+    output = JobOutput(name="odd", format="bin", location=S3Object(bucket=bucket, key="odd/parts"))
+    source = S3Source(output, output.location, access)  # type: ignore[arg-type]
+    source.prepare()
+    assert source.expectation is not None and source.expectation.guessed
+    assert source.expectation.part_size == 6 * MIB
+    planned, manifest_rel = plan_outputs("wasabi_air", "job-odd", [output])
+    manifest = deliver_outputs(
+        service="wasabi_air",
+        job_id="job-odd",
+        sink=LocalSink(tmp_path / "out"),
+        planned=[(planned[0], source)],
+        manifest_rel=manifest_rel,
+    ).manifest
+    assert (tmp_path / "out" / "wasabi_air" / "job-odd" / "odd.bin").read_bytes() == data
+    entry = manifest["outputs"][0]
+    assert entry["verified"].startswith("size+") and "composite" in entry["verified"], entry
+    assert entry["bytes_through_worker"] == 2 * len(data)  # the second reading, with the store's part size

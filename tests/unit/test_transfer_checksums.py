@@ -142,3 +142,15 @@ def test_empty_object_composite() -> None:
     hasher = Hasher(composite=["crc32"], part_size=PART)
     result = hasher.result("crc32", composite=True)
     assert result is not None and result.parts == 1
+
+
+def test_a_part_size_of_whole_mib_is_inferred_without_asking_the_store() -> None:
+    mib = 1 << 20
+    size, count = 64 * mib + 5, 9  # 8 MiB is the one whole-MiB size giving 9 parts
+    etag = f'"{"0" * 32}-{count}"'
+    asked: list[int] = []
+    exp = plan_expectation(size=size, etag=etag, checksums={}, part_size=lambda: asked.append(1) or 8 * mib)
+    assert exp is not None and exp.part_size == 8 * mib and exp.guessed and asked == []
+    # 20 MiB in 4 parts: 5 or 6 MiB would both do, so the store is asked
+    exp = plan_expectation(size=20 * mib, etag=f'"{"0" * 32}-4"', checksums={}, part_size=lambda: 5 * mib)
+    assert exp is not None and exp.part_size == 5 * mib and not exp.guessed

@@ -349,3 +349,72 @@ def test_a_stopping_task_abandons_streams_and_cleans_up(tmp_path: Path) -> None:
     assert not (tmp_path / "daily" / JOB / "transcript.txt").exists()
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(TEMP_SUFFIX)]
     assert not [t for t in threading.enumerate() if t.name.startswith("jobstatus-xfer")]
+
+
+class CopyingSink(LocalSink):
+    """A sink that says it can copy some sources itself: the engine asks it, never tests its type."""
+
+    copy_limit = 1 << 30
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.copied: list[str] = []
+
+    def can_copy(self, source: Source) -> bool:
+        return source.output.format == "vtt"
+
+    def copy(self, source: Source, rel: str, **_: Any) -> dict[str, Any]:
+        assert isinstance(source, FakeSource)
+        self.copied.append(rel)
+        self.path(rel).parent.mkdir(parents=True, exist_ok=True)
+        self.path(rel).write_bytes(source.data)
+        return {"ETag": f'"{hashlib.md5(source.data).hexdigest()}"'}
+
+
+def test_a_sink_that_can_copy_a_source_copies_it_and_the_rest_stream(tmp_path: Path) -> None:
+    srcs = sources()
+    srcs[1].etag = f'"{hashlib.md5(srcs[1].data).hexdigest()}"'
+    srcs[1].size = len(srcs[1].data)
+    sink = CopyingSink(tmp_path)
+    manifest = run(sink, srcs)
+    assert sink.copied == [f"daily/{JOB}/transcript.vtt"] and srcs[1].opened == 0
+    methods = {e["file_name"]: e["method"] for e in manifest["outputs"]}
+    assert methods == {
+        "transcript.txt": "stream",
+        "transcript.vtt": "server_side_copy",
+        "summary.txt": "stream",
+    }
+    assert manifest["outputs"][1]["verified"].startswith("size+md5")
+    assert manifest["summary"]["bytes_through_worker"] == len(srcs[0].data) + len(srcs[2].data)
+    assert (tmp_path / "daily" / JOB / "transcript.vtt").read_bytes() == srcs[1].data
+
+
+def test_the_engine_asks_sinks_and_sources_what_they_can_do() -> None:
+    import inspect
+
+    from airflow_jobstatus.transfer import engine
+
+    text = inspect.getsource(engine)
+    for needle in (
+        "S3Sink",
+        "S3Source",
+        "LocalSink",
+        "FsspecSink",
+        "isinstance(self.sink",
+        "isinstance(source",
+    ):
+        assert needle not in text, needle
+
+
+def test_bytes_that_fail_a_check_with_an_inferred_part_size_are_refused(tmp_path: Path) -> None:
+    """The store confirms the inferred part size (the default `confirm_parts`): the bytes differ."""
+    data = os.urandom(3000)
+    promised = hashlib.md5(b"".join(hashlib.md5(data[i : i + 1024]).digest() for i in (0, 1024, 2048)))
+    guess = Expectation((Checksum("md5", promised.hexdigest(), 3),), "ETag", 1024, guessed=True)
+    good = FakeSource("ok", data, promise=guess)
+    bad = FakeSource("bad", data[:-1] + b"\0", promise=guess)
+    with pytest.raises(TransferError, match="bad.txt: .*checksum mismatch") as err:
+        run(tmp_path, [good, bad])
+    assert "ok.txt" not in str(err.value)
+    assert (tmp_path / "daily" / JOB / "ok.txt").read_bytes() == data
+    assert not (tmp_path / "daily" / JOB / "bad.txt").exists() and bad.opened == 1

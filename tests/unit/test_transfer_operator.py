@@ -139,6 +139,19 @@ def test_a_bare_symbl_job_id_has_no_outputs_and_says_why(monkeypatch: pytest.Mon
         op.execute({})
 
 
+def test_service_knowledge_the_operator_needs_is_in_the_service_specs() -> None:
+    import inspect
+
+    from airflow_jobstatus.hooks.deepaffects import STATUS_PATH
+
+    text = inspect.getsource(sys.modules[JobOutputsToStorageOperator.__module__])
+    # no service-name branch and no service module in the shared operator
+    assert "hooks.deepaffects" not in text and "spec.name ==" not in text
+    # the inline result's path is the one the DeepAffects hook polls
+    assert DEEPAFFECTS.result_path == STATUS_PATH
+    assert "jobId:conversationId" in SYMBL.no_outputs_hint
+
+
 # ------------------------------------------------------------------ delivery, outlets, lineage
 
 

@@ -8,7 +8,7 @@ registered secret from them once more before raising.
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowNotFoundException
 
 
 class JobStatusError(AirflowException):
@@ -136,3 +136,21 @@ class JobNotFinishedError(JobStatusError):
     """An operation needs a finished job, and the job is not finished."""
 
     hint = "Wait for the job (e.g. with the service's sensor) before moving its outputs"
+
+
+PERMANENT_ERRORS: tuple[type[JobStatusError], ...] = (
+    AuthenticationError,
+    NotFoundError,
+    InvalidParameterError,
+    BadRequestError,
+)
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """Errors no retry can fix: they end a wait at once (a missing connection is one of them)."""
+    return isinstance(exc, (*PERMANENT_ERRORS, AirflowNotFoundException))
+
+
+def permanent_type(exc: BaseException) -> str | None:
+    """The name of the typed permanent error ``exc`` is (None for anything else)."""
+    return next((cls.__name__ for cls in PERMANENT_ERRORS if isinstance(exc, cls)), None)

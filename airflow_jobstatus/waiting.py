@@ -27,13 +27,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from airflow.sdk.exceptions import AirflowSkipException
 
-from airflow_jobstatus.exceptions import InvalidParameterError, JobFailedError, JobStatusError
+from airflow_jobstatus.exceptions import InvalidParameterError, JobFailedError, JobStatusError, is_permanent
 from airflow_jobstatus.hooks.base import JobServiceHook
 from airflow_jobstatus.models import JobState, JobStatus
 from airflow_jobstatus.models.common import DEFAULT_MAX_XCOM_BYTES, xcom_value
 from airflow_jobstatus.services import ServiceSpec
 from airflow_jobstatus.triggers.events import parse_event
-from airflow_jobstatus.triggers.hub import is_permanent
 from airflow_jobstatus.triggers.job import JobStatusTrigger
 
 if TYPE_CHECKING:

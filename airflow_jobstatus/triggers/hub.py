@@ -27,10 +27,11 @@ one `ConnectionPoller` per ``(service, connection id)`` that owns every request 
   comes one (jittered) interval after registration, and never less than `MIN_FIRST_EVENT_DELAY`
   seconds; no waiter gets an outcome before that delay either (a trigger firing within about a
   second of deferral can leave the task FAILED in Airflow 3.3.2, apache/airflow #71580).
-* **Errors:** transient errors (`RateLimitedError`, `ServiceError`, `ServiceUnreachableError`,
-  `MalformedResponseError`, and anything unexpected) only count: a waiter ends with an error after
-  its ``max_consecutive_errors`` consecutive failed polls. Permanent errors (`AuthenticationError`,
-  `NotFoundError`, `InvalidParameterError`, `BadRequestError`) end every waiter of the job at once.
+* **Errors:** each error class says whether it is permanent (``permanent`` in
+  `airflow_jobstatus.exceptions`, read by `is_permanent`). Transient errors (e.g. `RateLimitedError`,
+  `ServiceError`, `MalformedResponseError`, and anything unexpected) only count: a waiter ends with
+  an error after its ``max_consecutive_errors`` consecutive failed polls. Permanent errors (e.g.
+  `AuthenticationError`, `NotFoundError`, a missing connection) end every waiter of the job at once.
   ``unknown`` states are never a success: the job keeps being polled (logged once per job).
 
 Nothing here blocks: connections are read by the hooks with Airflow's async API, once per loop and

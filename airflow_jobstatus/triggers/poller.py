@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import importlib
 import itertools
 import logging
 import math
@@ -43,9 +42,8 @@ ERROR_LOG_EVERY = 30.0
 
 
 def _hook_for(spec: ServiceSpec, conn_id: str) -> Any:
-    module, _, name = spec.hook_class.rpartition(".")
-    cls = getattr(importlib.import_module(module), name)
-    return cls(**{spec.conn_id_kwarg: conn_id})
+    """The connection's hook, of the class the service's description names."""
+    return spec.make_hook(conn_id)
 
 
 class ConnectionPoller(Sweeping, Pacing):

@@ -13,14 +13,14 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow_jobstatus.exceptions import JobStatusError, is_permanent
 from airflow_jobstatus.hooks.base import being_cancelled
 from airflow_jobstatus.models import JobState
-from airflow_jobstatus.triggers.pacing import CALL_BUDGET, GATHER, jittered
+from airflow_jobstatus.triggers.pacing import CALL_BUDGET, GATHER, Pause, jittered
 from airflow_jobstatus.triggers.waits import JobWatch
 
 if TYPE_CHECKING:
     from airflow_jobstatus.exceptions import ServiceError
     from airflow_jobstatus.services import ServiceSpec
 
-log = logging.getLogger("airflow_jobstatus.triggers.hub")
+log = logging.getLogger("airflow_jobstatus.triggers.hub")  # one logger for the whole poll hub
 
 LIST_MIN_WATCHES = 5
 """A connection lists jobs (Daily, Wasabi AiR) only when it watches at least this many jobs."""
@@ -38,7 +38,7 @@ class Sweeping:
         conn_id: str
         hook: Any
         watches: dict[str, JobWatch]
-        paused_until: float
+        pause: Pause
         closed: bool
         can_list: bool
         sweep_pages: float | None
@@ -76,9 +76,7 @@ class Sweeping:
         terminal: list[JobWatch] = []
         try:
             while True:
-                pause = self.paused_until - self.loop.time()
-                if pause > 0:
-                    await asyncio.sleep(pause)
+                await self.pause.hold()
                 deadline = time.monotonic() + CALL_BUDGET
                 jobs, cursor = await self.hook.arun(self._list_plan(cursor), deadline=deadline)
                 pages += 1

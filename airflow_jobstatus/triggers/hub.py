@@ -37,6 +37,11 @@ one `ConnectionPoller` per ``(service, connection id)`` that owns every request 
 Nothing here blocks: connections are read by the hooks with Airflow's async API, once per loop and
 connection. When the last waiter of a connection leaves (outcome, deadline or cancellation), its
 poller stops and its in-flight requests are cancelled.
+
+Where each part lives: this module (`PollHub`, the registry and ``wait``), `waits` (`Waiter`,
+`JobWatch`, `Outcome`), `poller` (`ConnectionPoller`: the schedule loop, polls, errors), `batching`
+(sweeps of list endpoints), `pacing` (jitter, first-poll delay, the rate-limit pause); push
+completion plugs in through `airflow_jobstatus.push.hub_link`.
 """
 
 from __future__ import annotations
@@ -47,7 +52,13 @@ import weakref
 
 from airflow_jobstatus.exceptions import PERMANENT_ERRORS, is_permanent, permanent_type
 from airflow_jobstatus.triggers.batching import LIST_MIN_WATCHES, LIST_PAGE_SIZE, SWEEP_HORIZON
-from airflow_jobstatus.triggers.pacing import CALL_BUDGET, JITTER, MIN_FIRST_EVENT_DELAY, jittered
+from airflow_jobstatus.triggers.pacing import (
+    CALL_BUDGET,
+    JITTER,
+    MIN_FIRST_EVENT_DELAY,
+    earliest_outcome,
+    jittered,
+)
 from airflow_jobstatus.triggers.poller import ConnectionPoller
 from airflow_jobstatus.triggers.waits import JobWatch, Outcome, Waiter, _set_result, describe
 
@@ -110,7 +121,7 @@ class PollHub:
         """Wait for the job's terminal status, an error, or the wall-clock ``deadline`` (epoch s)."""
         loop = asyncio.get_running_loop()
         now = loop.time()
-        not_before = now + MIN_FIRST_EVENT_DELAY
+        not_before = earliest_outcome(now)
         future: asyncio.Future[Outcome] = loop.create_future()
         waiter = Waiter(job_id, poll_interval, max_consecutive_errors, not_before, future)
         poller = self.poller(service, conn_id)

@@ -27,13 +27,13 @@ from airflow_jobstatus.models import JobState, JobStatus
 from airflow_jobstatus.push.hub_link import PushLink
 from airflow_jobstatus.services import SERVICES, ServiceSpec
 from airflow_jobstatus.triggers.batching import LIST_PAGE_SIZE, SWEEP_HORIZON, Sweeping
-from airflow_jobstatus.triggers.pacing import CALL_BUDGET, GATHER, MIN_FIRST_EVENT_DELAY, Pacing, jittered
+from airflow_jobstatus.triggers.pacing import CALL_BUDGET, GATHER, Pause, first_poll_in, jittered
 from airflow_jobstatus.triggers.waits import JobWatch, Outcome, Waiter, describe
 
 if TYPE_CHECKING:
     from airflow_jobstatus.triggers.hub import PollHub
 
-log = logging.getLogger("airflow_jobstatus.triggers.hub")
+log = logging.getLogger("airflow_jobstatus.triggers.hub")  # one logger for the whole poll hub
 
 MAX_INFLIGHT = 32
 """Individual job requests in flight per connection (the rate limiter spaces them further)."""
@@ -46,7 +46,7 @@ def _hook_for(spec: ServiceSpec, conn_id: str) -> Any:
     return spec.make_hook(conn_id)
 
 
-class ConnectionPoller(Sweeping, Pacing):
+class ConnectionPoller(Sweeping):
     """Every poll of one (service, connection) in one event loop."""
 
     def __init__(self, hub: PollHub, service: str, conn_id: str) -> None:
@@ -63,7 +63,7 @@ class ConnectionPoller(Sweeping, Pacing):
         self._sleep_until = math.inf
         self._queue: deque[JobWatch] = deque()
         self._workers: set[asyncio.Task[None]] = set()
-        self.paused_until = 0.0
+        self.pause = Pause(self.loop, self.spec.display_name, conn_id)
         self.closed = False
         # listing (Daily, Wasabi AiR)
         self.can_list = self.spec.has_list_endpoint
@@ -85,7 +85,7 @@ class ConnectionPoller(Sweeping, Pacing):
     def add(self, waiter: Waiter) -> None:
         watch = self.watches.get(waiter.job_id)
         now = self.loop.time()
-        first_due = now + max(MIN_FIRST_EVENT_DELAY, jittered(waiter.interval))
+        first_due = now + first_poll_in(waiter.interval)
         if watch is None:
             watch = self.watches[waiter.job_id] = JobWatch(waiter.job_id)
             watch.waiters.add(waiter)
@@ -200,7 +200,7 @@ class ConnectionPoller(Sweeping, Pacing):
                 if due is None:
                     await self._sleep(math.inf)
                     continue
-                target = max(due, self.paused_until)
+                target = max(due, self.pause.until)
                 if target > now:
                     await self._sleep(target)
                     continue
@@ -270,9 +270,7 @@ class ConnectionPoller(Sweeping, Pacing):
 
     async def _get(self, watch: JobWatch) -> None:
         try:
-            pause = self.paused_until - self.loop.time()
-            if pause > 0:
-                await asyncio.sleep(pause)
+            await self.pause.hold()
             if not watch.active:
                 watch.busy = False
                 return
@@ -331,7 +329,7 @@ class ConnectionPoller(Sweeping, Pacing):
             )
             return
         if isinstance(exc, RateLimitedError):
-            self._pause(exc.retry_after if exc.retry_after is not None else watch.interval)
+            self.pause.extend(exc.retry_after if exc.retry_after is not None else watch.interval)
         watch.errors += 1
         watch.last_error = message
         for waiter in [w for w in watch.waiters if watch.errors >= w.max_errors]:

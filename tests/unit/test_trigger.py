@@ -30,6 +30,7 @@ from airflow_jobstatus.exceptions import (
 from airflow_jobstatus.models import JobState, JobStatus
 from airflow_jobstatus.triggers import hub as hub_module
 from airflow_jobstatus.triggers import job as job_module
+from airflow_jobstatus.triggers import pacing as pacing_module
 from airflow_jobstatus.triggers import poller as poller_module
 from airflow_jobstatus.triggers.events import (
     EVENT_VERSION,
@@ -112,8 +113,7 @@ class FakeHook:
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], FakeHook]:
-    monkeypatch.setattr(hub_module, "MIN_FIRST_EVENT_DELAY", FIRST)
-    monkeypatch.setattr(poller_module, "MIN_FIRST_EVENT_DELAY", FIRST)
+    monkeypatch.setattr(pacing_module, "MIN_FIRST_EVENT_DELAY", FIRST)
     monkeypatch.setattr(job_module, "MIN_POLL_INTERVAL", 0.01)
     hooks: dict[str, FakeHook] = {}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
@@ -53,8 +54,29 @@ class Sweeping:
         def _next_interval(self, watch: JobWatch) -> float: ...
         def _interrupted(self, operation: str) -> ServiceError: ...
 
+    def _init_sweeps(self) -> None:
+        self.can_list = self.spec.has_list_endpoint
+        self.sweep_pages = None
+        """Pages the last sweep needed (None: never swept)."""
+        self._oldest_page = 0
+        """Page on which the last sweep found its last watched job."""
+        self._list_retry_at = 0.0
+
     def _listing_considered(self, now: float) -> bool:
         return self.can_list and len(self.watches) >= LIST_MIN_WATCHES and now >= self._list_retry_at
+
+    def _sweep_pays(self, popped: list[tuple[float, JobWatch]], now: float, interval: float) -> bool:
+        """A sweep is expected to need fewer pages than the jobs due (each an individual request)."""
+        estimate = self.sweep_pages
+        if estimate is None:
+            estimate = math.ceil(len(self.watches) / LIST_PAGE_SIZE)
+        if estimate < len(popped):
+            return True
+        # Listing does not pay now; look again after an interval, with a lower estimate.
+        self._list_retry_at = now + interval
+        if self.sweep_pages is not None:
+            self.sweep_pages = max(1.0, self.sweep_pages - 1)
+        return False
 
     def _list_plan(
         self, cursor: Any

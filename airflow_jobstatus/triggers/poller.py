@@ -26,7 +26,7 @@ from airflow_jobstatus.hooks.base import being_cancelled
 from airflow_jobstatus.models import JobState, JobStatus
 from airflow_jobstatus.push.hub_link import PushLink
 from airflow_jobstatus.services import SERVICES, ServiceSpec
-from airflow_jobstatus.triggers.batching import LIST_PAGE_SIZE, SWEEP_HORIZON, Sweeping
+from airflow_jobstatus.triggers.batching import SWEEP_HORIZON, Sweeping
 from airflow_jobstatus.triggers.pacing import CALL_BUDGET, GATHER, Pause, first_poll_in, jittered
 from airflow_jobstatus.triggers.waits import JobWatch, Outcome, Waiter, describe
 
@@ -65,13 +65,7 @@ class ConnectionPoller(Sweeping):
         self._workers: set[asyncio.Task[None]] = set()
         self.pause = Pause(self.loop, self.spec.display_name, conn_id)
         self.closed = False
-        # listing (Daily, Wasabi AiR)
-        self.can_list = self.spec.has_list_endpoint
-        self.sweep_pages: float | None = None
-        """Pages the last sweep needed (None: never swept)."""
-        self._oldest_page = 0
-        """Page on which the last sweep found its last watched job."""
-        self._list_retry_at = 0.0
+        self._init_sweeps()  # listing state (Daily, Wasabi AiR): batching.py
         self._next_error_log = 0.0
         self.counters = {"sweeps": 0, "pages": 0, "gets": 0, "errors": 0}
         self.push = PushLink.for_poller(self)  # None unless [jobstatus] redis_url is set
@@ -234,17 +228,9 @@ class ConnectionPoller(Sweeping):
         popped = self._pop_due(horizon)
         if not popped:
             return
-        if listing:
-            estimate = self.sweep_pages
-            if estimate is None:
-                estimate = math.ceil(len(self.watches) / LIST_PAGE_SIZE)
-            if estimate < len(popped):
-                await self._sweep(popped)
-                return
-            # Listing does not pay now; look again after an interval, with a lower estimate.
-            self._list_retry_at = now + first.interval
-            if self.sweep_pages is not None:
-                self.sweep_pages = max(1.0, self.sweep_pages - 1)
+        if listing and self._sweep_pays(popped, now, first.interval):
+            await self._sweep(popped)
+            return
         ready = now + GATHER
         for due, watch in popped:
             if due <= ready:

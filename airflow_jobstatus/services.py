@@ -128,7 +128,7 @@ DAILY = ServiceSpec(
         ),
     ),
     has_list_endpoint=True,
-    can_delete_jobs=True,  # DELETE /batch-processor/:id (Daily has no cancel)
+    can_delete_jobs=True,  # DELETE /batch-processor/:id, no cancel (docs/contracts.md D13)
 )
 
 WASABI_AIR = ServiceSpec(

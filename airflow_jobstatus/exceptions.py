@@ -4,17 +4,25 @@ Every error a user meets from this provider is a `JobStatusError`. Messages name
 operation, the HTTP status and a redacted URL, and end with what the user can do. They never
 contain a credential: they are built from already-redacted parts, and the HTTP core scrubs every
 registered secret from them once more before raising.
+
+Each class says whether it is **permanent** (``permanent``): no retry of the same request can fix
+it, so a wait ends at once instead of counting it towards ``max_consecutive_errors``. `is_permanent`
+is the one place that reads it; everything else asks it.
 """
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowException
+from typing import ClassVar
+
+from airflow.sdk.exceptions import AirflowException, AirflowNotFoundException
 
 
 class JobStatusError(AirflowException):
     """Base class of every error raised by airflow-jobstatus."""
 
     hint: str = ""
+    permanent: ClassVar[bool] = False
+    """True when retrying cannot help: a wait ends at once. False: a transient failure, retried."""
 
     def __init__(
         self,
@@ -61,12 +69,14 @@ class InvalidParameterError(JobStatusError, ValueError):
     """A parameter or connection setting is wrong; nothing was sent."""
 
     hint = "Fix the parameter named above and run the task again"
+    permanent = True
 
 
 class AuthenticationError(JobStatusError):
     """401/403: the credentials were missing, wrong, expired or revoked."""
 
     hint = "Check the credentials in the Airflow connection (they may be wrong, expired or revoked)"
+    permanent = True
 
 
 class NotFoundError(JobStatusError):
@@ -76,18 +86,21 @@ class NotFoundError(JobStatusError):
         "Check the job id, that the job belongs to the account of this connection, "
         "and that the connection's base URL is right"
     )
+    permanent = True
 
 
 class BadRequestError(JobStatusError):
     """400 and other 4xx the service refuses for good; retrying cannot help."""
 
     hint = "The service refused the request as sent; check the parameters named in its message"
+    permanent = True
 
 
 class RateLimitedError(JobStatusError):
     """429 still returned after the retries allowed."""
 
     hint = "Lower 'max_requests_per_second' in the connection, raise poll intervals, or retry later"
+    permanent = False  # retried after its Retry-After
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
         self.retry_after = retry_after
@@ -122,6 +135,7 @@ class ServiceError(JobStatusError):
     """5xx still returned after the retries allowed."""
 
     hint = "The service is failing; retry later or check its status page"
+    permanent = False
 
 
 class ServiceUnreachableError(ServiceError):
@@ -137,15 +151,40 @@ class MalformedResponseError(JobStatusError):
     """The service answered with something that is not its documented shape (or is too large)."""
 
     hint = "The service's response did not match its documented contract; report it if it persists"
+    permanent = False  # may be a passing glitch
 
 
 class JobFailedError(JobStatusError):
     """The job reached a failure state at the service."""
 
     hint = "See the service's error message above; fix the input and submit a new job"
+    permanent = True  # a failed job stays failed
 
 
 class JobNotFinishedError(JobStatusError):
     """An operation needs a finished job, and the job is not finished."""
 
     hint = "Wait for the job (e.g. with the service's sensor) before moving its outputs"
+    permanent = False  # waiting fixes it
+
+
+PERMANENT_ERRORS: tuple[type[JobStatusError], ...] = tuple(
+    cls
+    for cls in list(globals().values())
+    if isinstance(cls, type) and issubclass(cls, JobStatusError) and cls.permanent
+)
+"""This module's permanent error classes (the typed errors a trigger's ``error`` event can name)."""
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """Errors no retry can fix: they end a wait at once (a missing connection is one of them)."""
+    if isinstance(exc, JobStatusError):
+        return exc.permanent
+    return isinstance(exc, AirflowNotFoundException)
+
+
+def permanent_type(exc: BaseException) -> str | None:
+    """The name of the permanent error class of this module ``exc`` is (None for anything else)."""
+    if not is_permanent(exc):
+        return None
+    return next((cls.__name__ for cls in type(exc).__mro__ if cls in PERMANENT_ERRORS), None)

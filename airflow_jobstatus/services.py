@@ -6,7 +6,12 @@ service's identity is written once. Nothing here imports Airflow.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_jobstatus.hooks.base import JobServiceHook
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,9 @@ class ServiceSpec:
     conn_type: str
     default_conn_id: str
     hook_class: str
+    """The hook's import path, for Airflow's provider registration (``hook-class-name``)."""
+    load_hook: Callable[[], type[JobServiceHook]]
+    """The hook class itself, imported when first asked for (hooks import this module)."""
     default_host: str | None
     """Base URL used when the connection has no host; None where the service publishes none."""
     fields: dict[str, FormField]
@@ -62,10 +70,40 @@ class ServiceSpec:
     """Where a result carried inside the job's status is read (an ``InlineDocument``): the status path."""
     no_outputs_hint: str = "Check the job at the service"
     """What to check when a succeeded job lists no outputs (the transfer's error says it)."""
+    can_delete_jobs: bool = False
+    """The service can delete a job (``delete_on_kill``): the hook's ``delete_job``/``adelete_job``."""
     conn_id_kwarg: str = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "conn_id_kwarg", f"{self.conn_type}_conn_id")
+
+    def make_hook(self, conn_id: str, **kwargs: Any) -> JobServiceHook:
+        """A hook of this service for the connection ``conn_id``."""
+        return self.load_hook()(**{self.conn_id_kwarg: conn_id}, **kwargs)
+
+
+def _daily_hook() -> type[JobServiceHook]:
+    from airflow_jobstatus.hooks.daily import DailyHook
+
+    return DailyHook
+
+
+def _wasabi_air_hook() -> type[JobServiceHook]:
+    from airflow_jobstatus.hooks.wasabi import WasabiAirHook
+
+    return WasabiAirHook
+
+
+def _symbl_hook() -> type[JobServiceHook]:
+    from airflow_jobstatus.hooks.symbl import SymblHook
+
+    return SymblHook
+
+
+def _deepaffects_hook() -> type[JobServiceHook]:
+    from airflow_jobstatus.hooks.deepaffects import DeepAffectsHook
+
+    return DeepAffectsHook
 
 
 DAILY = ServiceSpec(
@@ -74,6 +112,7 @@ DAILY = ServiceSpec(
     conn_type="daily",
     default_conn_id="daily_default",
     hook_class="airflow_jobstatus.hooks.daily.DailyHook",
+    load_hook=_daily_hook,
     default_host="https://api.daily.co/v1",
     fields={
         "host": FormField(
@@ -99,6 +138,7 @@ DAILY = ServiceSpec(
         ),
     ),
     has_list_endpoint=True,
+    can_delete_jobs=True,  # DELETE /batch-processor/:id, no cancel (docs/contracts.md D13)
 )
 
 WASABI_AIR = ServiceSpec(
@@ -107,6 +147,7 @@ WASABI_AIR = ServiceSpec(
     conn_type="wasabi_air",
     default_conn_id="wasabi_air_default",
     hook_class="airflow_jobstatus.hooks.wasabi.WasabiAirHook",
+    load_hook=_wasabi_air_hook,
     default_host=None,
     fields={
         "host": FormField(
@@ -139,6 +180,7 @@ SYMBL = ServiceSpec(
     conn_type="symbl",
     default_conn_id="symbl_default",
     hook_class="airflow_jobstatus.hooks.symbl.SymblHook",
+    load_hook=_symbl_hook,
     default_host="https://api.symbl.ai",
     fields={
         "host": FormField("API base URL", "https://api.symbl.ai", "Leave empty for Symbl's public API."),
@@ -157,6 +199,7 @@ DEEPAFFECTS = ServiceSpec(
     conn_type="deepaffects",
     default_conn_id="deepaffects_default",
     hook_class="airflow_jobstatus.hooks.deepaffects.DeepAffectsHook",
+    load_hook=_deepaffects_hook,
     default_host="https://proxy.api.deepaffects.com",
     fields={
         "host": FormField(

@@ -32,13 +32,13 @@ from airflow_jobstatus.exceptions import (
     JobFailedError,
     JobStatusError,
     RequestBudgetExhaustedError,
+    is_permanent,
 )
 from airflow_jobstatus.hooks.base import JobServiceHook
 from airflow_jobstatus.models import JobState, JobStatus
 from airflow_jobstatus.models.common import DEFAULT_MAX_XCOM_BYTES, xcom_value
 from airflow_jobstatus.services import ServiceSpec
 from airflow_jobstatus.triggers.events import parse_event
-from airflow_jobstatus.triggers.hub import is_permanent
 from airflow_jobstatus.triggers.job import JobStatusTrigger
 
 if TYPE_CHECKING:

@@ -345,6 +345,23 @@ class JobServiceHook(BaseHook):
     async def aget_document(self, output: JobOutput) -> bytes:
         return await self.arun(self._get_document(output))
 
+    def _delete(self, job_id: str) -> Plan[None]:
+        raise InvalidParameterError(
+            f"{self.spec.display_name} cannot delete a job",
+            service=self.spec.display_name,
+            operation="delete_job",
+            job_id=job_id,
+            hint="Only services whose description has can_delete_jobs (Daily) offer delete_on_kill",
+        )
+
+    def delete_job(self, job_id: str) -> None:
+        """Delete the job at the service (and its outputs in the service's storage), where it can."""
+        self.run(self._delete(self._check_job_id(job_id)))
+
+    async def adelete_job(self, job_id: str) -> None:
+        """Async twin of `delete_job`."""
+        await self.arun(self._delete(self._check_job_id(job_id)))
+
     def _test_connection(self) -> Plan[str]:
         raise NotImplementedError
 

@@ -345,14 +345,8 @@ class DailyHook(ListingHookMixin, JobServiceHook):
     # --- delete
 
     def _delete(self, job_id: str) -> Plan[None]:
+        """``delete_job``: the job and its outputs in Daily's storage (not in your bucket). No cancel."""
         yield Call("delete_job", "DELETE", f"/batch-processor/{segment(job_id)}", job_id=job_id)
-
-    def delete_job(self, job_id: str) -> None:
-        """Delete the job and its outputs in Daily's storage (not in your bucket). Daily has no cancel."""
-        self.run(self._delete(self._check_job_id(job_id)))
-
-    async def adelete_job(self, job_id: str) -> None:
-        await self.arun(self._delete(self._check_job_id(job_id)))
 
     # --- connection test
 

@@ -29,13 +29,7 @@ from typing import Any, Literal, cast
 
 import pydantic
 
-from airflow_jobstatus.exceptions import (
-    AuthenticationError,
-    BadRequestError,
-    InvalidParameterError,
-    JobStatusError,
-    NotFoundError,
-)
+from airflow_jobstatus.exceptions import PERMANENT_ERRORS, JobStatusError
 from airflow_jobstatus.models import JobState, JobStatus
 
 EVENT_VERSION = 1
@@ -49,10 +43,8 @@ _JOB_EVENTS: dict[str, JobState] = {
 _KEYS = frozenset({"version", "event", "job", "message"})
 STATUS_ONLY = {"raw", "raw_omitted"}
 """The `JobStatus` fields an event leaves out: the response body stays at the service."""
-ERROR_TYPES: dict[str, type[JobStatusError]] = {
-    cls.__name__: cls for cls in (AuthenticationError, NotFoundError, BadRequestError, InvalidParameterError)
-}
-"""The typed errors an ``error`` event can name: those that end a wait at once."""
+ERROR_TYPES: dict[str, type[JobStatusError]] = {cls.__name__: cls for cls in PERMANENT_ERRORS}
+"""The typed errors an ``error`` event can name: those that end a wait at once (``permanent``)."""
 
 
 class InvalidTriggerEvent(JobStatusError):
@@ -62,6 +54,7 @@ class InvalidTriggerEvent(JobStatusError):
         "The event did not come from this provider's JobStatusTrigger, or from an incompatible version "
         "of it; upgrade airflow-jobstatus on the triggerer and the workers together"
     )
+    permanent = True
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_jobstatus.exceptions import InvalidParameterError
 from airflow_jobstatus.services import SERVICES
 from airflow_jobstatus.triggers.events import JobEvent, event_for_job
-from airflow_jobstatus.triggers.hub import Outcome, PollHub, describe
+from airflow_jobstatus.triggers.hub import PollHub
+from airflow_jobstatus.triggers.waits import Outcome, describe
 
 DEFAULT_POLL_INTERVAL = 30.0
 DEFAULT_MAX_CONSECUTIVE_ERRORS = 10
@@ -33,7 +34,7 @@ STATE_LOOKUP_TIMEOUT = 10.0
 USER_STOPPED_STATES: frozenset[str | None] = frozenset(
     {None, "failed", "upstream_failed", "skipped", "removed"}
 )
-"""Task instance states after which a cancelled trigger's Daily job may be deleted: cleared (None) or
+"""Task instance states after which a cancelled trigger's job may be deleted: cleared (None) or
 marked failed/skipped by a user. ``deferred`` (the trigger moved to another triggerer), the states of a
 task that resumed (``scheduled``, ``queued``, ``running``, ``up_for_retry``...) and ``success`` (which
 a finished wait also reaches, whose outputs must survive) never delete."""
@@ -80,7 +81,8 @@ class JobStatusTrigger(BaseTrigger):
         one interval after the trigger starts, never sooner than 2 s).
     :param max_consecutive_errors: transient failures in a row (after the HTTP core's own retries)
         after which the wait ends with an ``error`` event.
-    :param delete_on_kill: Daily only: when a user kills the deferred task (marks it failed or
+    :param delete_on_kill: only for a service that can delete jobs (its description's
+        ``can_delete_jobs``: Daily): when a user kills the deferred task (marks it failed or
         clears it), delete the job (Daily has no cancel). The trigger first reads the task instance's
         state and deletes nothing while the task is still deferred (the wait moved to another
         triggerer), has resumed, succeeded, or its state cannot be read. Otherwise a kill only logs
@@ -116,9 +118,12 @@ class JobStatusTrigger(BaseTrigger):
         self.deadline = float(deadline)
         self.poll_interval = float(poll_interval)
         self.max_consecutive_errors = max_consecutive_errors
-        if delete_on_kill is not False and (delete_on_kill is not True or service != "daily"):
+        if delete_on_kill is not False and (
+            delete_on_kill is not True or not SERVICES[service].can_delete_jobs
+        ):
+            deleting = " or ".join(s.name for s in SERVICES.values() if s.can_delete_jobs)
             raise InvalidParameterError(
-                f"delete_on_kill must be a bool and is supported for daily only, got {delete_on_kill!r} "
+                f"delete_on_kill must be a bool and is supported for {deleting} only, got {delete_on_kill!r} "
                 f"for {service}",
                 operation="wait_for_job",
             )
@@ -160,7 +165,7 @@ class JobStatusTrigger(BaseTrigger):
         yield TriggerEvent(event.to_payload())
 
     async def on_kill(self) -> None:
-        """Airflow cancelled the trigger "by user action": no service can cancel a job; Daily's can be deleted.
+        """Airflow cancelled the trigger "by user action": no service can cancel a job; some can delete it.
 
         Airflow 3.3 also takes this path when the trigger merely moved to another triggerer (a late
         heartbeat), so a job is deleted only when the task instance's own state shows that a user
@@ -186,28 +191,31 @@ class JobStatusTrigger(BaseTrigger):
                 "triggerer, or Airflow is still working on the task)"
             )
             self.log.warning(
-                "The wait for Daily job %s was cancelled here; the job is not deleted (delete_on_kill=True): "
-                "%s. It keeps running at Daily.",
+                "The wait for %s job %s was cancelled here; the job is not deleted (delete_on_kill=True): "
+                "%s. It keeps running at %s.",
+                display,
                 self.job_id,
                 why,
+                display,
             )
             return
-        from airflow_jobstatus.hooks.daily import DailyHook
-
         try:
-            await DailyHook(daily_conn_id=self.conn_id).adelete_job(self.job_id)
+            await SERVICES[self.service].make_hook(self.conn_id).adelete_job(self.job_id)
         except Exception as exc:
             self.log.error(
-                "The task was killed; deleting Daily job %s (delete_on_kill=True) failed: %s",
+                "The task was killed; deleting %s job %s (delete_on_kill=True) failed: %s",
+                display,
                 self.job_id,
                 describe(exc),
             )
         else:
             self.log.warning(
-                "The task was killed (task instance %s): deleted Daily job %s (delete_on_kill=True; "
-                "Daily has no cancel)",
+                "The task was killed (task instance %s): deleted %s job %s (delete_on_kill=True; "
+                "%s has no cancel)",
                 state or "cleared",
+                display,
                 self.job_id,
+                display,
             )
 
     async def _task_state(self) -> str | None | object:

@@ -56,3 +56,20 @@ def test_hooks_declare_what_the_providers_manager_requires():
         assert hook.default_conn_name == spec.default_conn_id
         assert hook.conn_name_attr == f"{spec.conn_type}_conn_id"
         assert hook.hook_name == spec.display_name
+        assert spec.load_hook() is hook  # the class the poll hub builds is the registered one
+        made = spec.make_hook("some_conn")
+        assert type(made) is hook and made.conn_id == "some_conn"
+
+
+def test_only_services_that_can_delete_a_job_offer_delete() -> None:
+    from airflow_jobstatus.exceptions import InvalidParameterError
+    from airflow_jobstatus.hooks.base import JobServiceHook
+
+    assert [s.name for s in SERVICES.values() if s.can_delete_jobs] == ["daily"]
+    for spec in SERVICES.values():
+        hook = spec.make_hook("c")
+        if spec.can_delete_jobs:
+            assert type(hook)._delete is not JobServiceHook._delete  # the hook sends the delete
+            continue
+        with pytest.raises(InvalidParameterError, match="cannot delete a job"):
+            hook.delete_job("job-1")

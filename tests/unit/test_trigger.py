@@ -30,6 +30,8 @@ from airflow_jobstatus.exceptions import (
 from airflow_jobstatus.models import JobState, JobStatus
 from airflow_jobstatus.triggers import hub as hub_module
 from airflow_jobstatus.triggers import job as job_module
+from airflow_jobstatus.triggers import pacing as pacing_module
+from airflow_jobstatus.triggers import poller as poller_module
 from airflow_jobstatus.triggers.events import (
     EVENT_VERSION,
     InvalidTriggerEvent,
@@ -111,14 +113,14 @@ class FakeHook:
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], FakeHook]:
-    monkeypatch.setattr(hub_module, "MIN_FIRST_EVENT_DELAY", FIRST)
+    monkeypatch.setattr(pacing_module, "MIN_FIRST_EVENT_DELAY", FIRST)
     monkeypatch.setattr(job_module, "MIN_POLL_INTERVAL", 0.01)
     hooks: dict[str, FakeHook] = {}
 
     def hook_for(spec: Any, conn_id: str) -> FakeHook:
         return hooks.setdefault(conn_id, FakeHook(spec.name))
 
-    monkeypatch.setattr(hub_module, "_hook_for", hook_for)
+    monkeypatch.setattr(poller_module, "_hook_for", hook_for)
 
     def make(conn_id: str = "c1", service: str = "daily") -> FakeHook:
         return hooks.setdefault(conn_id, FakeHook(service))

@@ -94,3 +94,47 @@ def test_authentication_errors_name_the_connection_never_the_secret(status: int)
     )
     assert isinstance(error, AuthenticationError)
     assert "connection 'daily_prod'" in str(error) and "Check the credentials" in str(error)
+
+
+def _error_classes() -> list[type[JobStatusError]]:
+    from airflow_jobstatus import exceptions
+
+    return [
+        cls
+        for cls in vars(exceptions).values()
+        if isinstance(cls, type) and issubclass(cls, JobStatusError) and cls.__module__ == exceptions.__name__
+    ]
+
+
+def test_every_error_class_says_whether_it_is_permanent() -> None:
+    from airflow_jobstatus.exceptions import ConcurrencyLimitError, ServiceUnreachableError
+
+    inherited = {ConcurrencyLimitError, ServiceUnreachableError}  # the same kind as their base
+    for cls in _error_classes():
+        assert cls in inherited or "permanent" in vars(cls), f"{cls.__name__} does not declare 'permanent'"
+    assert not ConcurrencyLimitError.permanent and not ServiceUnreachableError.permanent
+
+
+def test_is_permanent_reads_the_class_attribute_only() -> None:
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from airflow_jobstatus.exceptions import PERMANENT_ERRORS, RateLimitedError, is_permanent
+
+    for cls in _error_classes():
+        error = cls("m") if cls is not RateLimitedError else RateLimitedError("m", retry_after=1.0)
+        assert is_permanent(error) is cls.permanent
+        assert (cls in PERMANENT_ERRORS) is cls.permanent
+    assert is_permanent(AirflowNotFoundException("The conn_id `x` isn't defined"))
+    assert not is_permanent(ValueError("x")) and not is_permanent(KeyError("x"))
+
+
+def test_a_subclass_of_a_permanent_error_names_its_documented_type() -> None:
+    class MissingDocument(NotFoundError):
+        pass
+
+    class Transient(NotFoundError):
+        permanent = False
+
+    assert permanent_type(MissingDocument("gone")) == "NotFoundError"
+    assert permanent_type(Transient("try again")) is None
+    assert "NotFoundError" in ERROR_TYPES and "JobStatusError" not in ERROR_TYPES

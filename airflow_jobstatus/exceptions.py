@@ -125,6 +125,7 @@ class RequestBudgetExhaustedError(RateLimitedError):
     refills (``retry_after`` seconds). A submission fails with it (retry the task later).
     """
 
+    permanent = False  # the budget refills: waits hold, they do not end
     hint = (
         "Waits hold until the budget refills; if the service's plan allows more requests, raise "
         "'max_requests_per_day' in the connection's extra"

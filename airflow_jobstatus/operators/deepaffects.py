@@ -10,6 +10,7 @@ from airflow.sdk import Context
 
 from airflow_jobstatus.hooks.deepaffects import DeepAffectsHook, deepaffects_submit_request
 from airflow_jobstatus.operators.base import JobSubmitOperator, as_bool, as_int
+from airflow_jobstatus.push.submit import with_push_webhook
 from airflow_jobstatus.services import DEEPAFFECTS
 
 
@@ -43,7 +44,9 @@ class DeepAffectsSubmitJobOperator(JobSubmitOperator):
     :param audio_type: e.g. ``callcenter``, ``meeting`` (templated).
     :param enable_punctuation: ``asr`` only (templated).
     :param enable_speaker_diarization: ``asr`` only (templated).
-    :param webhook: a URL DeepAffects calls with the result (templated).
+    :param webhook: a URL DeepAffects calls with the result (templated). Unset, with
+        ``[jobstatus] webhook_base_url`` configured and a ``webhook_token`` in the connection, the
+        push-completion receiver's URL is passed (README "Push completion"); a value given here wins.
     :param deepaffects_conn_id: a ``deepaffects`` connection. Default ``deepaffects_default``.
     """
 
@@ -118,4 +121,5 @@ class DeepAffectsSubmitJobOperator(JobSubmitOperator):
     def _send(self, submit_kwargs: dict[str, Any], context: Context) -> str:
         request_id = new_request_id()
         self.log.info("Submitting DeepAffects request_id %s", request_id)
+        submit_kwargs = with_push_webhook(submit_kwargs, "webhook", self.hook)  # push completion
         return cast(DeepAffectsHook, self.hook).submit_job(**submit_kwargs, request_id=request_id)

@@ -5,6 +5,7 @@
   when absent), ``basicAuth``, ``retryType`` (``circuit-breaker`` default, or ``exponential``).
   Before anything is stored, a test ``POST`` goes to ``url``; no ``200`` within `TEST_TIMEOUT`
   seconds -> ``400`` (H2). The test body is not documented (O-H3): ``{"test": "test"}``, signed.
+  The emulator only calls loopback URLs, so any other URL fails its test POST (``400``).
 * ``GET /webhooks`` (a list, O-H9), ``GET /webhooks/:uuid``, ``POST /webhooks/:uuid`` (update; the
   test ``POST`` again, and a ``FAILED`` webhook becomes ``ACTIVE``), ``DELETE /webhooks/:uuid``.
 * One webhook per domain (account); a second ``POST /webhooks`` is a ``400`` (O-H8, assumed).

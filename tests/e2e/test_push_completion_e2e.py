@@ -50,9 +50,9 @@ from airflow_jobstatus.sensors.daily import DailyJobSensor
 from airflow_jobstatus.sensors.deepaffects import DeepAffectsJobSensor
 from airflow_jobstatus.sensors.symbl import SymblJobSensor
 
-# The submit operators only submit; a deferrable sensor waits (its resume asks the service nothing,
-# so every status GET after the job ended is the wait's own).
-WAIT = dict(deferrable=True, poll_interval={poll}, timeout=600)
+# The submit operators only submit; a deferrable sensor waits (max_xcom_bytes=0: its resume asks the
+# service nothing, so every status GET after the job ended is the wait's own).
+WAIT = dict(deferrable=True, poll_interval={poll}, timeout=600, max_xcom_bytes=0)
 MEDIA = "https://media.example/push.wav?emu_duration={seconds}"
 
 

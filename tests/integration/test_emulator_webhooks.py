@@ -267,3 +267,18 @@ def test_deepaffects_retries_a_non_200_up_to_five_times(
     _wait(lambda: _deliveries(emu, "deepaffects")[-1]["state"] == "dropped", timeout=15)
     assert len(_deliveries(emu, "deepaffects")[-1]["attempts"]) == 6
     assert len(endpoint.received) == 3 + 6
+
+
+def test_webhook_hosts_other_than_loopback_only_when_named() -> None:
+    from jobstatus_emulator.__main__ import parse_args
+    from jobstatus_emulator.app import create_app
+
+    config, _ = parse_args(["--webhook-host", "airflow-apiserver"])
+    assert config.webhook_hosts == ["airflow-apiserver"]
+    named = create_app(config).webhooks
+    assert named.is_loopback("http://airflow-apiserver:8080/jobstatus/webhooks/symbl/c?token=t")
+    assert named.is_loopback("http://127.0.0.1:9/hook") and named.is_loopback("http://localhost/x")
+    assert not named.is_loopback("http://hooks.example/x") and not named.is_loopback(
+        "ftp://airflow-apiserver/x"
+    )
+    assert not create_app().webhooks.is_loopback("http://airflow-apiserver:8080/x")

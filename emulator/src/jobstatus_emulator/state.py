@@ -102,6 +102,8 @@ class EmulatorConfig:
     faults: list[dict[str, Any]] = field(default_factory=list)
     #: accounts and jobs are kept in this file across restarts (see the module docstring)
     state_file: str | None = None
+    #: host names webhooks may be sent to besides loopback (e.g. a compose service); see webhooks.py
+    webhook_hosts: list[str] = field(default_factory=list)
 
     RUNTIME_KEYS = (
         "job_duration",

@@ -12,7 +12,7 @@ Rows ``H<n>`` and ``O-H<n>`` are in ``docs/contracts.md`` ("Webhooks").
 Delivery runs in background tasks and never blocks the API: POSTs to one URL go out one after the
 other, in order (a retrying message holds back later ones to that URL), at most
 `MAX_CONCURRENT` at once over all URLs. Only loopback URLs are called (the emulator is a test
-double). The backoff before retry ``n`` is ``webhook_retry_base * 2**(n-1)`` seconds (a runtime
+double), and the host names given with ``--webhook-host`` (e.g. a compose service). The backoff before retry ``n`` is ``webhook_retry_base * 2**(n-1)`` seconds (a runtime
 setting, short in tests), at most `MAX_BACKOFF` (Daily: "up to 15 min", H4).
 
 ``GET /_admin/webhooks?service=`` lists the last `MAX_KEPT` deliveries with every attempt's
@@ -106,7 +106,19 @@ class WebhookSender:
         self.sent = 0
         self.failed = 0
 
-    is_loopback = staticmethod(is_loopback)
+    def is_loopback(self, url: str) -> bool:
+        """Whether webhooks may go to ``url``: loopback, or a host named with ``--webhook-host``."""
+        if is_loopback(url):
+            return True
+        try:
+            host = urlsplit(url).hostname
+        except ValueError:
+            return False
+        return (
+            host is not None
+            and host in self.emu.config.webhook_hosts
+            and url.startswith(("http://", "https://"))
+        )
 
     def post(
         self,
@@ -120,7 +132,7 @@ class WebhookSender:
         on_result: Callable[[bool], None] | None = None,
     ) -> Delivery | None:
         """Queue a POST of ``payload`` (JSON); None when the URL is not loopback (nothing sent)."""
-        if not is_loopback(url):
+        if not self.is_loopback(url):
             return None
         count = RETRIES.get(service, 0) if retries is None else retries
         delivery = Delivery(next(self._ids), service, kind, url, count)
@@ -136,7 +148,7 @@ class WebhookSender:
         """One POST, awaited (Daily's test request, H2): its status code, or None if it failed."""
         delivery = Delivery(next(self._ids), "daily", "test", url, 0)
         self.deliveries.append(delivery)
-        if not is_loopback(url):
+        if not self.is_loopback(url):
             delivery.state = "dropped"
             delivery.attempts.append({"at": time.time(), "status": None, "error": "not loopback"})
             return None

@@ -1,4 +1,4 @@
-"""Daily's ``/webhooks`` API and its batch-processor events (rows H1-H5, O-H1-O-H3, O-H8-O-H10 in
+"""Daily's ``/webhooks`` API and its batch-processor events (rows H1-H5, H8, O-H1-O-H3, O-H8-O-H10 in
 ``docs/contracts.md``, "Webhooks").
 
 * ``POST /webhooks`` (H1): ``url`` (required), ``eventTypes``, ``hmac`` (base64; one is generated

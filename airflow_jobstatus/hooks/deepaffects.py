@@ -59,11 +59,13 @@ def deepaffects_submit_request(
     source: str | None = None,
     do_vad: bool | None = None,
     speaker_ids: list[str] | None = None,
+    webhook_at_send: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     """(path, body) of a submission, validated before anything is sent.
 
     ``webhook`` is checked here too (it travels in the query string, not the body): DeepAffects
-    requires it on every async request (contracts A2).
+    requires it on every async request (contracts A2). ``webhook_at_send`` defers only the
+    "required" check, for a caller that adds the webhook when it sends (push completion).
     """
 
     def bad(message: str, hint: str | None = None) -> InvalidParameterError:
@@ -71,7 +73,9 @@ def deepaffects_submit_request(
 
     if not isinstance(api, str) or api not in SUBMIT_PATHS:  # a list or dict is not even hashable
         raise bad(f"api must be one of {', '.join(SUBMIT_PATHS)}, got {api!r}")
-    if not webhook or not isinstance(webhook, str) or not webhook.startswith(("https://", "http://")):
+    if webhook is None and webhook_at_send:
+        pass  # the sender adds it (and refuses to send without one)
+    elif not webhook or not isinstance(webhook, str) or not webhook.startswith(("https://", "http://")):
         raise bad(
             f"webhook is required for DeepAffects async requests, got {webhook!r}",
             hint="Pass webhook= with the http(s) URL DeepAffects should POST the result to; "

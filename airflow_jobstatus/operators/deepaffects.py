@@ -9,7 +9,14 @@ from typing import Any, cast
 from airflow.sdk import Context
 
 from airflow_jobstatus.hooks.deepaffects import DeepAffectsHook, deepaffects_submit_request
-from airflow_jobstatus.operators.base import JobSubmitOperator, as_bool, as_int, as_structure
+from airflow_jobstatus.operators.base import (
+    InvalidSubmissionError,
+    JobSubmitOperator,
+    as_bool,
+    as_int,
+    as_structure,
+)
+from airflow_jobstatus.push.submit import with_push_webhook
 from airflow_jobstatus.services import DEEPAFFECTS
 
 
@@ -48,9 +55,11 @@ class DeepAffectsSubmitJobOperator(JobSubmitOperator):
         for a model built for it (templated).
     :param do_vad: ``diarize`` only: remove silence and noise segments (templated).
     :param speaker_ids: ``diarize`` only: speakers to identify (templated).
-    :param webhook: **required**: the http(s) URL DeepAffects POSTs the result to (the service
-        refuses async requests without one). The task still polls for the result, so any URL you
-        control will do (templated).
+    :param webhook: the http(s) URL DeepAffects POSTs the result to; the service refuses async
+        requests without one (templated). Unset, with ``[jobstatus] webhook_base_url`` configured
+        and a ``webhook_token`` in the connection, the push-completion receiver's URL is passed
+        (README "Push completion"); otherwise it is required. A value given here wins. The task
+        still polls for the result, so without push any URL you control will do.
     :param deepaffects_conn_id: a ``deepaffects`` connection. Default ``deepaffects_default``.
     """
 
@@ -131,10 +140,18 @@ class DeepAffectsSubmitJobOperator(JobSubmitOperator):
             "do_vad": as_bool(self.do_vad),
             "speaker_ids": as_structure(self.speaker_ids),
         }
-        path, body = deepaffects_submit_request(**kwargs)
+        # without a webhook, push completion may supply one when the job is sent (`_send`)
+        path, body = deepaffects_submit_request(**kwargs, webhook_at_send=True)
         return kwargs, [path, body, kwargs["webhook"]]
 
     def _send(self, submit_kwargs: dict[str, Any], context: Context) -> str:
         request_id = new_request_id()
         self.log.info("Submitting DeepAffects request_id %s", request_id)
+        submit_kwargs = with_push_webhook(submit_kwargs, "webhook", self.hook)  # push completion
+        if not submit_kwargs.get("webhook"):
+            raise InvalidSubmissionError(
+                "webhook is required for DeepAffects async requests: pass webhook= with the http(s) URL "
+                "DeepAffects should POST the result to, or configure push completion ([jobstatus] "
+                "webhook_base_url and the connection's webhook_token; README 'Push completion')"
+            )
         return cast(DeepAffectsHook, self.hook).submit_job(**submit_kwargs, request_id=request_id)

@@ -18,6 +18,7 @@ from airflow_jobstatus.operators.base import (
     need_structure,
 )
 from airflow_jobstatus.operators.resubmit import BACKOFF_INITIAL, BACKOFF_MAX, submit_while_limited
+from airflow_jobstatus.push.submit import with_push_webhook
 from airflow_jobstatus.services import SYMBL
 
 AUDIO_ONLY = (
@@ -48,7 +49,9 @@ class SymblSubmitJobOperator(JobSubmitOperator):
         ``enableSpeakerDiarization`` query parameter) (templated).
     :param diarization_speaker_count: how many speakers, with ``enable_speaker_diarization=True``
         (the ``diarizationSpeakerCount`` query parameter) (templated).
-    :param webhook_url: a URL Symbl.ai calls when the job ends (templated).
+    :param webhook_url: a URL Symbl.ai calls on every status change (templated). Unset, with
+        ``[jobstatus] webhook_base_url`` configured and a ``webhook_token`` in the connection, the
+        push-completion receiver's URL is passed (README "Push completion"); a value given here wins.
     :param detect_entities: detect entities, read with the Conversation API's ``/entities``
         (``detectEntities``; Symbl's default is false) (templated).
     :param enable_separate_recognition_per_channel: one speaker per audio channel (audio and video
@@ -160,6 +163,7 @@ class SymblSubmitJobOperator(JobSubmitOperator):
     def _send(self, submit_kwargs: dict[str, Any], context: Context) -> str:
         """Submit; while the account is at its concurrent-job limit, wait and submit again."""
         hook = cast(SymblHook, self.hook)
+        submit_kwargs = with_push_webhook(submit_kwargs, "webhook_url", hook)  # push completion
         deadline = getattr(self, "_deadline", None)
         limit = self.concurrency_wait_timeout
         if deadline is not None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_jobstatus.push.config import PUSH_SERVICES
 from airflow_jobstatus.push.fields import SECRET_EXTRA
 from airflow_jobstatus.push.listener import PushListener, Registration, listener_for_loop
-from airflow_jobstatus.push.models import PushEvent
+from airflow_jobstatus.push.models import webhook_job_id
 
 if TYPE_CHECKING:
     from airflow_jobstatus.triggers.hub import ConnectionPoller, JobWatch
@@ -64,8 +64,10 @@ class PushLink:
 
     def watch(self, job_id: str) -> None:
         if job_id not in self._registrations:
+            # the webhook may name the job differently (Symbl: jobId, the wait: "jobId:conversationId")
+            pushed_id = webhook_job_id(self.poller.service, job_id)
             self._registrations[job_id] = self.listener.register(
-                self.poller.service, self.poller.conn_id, job_id, self._on_event
+                self.poller.service, self.poller.conn_id, pushed_id, lambda _event: self._on_event(job_id)
             )
 
     def unwatch(self, job_id: str) -> None:
@@ -103,13 +105,13 @@ class PushLink:
             return watch.interval
         return self.listener.interval_for(self.poller.service, watch.interval)
 
-    def _on_event(self, event: PushEvent) -> None:
-        watch = self.poller.watches.get(event.job_id)
+    def _on_event(self, job_id: str) -> None:
+        watch = self.poller.watches.get(job_id)
         if watch is None or not watch.active:
             return
         self.pokes += 1
         if watch.busy:
-            self._poked_busy.add(event.job_id)
+            self._poked_busy.add(job_id)
             return
         self.poller._schedule(watch, self.poller.loop.time())
 

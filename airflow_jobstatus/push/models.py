@@ -89,6 +89,15 @@ CHANNEL = "jobstatus:events"
 KEY_PREFIX = "jobstatus:event:"
 
 
+def webhook_job_id(service: str, job_id: str) -> str:
+    """The id a service's webhook names a job by, from the id a wait tracks it by.
+
+    Symbl.ai's webhook carries its ``jobId`` (contracts H6); the provider tracks a Symbl job as
+    ``"<jobId>:<conversationId>"`` (the conversation holds the outputs). Others use one id.
+    """
+    return job_id.partition(":")[0] if service == "symbl" else job_id
+
+
 def event_key(service: str, conn_id: str, job_id: str) -> str:
     """The Redis key that keeps a job's latest event for ``event_ttl`` seconds."""
     return f"{KEY_PREFIX}{service}:{len(conn_id)}:{conn_id}:{job_id}"

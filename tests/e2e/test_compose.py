@@ -100,12 +100,16 @@ def airflow_services(compose: Compose) -> dict[str, dict[str, Any]]:
 
 
 def one_shot_services(compose: Compose) -> set[str]:
-    """Services others wait for to *finish* (airflow-init, minio-init): no health check needed."""
-    return {
+    """Services that run once and exit: no health check needed. Those others wait for to *finish*
+    (airflow-init, minio-init), and those restarted only on failure (jobstatus-push-setup)."""
+    waited_for = {
         dep
         for svc in compose["services"].values()
         for dep, rule in (svc.get("depends_on") or {}).items()
         if isinstance(rule, dict) and rule.get("condition") == ONE_SHOT_CONDITION
+    }
+    return waited_for | {
+        name for name, svc in compose["services"].items() if svc.get("restart") == "on-failure"
     }
 
 

@@ -56,6 +56,12 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, str]:
         help="keep accounts and jobs in this file (JSON lines), loaded at start: jobs survive a restart",
     )
     parser.add_argument(
+        "--webhook-host",
+        action="append",
+        default=[],
+        help="a host name webhooks may be sent to besides loopback, e.g. a compose service (repeatable)",
+    )
+    parser.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
     args = parser.parse_args(argv)
@@ -83,6 +89,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, str]:
         public_url=args.public_url,
         faults=faults,
         state_file=args.state_file,
+        webhook_hosts=list(args.webhook_host),
     )
     return config, args.log_level
 

@@ -18,6 +18,9 @@
   oldest first, with its arrival time ``at`` (epoch seconds, taken before any ``slow`` delay);
   ``since`` (epoch seconds) keeps the later ones. The last 100,000 requests are kept; ``dropped``
   counts older ones. This is how a test checks a client's request rate against its limit.
+* ``GET /_admin/webhooks?service=`` -> ``{"deliveries": [{"id", "service", "kind", "url", "retries",
+  "state", "attempts": [{"at", "status", "error"}]}], "total": N}``: the webhooks the emulator sent
+  (``webhooks.py``), oldest first, URLs without their query string.
 * ``GET /_admin/jobs?service=&credential=`` -> ``{"jobs": [...], "total": N}``;
   ``GET /_admin/jobs/{service}/{job_id}``; ``PATCH /_admin/jobs/{service}/{job_id}`` with
   ``{"duration", "outcome"}``.
@@ -69,6 +72,7 @@ class Admin:
                 Route("DELETE", "/faults/{id}", self.delete_fault),
                 Route("GET", "/stats", self.stats),
                 Route("GET", "/requests", self.requests),
+                Route("GET", "/webhooks", self.webhooks),
                 Route("GET", "/jobs", self.list_jobs),
                 Route("GET", "/jobs/{service}/{job_id:path}", self.get_job),
                 Route("PATCH", "/jobs/{service}/{job_id:path}", self.patch_job),
@@ -179,6 +183,9 @@ class Admin:
         except ValueError:
             return _bad("since must be epoch seconds")
         return Response(200, self.emu.stats.requests(q.get("service") or None, q.get("credential"), since))
+
+    async def webhooks(self, req: Request) -> Response:
+        return Response(200, self.emu.webhooks.view(req.query.get("service") or None))
 
     def job_view(self, job: Job) -> dict[str, Any]:
         store = self.emu.store

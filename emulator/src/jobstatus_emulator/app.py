@@ -8,12 +8,9 @@ exposes each connection's transport in the ASGI scope so that ``drop`` faults ca
 
 from __future__ import annotations
 
-import asyncio
 import copy
-import ipaddress
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 from jobstatus_emulator.admin import Admin
 from jobstatus_emulator.base import (
@@ -32,67 +29,13 @@ from jobstatus_emulator.state import EmulatorConfig, Stats, Store
 from jobstatus_emulator.storage import DailyStorage, S3Writer
 from jobstatus_emulator.symbl import SymblService
 from jobstatus_emulator.wasabi import WasabiService
+from jobstatus_emulator.webhooks import WebhookSender
 
 log = logging.getLogger("jobstatus.emulator")
 # httpx logs every request URL at INFO: webhook URLs are the user's and may carry secrets.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 STORAGE_PREFIX = "/_storage/daily/"
-
-
-class WebhookSender:
-    """POSTs webhook bodies to loopback URLs only, in the background. Failures are logged, not raised."""
-
-    def __init__(self, emu: Emulator) -> None:
-        self.emu = emu
-        self._client: Any = None
-        self._last: dict[str, asyncio.Future[Any]] = {}
-        self.sent: int = 0
-        self.failed: int = 0
-
-    @staticmethod
-    def is_loopback(url: str) -> bool:
-        try:
-            parts = urlsplit(url)
-        except ValueError:
-            return False
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            return False
-        host = parts.hostname
-        if host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            return False
-
-    def post(self, url: str, payload: dict[str, Any]) -> None:
-        """Queue a POST; POSTs to one URL are sent one after the other, in order."""
-        if not self.is_loopback(url):
-            return
-        previous = self._last.get(url)
-        task = self.emu.store.spawn(self._post(url, payload, previous))
-        self._last[url] = task
-        task.add_done_callback(lambda t: self._last.pop(url, None) if self._last.get(url) is t else None)
-
-    async def _post(self, url: str, payload: dict[str, Any], previous: asyncio.Future[Any] | None) -> None:
-        import httpx
-
-        if previous is not None and not previous.done():
-            await asyncio.wait([previous])
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=5.0, trust_env=False)
-        try:
-            await self._client.post(url, json=payload)
-            self.sent += 1
-        except Exception as exc:
-            self.failed += 1
-            log.warning("webhook POST failed: %s", type(exc).__name__)
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
 
 
 class Emulator:
@@ -158,6 +101,8 @@ class Emulator:
         self.daily_storage.reset()
         self.symbl.reset()
         self.deepaffects.reset()
+        self.daily.reset()
+        self.webhooks.reset()
 
     def unrevoke(self, rule_id: str) -> None:
         for acc in self.store.accounts.values():

@@ -22,6 +22,7 @@ these where the docs are silent:
   ``limit`` defaults to 100, must be 1..100. ``total_count`` counts every job matching the filter.
 * ``DELETE /batch-processor/:id`` -> ``200`` with the job as ``GET`` shows it (D13); Daily-storage
   objects go too, customer-bucket objects stay.
+* ``/webhooks`` and the signed ``batch-processor.*`` events: ``daily_webhooks.py`` (H1-H5).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import Any
 
 from jobstatus_emulator import content
 from jobstatus_emulator.base import Request, Response, Route, Service
+from jobstatus_emulator.daily_webhooks import DailyWebhooks
 from jobstatus_emulator.state import Job, OutputError
 from jobstatus_emulator.storage import DailyStorage, S3Object
 
@@ -84,7 +86,13 @@ class DailyService(Service):
     list_keys = ("data",)
 
     def routes(self) -> list[Route]:
+        self.webhooks = DailyWebhooks(self)
         return [
+            Route("POST", "/webhooks", self.webhooks.create),
+            Route("GET", "/webhooks", self.webhooks.list),
+            Route("GET", "/webhooks/{uuid}", self.webhooks.get),
+            Route("POST", "/webhooks/{uuid}", self.webhooks.update),
+            Route("DELETE", "/webhooks/{uuid}", self.webhooks.delete),
             Route("GET", "/batch-processor/{id}", self.get_job, job_param="id"),
             Route("GET", "/batch-processor", self.list_jobs),
             Route("POST", "/batch-processor", self.submit),
@@ -95,9 +103,14 @@ class DailyService(Service):
     def setup(self) -> None:
         store = self.emu.store
         store.materializers["daily"] = self.materialize
+        store.notifiers["daily"] = self.webhooks.notify
+        store.account_webhooks.add("daily")  # H1: per-domain webhooks, for every job
         store.failure_messages["daily"] = lambda job: FAILURES.get(job.data["preset"], FAILURES["transcript"])
 
     # -- auth and errors --------------------------------------------------------------------------
+    def reset(self) -> None:
+        self.webhooks.reset()
+
     def identity(self, req: Request) -> str:
         ok, token = req.bearer()
         return token if ok else ""

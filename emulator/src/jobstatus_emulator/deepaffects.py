@@ -280,5 +280,7 @@ class DeepAffectsService(Service):
     def notify(self, job: Job, status: str) -> None:
         if job.webhook and status in ("Completed", "Failed"):
             self.emu.webhooks.post(
-                job.webhook, {"request_id": job.job_id, "response": self._inner(job, status)}
+                job.webhook,
+                {"request_id": job.job_id, "response": self._inner(job, status)},
+                service="deepaffects",
             )

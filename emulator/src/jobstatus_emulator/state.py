@@ -94,6 +94,8 @@ class EmulatorConfig:
     link_ttl: float = 3600.0
     seed: int = 0
     daily_bucket: dict[str, str] | None = None
+    #: seconds before a webhook's first retry, doubled for each next one (webhooks.py)
+    webhook_retry_base: float = 1.0
     # start-up only
     s3_endpoint: str | None = None
     s3_access_key: str = "testing"
@@ -103,6 +105,8 @@ class EmulatorConfig:
     faults: list[dict[str, Any]] = field(default_factory=list)
     #: accounts and jobs are kept in this file across restarts (see the module docstring)
     state_file: str | None = None
+    #: host names webhooks may be sent to besides loopback (e.g. a compose service); see webhooks.py
+    webhook_hosts: list[str] = field(default_factory=list)
 
     RUNTIME_KEYS = (
         "job_duration",
@@ -114,6 +118,7 @@ class EmulatorConfig:
         "link_ttl",
         "seed",
         "daily_bucket",
+        "webhook_retry_base",
     )
 
     @property
@@ -137,7 +142,13 @@ class EmulatorConfig:
                 raise ValueError(
                     f"unknown or read-only setting {key!r}; settable: {', '.join(self.RUNTIME_KEYS)}"
                 )
-            if key in ("job_duration", "symbl_token_lifetime", "link_ttl", "wasabi_metadata_lag"):
+            if key in (
+                "job_duration",
+                "symbl_token_lifetime",
+                "link_ttl",
+                "wasabi_metadata_lag",
+                "webhook_retry_base",
+            ):
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                     raise ValueError(f"{key} must be a non-negative number of seconds")
                 new[key] = float(value)
@@ -354,6 +365,8 @@ class Store:
         self.failure_messages: dict[str, Callable[[Job], str]] = {}
         #: called with (job, status) when a job with a webhook changes status
         self.notifiers: dict[str, Callable[[Job, str], None]] = {}
+        #: services whose webhooks are per account, not per job (Daily, H1): notified for every job
+        self.account_webhooks: set[str] = set()
         #: background tasks (output writes, webhooks), cancelled on reset
         self.tasks: set[asyncio.Future[Any]] = set()
         #: the state file, when the emulator keeps its state across restarts
@@ -574,7 +587,9 @@ class Store:
             self.arm(job)
 
     def notify(self, job: Job, status: str) -> None:
-        if job.webhook is None or job.last_notified == status:
+        if job.last_notified == status:
+            return
+        if job.webhook is None and job.service not in self.account_webhooks:
             return
         notifier = self.notifiers.get(job.service)
         if notifier is None:

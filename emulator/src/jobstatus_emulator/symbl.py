@@ -364,4 +364,4 @@ class SymblService(Service):
     # -- webhooks ---------------------------------------------------------------------------------
     def notify(self, job: Job, status: str) -> None:
         if job.webhook:
-            self.emu.webhooks.post(job.webhook, {"jobId": job.job_id, "status": status})
+            self.emu.webhooks.post(job.webhook, {"jobId": job.job_id, "status": status}, service="symbl")

@@ -1,0 +1,47 @@
+"""Run the one-time push-completion setup of a connection from the command line.
+
+``python -m airflow_jobstatus.push.setup daily --conn-id daily_default [--base-url URL] [--replace]``
+creates or fixes the Daily domain's webhook (`DailyHook.ensure_webhook`) and prints what it did
+(the webhook's uuid, URL, state; never its secret). Run it where the connection and the
+``[jobstatus]`` configuration are readable (e.g. ``airflow`` containers), once per Daily connection
+and again after changing its ``webhook_secret`` or the base URL. Symbl.ai and DeepAffects need no
+setup: their submit operators pass the webhook with each job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from airflow_jobstatus.exceptions import JobStatusError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_jobstatus.push.setup",
+        description="Create or check a service's webhook for jobstatus push completion.",
+    )
+    parser.add_argument("service", choices=["daily"], help="the service to set up (only Daily needs it)")
+    parser.add_argument(
+        "--conn-id", default="daily_default", help="the Daily connection (default daily_default)"
+    )
+    parser.add_argument("--base-url", default=None, help="default: [jobstatus] webhook_base_url")
+    parser.add_argument(
+        "--replace", action="store_true", help="repoint the domain's webhook if it calls another URL"
+    )
+    args = parser.parse_args(argv)
+    from airflow_jobstatus.hooks.daily import DailyHook
+
+    try:
+        result = DailyHook(args.conn_id).ensure_webhook(args.base_url, replace=args.replace)
+    except JobStatusError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

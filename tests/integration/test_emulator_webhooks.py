@@ -247,7 +247,7 @@ def test_deepaffects_retries_a_non_200_up_to_five_times(
     r = client.post(
         submit,
         params={"apikey": jobstatus_credential, "webhook": endpoint.url},
-        json={"url": "https://m.example/a.wav?emu_duration=0.1"},
+        json={"url": "https://m.example/a.wav?emu_duration=0.1", "encoding": "wav", "sampleRate": 16000},
     )
     assert r.status_code in (200, 201, 202), r.text
     request_id = r.json()["request_id"]
@@ -262,7 +262,7 @@ def test_deepaffects_retries_a_non_200_up_to_five_times(
     client.post(
         submit,
         params={"apikey": jobstatus_credential, "webhook": endpoint.url},
-        json={"url": "https://m.example/b.wav?emu_duration=0.1"},
+        json={"url": "https://m.example/b.wav?emu_duration=0.1", "encoding": "wav", "sampleRate": 16000},
     )
     _wait(lambda: _deliveries(emu, "deepaffects")[-1]["state"] == "dropped", timeout=15)
     assert len(_deliveries(emu, "deepaffects")[-1]["attempts"]) == 6

@@ -233,7 +233,7 @@ def test_deferrable_default_comes_from_the_config() -> None:
         (DeepAffectsSubmitJobOperator, {"content": "UklGRg=="}, "Pass url= for audio"),
         (DeepAffectsSubmitJobOperator, {"api": "emotion"}, "api must be one of asr, diarize"),
         (DeepAffectsSubmitJobOperator, {"speaker_count": 2}, "speaker_count is a diarize parameter"),
-        (DeepAffectsSubmitJobOperator, {"webhook": None}, "Pass webhook= with the http"),
+        (DeepAffectsSubmitJobOperator, {"webhook": "ftp://hooks.example/x"}, "Pass webhook= with the http"),
         (
             DeepAffectsSubmitJobOperator,
             {"api": "diarize", "speaker_count": 0},
@@ -251,6 +251,16 @@ def test_invalid_literal_parameters_fail_at_construction(
     assert fix in str(info.value)
     # never retried, and still the provider's parameter error
     assert isinstance(info.value, AirflowFailException) and isinstance(info.value, InvalidParameterError)
+
+
+def test_deepaffects_without_a_webhook_or_push_fails_before_sending() -> None:
+    # the webhook may come from push completion at send time, so construction accepts none; without
+    # push configured the send refuses, naming both fixes, and the service is never called
+    op = operator(DeepAffectsSubmitJobOperator, webhook=None)
+    with pytest.raises(InvalidSubmissionError, match="webhook is required") as info:
+        op._send(op._validated()[0], context())
+    assert "webhook_base_url" in str(info.value)
+    assert op.hook.calls == []
 
 
 def test_templated_parameters_are_validated_after_rendering_before_any_request() -> None:

@@ -217,7 +217,11 @@ def check_extra_fields(page: Any, dialog: Any, form: dict[str, Any]) -> None:
         assert root.locator("[data-part='helper-text']").inner_text().strip() == field["description"], name
         default = field["schema"]["default"]
         element = root.locator(f"[name='element_{name}']")
-        if isinstance(default, bool):
+        if field["schema"].get("format") == "password":
+            assert element.get_attribute("type") == "password", f"{name} is a secret: the form must mask it"
+        if default is None:  # no default (e.g. a webhook secret): the field starts empty
+            assert element.input_value() == "", name
+        elif isinstance(default, bool):
             switch = root.locator("[data-scope='switch'][data-part='root']")
             assert switch.get_attribute("data-state") == ("checked" if default else "unchecked"), name
         elif isinstance(default, int | float):

@@ -235,7 +235,10 @@ def wait_for(
 ) -> Any:
     deadline = time.monotonic() + timeout
     while True:
-        result = check()
+        try:
+            result = check()
+        except httpx.TimeoutException:  # an api-server busy for 30 s; the deadline still bounds the wait
+            result = None
         if result:
             return result
         if time.monotonic() > deadline:

@@ -9,10 +9,8 @@ zero). ``dag.test()`` needs a migrated metadata database and the DAG file inside
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
-import textwrap
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any
 import pytest
 
 from airflow_jobstatus.models import JobStatus
+from tests.helpers.dags import load_dag
 
 pytestmark = pytest.mark.integration
 
@@ -100,13 +99,7 @@ with DAG({dag_id!r}, schedule=None, catchup=False, params=PARAMS) as dag:
 @pytest.fixture
 def write_dag(airflow_dags_folder: Path) -> Callable[..., Any]:
     def write(dag_id: str, **values: Any) -> Any:
-        path = airflow_dags_folder / f"{dag_id}.py"
-        path.write_text(textwrap.dedent(DAG_TEMPLATE.format(dag_id=dag_id, **values)))
-        spec = importlib.util.spec_from_file_location(f"jobstatus_it_{dag_id}", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module.dag
+        return load_dag(airflow_dags_folder, dag_id, DAG_TEMPLATE.format(dag_id=dag_id, **values))
 
     return write
 

@@ -30,7 +30,7 @@ from airflow_jobstatus.http.client import Call, ServiceClient
 from airflow_jobstatus.http.redaction import register_secret, scrub
 from airflow_jobstatus.http.settings import HttpSettings
 from airflow_jobstatus.models import ApiDocument, JobOutput, JobStatus
-from airflow_jobstatus.services import ServiceSpec
+from airflow_jobstatus.services import ServiceSpec, SubmitRequest
 
 T = TypeVar("T")
 Plan = Generator[Call, Any, T]
@@ -184,6 +184,7 @@ class JobServiceHook(BaseHook):
             settings=settings,
             auth=auth,
             secrets=secrets,
+            error_text=self.spec.error_body.text_of if self.spec.error_body is not None else None,
         )
         self._configure(client, conn, extra)
         return client
@@ -313,6 +314,46 @@ class JobServiceHook(BaseHook):
     async def aget_job(self, job_id: str) -> JobStatus:
         """Async twin of `get_job`."""
         return await self.arun(self._get_job(self._check_job_id(job_id)))
+
+    def submit_request(self, request: Any = None, **fields: Any) -> SubmitRequest:
+        """The validated `SubmitRequest` of this service, from one or from its fields.
+
+        ``request`` may also be the value of the request's positional field (Wasabi's ``name``).
+        """
+        model = self.spec.submit_request
+        display = self.spec.display_name
+        if model is None:
+            raise NotImplementedError(f"{display} describes no SubmitRequest")
+        if isinstance(request, model):
+            if fields:
+                raise InvalidParameterError(
+                    f"pass a {model.__name__} or its fields, not both (got {sorted(fields)})",
+                    service=display,
+                    operation="submit_job",
+                )
+            return request
+        if request is not None:
+            if model.positional is None:
+                raise InvalidParameterError(
+                    f"request must be a {model.__name__}, got {type(request).__name__}",
+                    service=display,
+                    operation="submit_job",
+                    hint="Pass the request's fields as keyword arguments",
+                )
+            fields = {model.positional: request, **fields}
+        return model.of(display, fields)
+
+    def _submit(self, request: SubmitRequest) -> Plan[str]:
+        response = yield request.call()
+        return self.usable_id("submit_job", request.job_ref(response))
+
+    def submit_job(self, request: Any = None, **fields: Any) -> str:
+        """Submit a job, given as the service's `SubmitRequest` or its fields; return its reference."""
+        return self.run(self._submit(self.submit_request(request, **fields)))
+
+    async def asubmit_job(self, request: Any = None, **fields: Any) -> str:
+        """Async twin of `submit_job`."""
+        return await self.arun(self._submit(self.submit_request(request, **fields)))
 
     def _get_outputs(self, job: JobStatus) -> Plan[list[JobOutput]]:
         """Default: the outputs the status lists are already resolved."""

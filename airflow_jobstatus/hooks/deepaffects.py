@@ -167,7 +167,7 @@ class DeepAffectsHook(JobServiceHook):
         except ValueError as exc:
             raise self.malformed("get_job", str(exc), job_id=job_id) from None
 
-    def _submit(
+    def _submit(  # type: ignore[override]  # until a SubmitRequest describes it
         self, path: str, body: dict[str, Any], webhook: str | None, request_id: str | None
     ) -> Plan[str]:
         created = yield Call(
@@ -183,7 +183,7 @@ class DeepAffectsHook(JobServiceHook):
         )
         return self.usable_id("submit_job", created.request_id, what="request_id")
 
-    def submit_job(
+    def submit_job(  # type: ignore[override]  # until a SubmitRequest describes it
         self,
         api: DeepAffectsApi,
         *,
@@ -234,7 +234,7 @@ class DeepAffectsHook(JobServiceHook):
         )
         return self.run(self._submit(path, body, webhook, request_id))
 
-    async def asubmit_job(
+    async def asubmit_job(  # type: ignore[override]  # until a SubmitRequest describes it
         self,
         api: DeepAffectsApi,
         *,

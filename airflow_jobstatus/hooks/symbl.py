@@ -274,7 +274,7 @@ class SymblHook(JobServiceHook):
             )
         return status
 
-    def _submit(self, request: SymblSubmitRequest) -> Plan[str]:
+    def _submit(self, request: SymblSubmitRequest) -> Plan[str]:  # type: ignore[override]  # until a SubmitRequest describes it
         try:
             created = yield Call(
                 "submit_job",
@@ -297,7 +297,7 @@ class SymblHook(JobServiceHook):
         conversation_id = self.usable_id("submit_job", created.conversationId, what="conversation id")
         return f"{job_id}:{conversation_id}"
 
-    def submit_job(
+    def submit_job(  # type: ignore[override]  # until a SubmitRequest describes it
         self,
         *,
         audio_url: str | None = None,
@@ -335,7 +335,7 @@ class SymblHook(JobServiceHook):
             )
         )
 
-    async def asubmit_job(
+    async def asubmit_job(  # type: ignore[override]  # until a SubmitRequest describes it
         self,
         *,
         audio_url: str | None = None,

@@ -1,10 +1,8 @@
-"""Wasabi AiR: ``/jobs`` under the account's AiR base URL; access and secret keys in headers.
+"""`WasabiAirHook`: the Wasabi AiR description (services/wasabi_air.py) plus the ``/metadata`` wait.
 
-A job's state comes from ``GET /jobs/{Id}`` (or ``/status``) alone (docs/contracts.md W3, W4).
-``/jobs/{Id}/metadata`` is read only when the outputs are asked for (`WasabiAirHook.get_outputs`,
-the transfer operator): it may answer 404 for a moment after the job completed (W6), which is
-retried within ``metadata_wait`` seconds, and a metadata response of the wrong shape is an error of
-that call, never of the wait for the job.
+A job's state comes from ``GET /jobs/{Id}`` (or ``/status``) alone (docs/contracts.md W3, W4);
+``/metadata`` is read only when the outputs are asked for, and its 404 right after completion
+(W6) is retried within ``metadata_wait`` seconds.
 """
 
 from __future__ import annotations
@@ -20,25 +18,26 @@ from airflow_jobstatus.exceptions import InvalidParameterError, NotFoundError
 from airflow_jobstatus.hooks.base import JobServiceHook, ListingHookMixin, Plan, segment
 from airflow_jobstatus.http.auth import HeaderAuth
 from airflow_jobstatus.http.client import Call
-from airflow_jobstatus.models import JobOutput, JobState, JobStatus, Service
+from airflow_jobstatus.models import JobOutput, JobState, JobStatus
 from airflow_jobstatus.models.common import normalize_state
-from airflow_jobstatus.models.wasabi import (
-    WASABI_STATUS_MAP,
+from airflow_jobstatus.services.wasabi_air import (
+    JOB,
+    JOB_METADATA,
+    JOB_STATUS,
+    JOBS,
+    WASABI_AIR,
     WasabiJob,
     WasabiJobList,
     WasabiJobStatusResponse,
     WasabiMetadata,
-    WasabiSubmitResponse,
     wasabi_job_status,
 )
-from airflow_jobstatus.services import WASABI_AIR
-
-SERVICES: tuple[str, ...] = ("ocr", "s2t", "nld", "audiotag", "face", "logo")
 
 METADATA_WAIT = 30.0
 """Seconds `WasabiAirHook.get_outputs` keeps retrying a 404 from ``/metadata`` of a completed job."""
 METADATA_RETRY_DELAYS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)
 """Waits between those retries; the last one repeats until ``metadata_wait`` is spent."""
+PAGE_SIZE = 100
 
 log = logging.getLogger(__name__)
 
@@ -58,59 +57,9 @@ class _WasabiStatePage(BaseModel):
     Records: list[_WasabiJobState] = Field(default_factory=list)
 
 
-PAGE_SIZE = 100
-
-
-def wasabi_submit_body(
-    name: str,
-    services: dict[str, Any],
-    source: dict[str, Any],
-    destination: dict[str, Any],
-    priority: int = 5,
-    batch: str | None = None,
-) -> dict[str, Any]:
-    """The ``POST /jobs`` body, validated before anything is sent."""
-
-    def bad(message: str, hint: str | None = None) -> InvalidParameterError:
-        return InvalidParameterError(message, service="Wasabi AiR", operation="submit_job", hint=hint)
-
-    if not isinstance(name, str) or not 1 <= len(name) <= 256 or not name.strip():
-        raise bad(f"name must be 1 to 256 characters, not only blanks, got {name!r}")
-    if batch is not None and (not isinstance(batch, str) or len(batch) > 256):
-        raise bad(f"batch must be text of at most 256 characters, got {batch!r:.80}")
-    if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 10:
-        raise bad(f"priority must be an integer from 1 to 10, got {priority!r}")
-    if not isinstance(services, dict) or not services:
-        raise bad("services must name at least one service", hint=f"Use some of: {', '.join(SERVICES)}")
-    unknown = sorted(set(services) - set(SERVICES))
-    if unknown:
-        raise bad(f"unknown services {unknown}", hint=f"Use some of: {', '.join(SERVICES)}")
-    for key, config in services.items():
-        if config != "" and not (isinstance(config, dict) and isinstance(config.get("config", {}), dict)):
-            raise bad(f'service {key!r} takes "" or {{"config": {{...}}}}, got {config!r}')
-    missing = [k for k in ("Bucket", "ObjectKey") if not (isinstance(source, dict) and source.get(k))]
-    if missing:
-        raise bad(
-            f"source is missing {', '.join(missing)}",
-            hint="Give source as {Bucket, ObjectKey} (Endpoint and Region optional)",
-        )
-    missing = [k for k in ("Bucket", "Region") if not (isinstance(destination, dict) and destination.get(k))]
-    if missing:
-        raise bad(f"destination is missing {', '.join(missing)}", hint="Give destination as {Bucket, Region}")
-    body: dict[str, Any] = {
-        "Name": name,
-        "Priority": priority,
-        "Services": services,
-        "Source": source,
-        "Destination": destination,
-    }
-    if batch:
-        body["Batch"] = batch
-    return body
-
-
 class WasabiAirHook(ListingHookMixin, JobServiceHook):
-    """Wasabi AiR jobs: submit, details, status, metadata, list.
+    """Wasabi AiR jobs: submit (`submit_job` takes `WasabiSubmitRequest` or its fields), details,
+    status, metadata, list.
 
     :param wasabi_air_conn_id: a ``wasabi_air`` connection (host = AiR base URL, login = access key,
         password = secret key).
@@ -159,14 +108,14 @@ class WasabiAirHook(ListingHookMixin, JobServiceHook):
 
     def _get_job(self, job_id: str) -> Plan[JobStatus]:
         """The job's state from ``GET /jobs/{Id}`` alone (the metadata is never read here)."""
-        job = yield Call("get_job", "GET", f"/jobs/{segment(job_id)}", WasabiJob, job_id=job_id)
+        job = yield Call("get_job", "GET", JOB.format(id=segment(job_id)), WasabiJob, job_id=job_id)
         return wasabi_job_status(job, endpoint_url=self._endpoint(job))
 
     # --- outputs
 
     @staticmethod
     def _needs_metadata(job: JobStatus) -> bool:
-        return job.service is Service.WASABI_AIR and job.succeeded and not job.outputs
+        return job.service.value == WASABI_AIR.name and job.succeeded and not job.outputs
 
     def _get_outputs(self, job: JobStatus) -> Plan[list[JobOutput]]:
         """One read of ``/metadata``: the completed job's metadata object (404 while it lags)."""
@@ -175,7 +124,7 @@ class WasabiAirHook(ListingHookMixin, JobServiceHook):
         metadata = yield Call(
             "get_outputs",
             "GET",
-            f"/jobs/{segment(job.job_id)}/metadata",
+            JOB_METADATA.format(id=segment(job.job_id)),
             WasabiMetadata,
             job_id=job.job_id,
         )
@@ -236,7 +185,7 @@ class WasabiAirHook(ListingHookMixin, JobServiceHook):
     def _get_status(self, job_id: str) -> Plan[JobStatus]:
         """The cheap poll: ``GET /jobs/{Id}/status`` (no outputs)."""
         status = yield Call(
-            "get_status", "GET", f"/jobs/{segment(job_id)}/status", WasabiJobStatusResponse, job_id=job_id
+            "get_status", "GET", JOB_STATUS.format(id=segment(job_id)), WasabiJobStatusResponse, job_id=job_id
         )
         return wasabi_job_status(status)
 
@@ -245,39 +194,6 @@ class WasabiAirHook(ListingHookMixin, JobServiceHook):
 
     async def aget_status(self, job_id: str) -> JobStatus:
         return await self.arun(self._get_status(self._check_job_id(job_id)))
-
-    def _submit(self, body: dict[str, Any]) -> Plan[str]:
-        created = yield Call("submit_job", "POST", "/jobs", WasabiSubmitResponse, json=body)
-        return self.usable_id("submit_job", created.Job.Id)
-
-    def submit_job(
-        self,
-        name: str,
-        *,
-        services: dict[str, Any],
-        source: dict[str, Any],
-        destination: dict[str, Any],
-        priority: int = 5,
-        batch: str | None = None,
-    ) -> str:
-        """Submit a job; return its ``Id``."""
-        return self.run(
-            self._submit(wasabi_submit_body(name, services, source, destination, priority, batch))
-        )
-
-    async def asubmit_job(
-        self,
-        name: str,
-        *,
-        services: dict[str, Any],
-        source: dict[str, Any],
-        destination: dict[str, Any],
-        priority: int = 5,
-        batch: str | None = None,
-    ) -> str:
-        return await self.arun(
-            self._submit(wasabi_submit_body(name, services, source, destination, priority, batch))
-        )
 
     def _list_page(
         self,
@@ -299,7 +215,7 @@ class WasabiAirHook(ListingHookMixin, JobServiceHook):
             "sortBy": "Created",
             "sortOrder": sort_order,
         }
-        page = yield Call("list_jobs", "GET", "/jobs", WasabiJobList, params=params)
+        page = yield Call("list_jobs", "GET", JOBS, WasabiJobList, params=params)
         jobs = [wasabi_job_status(job, endpoint_url=self._endpoint(job)) for job in page.Records]
         return jobs, (page_number + 1 if len(page.Records) >= page_size else None)
 
@@ -318,12 +234,12 @@ class WasabiAirHook(ListingHookMixin, JobServiceHook):
             "sortBy": "Created",
             "sortOrder": "Desc",
         }
-        page = yield Call("list_jobs", "GET", "/jobs", _WasabiStatePage, params=params)
+        page = yield Call("list_jobs", "GET", JOBS, _WasabiStatePage, params=params)
         states = [
-            (job.Id, normalize_state(job.Status, WASABI_STATUS_MAP), job.Status) for job in page.Records
+            (job.Id, normalize_state(job.Status, self.spec.status_map), job.Status) for job in page.Records
         ]
         return states, (page_number + 1 if len(page.Records) >= page_size else None)
 
     def _test_connection(self) -> Plan[str]:
-        yield Call("test_connection", "GET", "/jobs", WasabiJobList, params={"pageNumber": 1, "pageSize": 1})
+        yield Call("test_connection", "GET", JOBS, WasabiJobList, params={"pageNumber": 1, "pageSize": 1})
         return "Connected to Wasabi AiR: the access and secret keys were accepted"

@@ -35,6 +35,7 @@ from airflow_jobstatus.exceptions import (
     ServiceUnreachableError,
 )
 from airflow_jobstatus.http.auth import RefreshableTokenAuth
+from airflow_jobstatus.http.call import Call
 from airflow_jobstatus.http.ratelimit import BudgetExhausted, DeadlineExceeded, async_limiter, sync_limiter
 from airflow_jobstatus.http.redaction import excerpt, install_log_filters, redact_url, register_secret, scrub
 from airflow_jobstatus.http.retry import RetryPolicy, is_certificate_error, parse_retry_after
@@ -48,23 +49,6 @@ USER_AGENT = f"airflow-jobstatus/{__version__}"
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 M = TypeVar("M", bound=pydantic.BaseModel)
-
-
-@dataclass(frozen=True)
-class Call:
-    """One HTTP request as a hook describes it; `ServiceClient.execute` / `aexecute` send it."""
-
-    operation: str
-    method: str
-    path: str
-    model: type[pydantic.BaseModel] | None = None
-    """Validate the JSON body into this model; None returns the `httpx.Response`."""
-    params: Mapping[str, Any] | None = None
-    json: Any = None
-    job_id: str | None = None
-    hints: Mapping[int, str] | None = None
-    idempotent: bool | None = None
-    no_auth: bool = False
 
 
 MESSAGE_KEYS = ("error", "Error", "ErrorCode", "type", "message", "info")
@@ -178,8 +162,12 @@ class ServiceClient:
         secrets: Iterable[str | None] = (),
         policy: RetryPolicy | None = None,
         max_connections: int = 100,
+        error_text: Callable[[bytes], str | None] | None = None,
     ) -> None:
         self.service = service
+        self.error_text = error_text
+        """The service's own reading of its error bodies (its description's error model); None where
+        it has none, and whenever it returns None, `service_message` guesses the text."""
         self.conn_id = conn_id
         self.base_url = base_url.rstrip("/")
         self.settings = settings
@@ -247,7 +235,10 @@ class ServiceClient:
         note: str = "",
         handled_as: int | None = None,
     ) -> JobStatusError:
-        message = service_message(content) or httpx.codes.get_reason_phrase(status)
+        documented = self.error_text(content) if self.error_text is not None else None
+        message = (
+            scrub(documented) if documented else service_message(content)
+        ) or httpx.codes.get_reason_phrase(status)
         kind = status if handled_as is None else handled_as
         kwargs: dict[str, Any] = {
             "service": self.service,

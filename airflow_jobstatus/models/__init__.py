@@ -2,8 +2,12 @@
 
 ``airflow_jobstatus.models`` re-exports the shared job model (:mod:`.common`) and each service's
 status map and ``*_job_status`` translator; the services' response models live in
-:mod:`.daily`, :mod:`.wasabi`, :mod:`.symbl` and :mod:`.deepaffects`. Nothing here imports Airflow.
+:mod:`.daily`, :mod:`.symbl` and :mod:`.deepaffects`, or in the service's description
+(``airflow_jobstatus.services.<service>``) once it is converted. Nothing here imports Airflow.
 """
+
+import importlib
+from typing import Any
 
 from airflow_jobstatus.models.common import (
     TERMINAL_STATES,
@@ -27,7 +31,16 @@ from airflow_jobstatus.models.common import (
 from airflow_jobstatus.models.daily import DAILY_STATUS_MAP, daily_attach_links, daily_job_status
 from airflow_jobstatus.models.deepaffects import DEEPAFFECTS_STATUS_MAP, deepaffects_job_status
 from airflow_jobstatus.models.symbl import SYMBL_STATUS_MAP, symbl_job_status
-from airflow_jobstatus.models.wasabi import WASABI_STATUS_MAP, wasabi_job_status
+
+_FROM_SERVICES = {"WASABI_STATUS_MAP": "wasabi_air", "wasabi_job_status": "wasabi_air"}
+"""Names now defined by a service's description (imported on first use: descriptions import this package)."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_SERVICES:
+        return getattr(importlib.import_module(f"airflow_jobstatus.services.{_FROM_SERVICES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DAILY_STATUS_MAP",

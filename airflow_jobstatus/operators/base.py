@@ -3,10 +3,10 @@
 A submit operator starts one job at its service and, by default, waits for it to end.
 
 **Parameters are checked before any request.** Each service's operator takes that service's
-submission parameters as named, templated arguments. They are validated with the hook's own
-validation helper (``daily_submit_body``, ``wasabi_submit_body``, ...): when the operator is
-created if no argument is templated, and always in ``execute`` after templating, before the first
-request. An invalid value or combination fails with `InvalidSubmissionError`, which names the
+submission parameters as named, templated arguments: the fields of its description's
+`SubmitRequest` (or, for a service not yet described so, its own list). They are validated by that
+request model, the one the hook uses: when the operator is created if no argument is templated,
+and always in ``execute`` after templating, before the first request. An invalid value or combination fails with `InvalidSubmissionError`, which names the
 parameter to fix and is never retried (it is an `AirflowFailException`).
 
 **Retries resume, clears rerun** (Airflow's resumable-job semantics, `airflow.sdk.ResumableJobMixin`).
@@ -55,6 +55,7 @@ moved to another triggerer); a retry then submits a new job.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import math
 import time
@@ -68,6 +69,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_jobstatus.exceptions import InvalidParameterError, JobStatusError, NotFoundError
 from airflow_jobstatus.models import JobState, JobStatus
 from airflow_jobstatus.models.common import DEFAULT_MAX_XCOM_BYTES
+from airflow_jobstatus.services import SubmitRequest
 from airflow_jobstatus.triggers.job import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
     check_wait_parameters,
@@ -190,6 +192,54 @@ def as_seconds(value: float | timedelta, name: str) -> float:
     return float(seconds)
 
 
+def params_doc(request: type[SubmitRequest], conn_id_kwarg: str) -> str:
+    """The ``:param:`` lines of an operator whose parameters are ``request``'s fields."""
+    lines = [
+        f":param {name}: {field.description or ''} (templated)"
+        for name, field in request.model_fields.items()
+    ]
+    conn_type = conn_id_kwarg.removesuffix("_conn_id")
+    lines.append(f":param {conn_id_kwarg}: a ``{conn_type}`` connection. Default ``{conn_type}_default``.")
+    return "\n".join(f"    {line}" for line in lines)
+
+
+def _request_init(cls: type[JobSubmitOperator], request: type[SubmitRequest]) -> Any:
+    """An ``__init__`` whose keyword parameters are ``request``'s fields and the connection id.
+
+    Airflow reads an operator's parameters from its ``__init__`` signature (required arguments,
+    ``default_args``, ``expand``), so the signature is built from the fields.
+    """
+    spec = cls.spec
+    fields = request.model_fields
+
+    def __init__(self: JobSubmitOperator, **kwargs: Any) -> None:
+        conn_id = kwargs.pop(spec.conn_id_kwarg, spec.default_conn_id)
+        values = {
+            name: kwargs.pop(name) if name in kwargs else field.get_default(call_default_factory=True)
+            for name, field in fields.items()
+        }
+        JobSubmitOperator.__init__(self, conn_id=conn_id, **kwargs)
+        for name, value in values.items():
+            setattr(self, name, value)
+        setattr(self, spec.conn_id_kwarg, conn_id)
+        self._check_literal_parameters()
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    parameters = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    for name, field in fields.items():
+        default = (
+            inspect.Parameter.empty if field.is_required() else field.get_default(call_default_factory=True)
+        )
+        parameters.append(inspect.Parameter(name, keyword, default=default, annotation=field.annotation))
+    parameters.append(
+        inspect.Parameter(spec.conn_id_kwarg, keyword, default=spec.default_conn_id, annotation=str)
+    )
+    parameters.append(inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD))
+    __init__.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    return __init__
+
+
 class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
     """Submit a job to one service and (by default) wait for it. Subclasses set `spec`, `hook_class`,
     their submission parameters and `_submission`.
@@ -267,15 +317,34 @@ class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
         self._result: Any = None
         self._have_result = False
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A class that sets a `spec` with a `SubmitRequest` gets its parameters from the request's fields."""
+        super().__init_subclass__(**kwargs)
+        request = cls.__dict__["spec"].submit_request if "spec" in cls.__dict__ else None
+        if request is not None and "__init__" not in cls.__dict__:
+            cls.template_fields = tuple(request.model_fields)
+            cls.__init__ = _request_init(cls, request)  # type: ignore[method-assign]
+            cls.__doc__ = f"{cls.__doc__ or ''}\n{params_doc(request, cls.spec.conn_id_kwarg)}"
+
     # ------------------------------------------------------------------ what each service defines
 
     def _submission(self) -> tuple[dict[str, Any], Any]:
         """(keyword arguments of the hook's ``submit_job``, the validated service request).
 
-        Reads the (rendered) parameters and validates them with the hook's helper; raises
-        `InvalidParameterError` naming what to fix.
+        Reads the (rendered) parameters and validates them with the service's `SubmitRequest`;
+        raises `InvalidParameterError` naming what to fix.
         """
-        raise NotImplementedError
+        model = self.spec.submit_request
+        if model is None:
+            raise NotImplementedError
+        request = model.of(self.spec.display_name, {name: getattr(self, name) for name in model.model_fields})
+        call = request.call()
+        return {"request": request}, {
+            "method": call.method,
+            "path": call.path,
+            "params": call.params,
+            "json": call.json,
+        }
 
     def _send(self, submit_kwargs: dict[str, Any], context: Context) -> str:
         """Submit the job; return its id."""
@@ -290,7 +359,8 @@ class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
     def _validated(self) -> tuple[dict[str, Any], Any]:
         try:
             submission = self._submission()
-            check_sendable(submission[0], self.spec.display_name)
+            sendable = {k: v for k, v in submission[0].items() if not isinstance(v, SubmitRequest)}
+            check_sendable(sendable, self.spec.display_name)  # a SubmitRequest checks its own fields
             return submission
         except InvalidSubmissionError:
             raise

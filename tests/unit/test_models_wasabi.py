@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from airflow_jobstatus.models import JobState, JobStatus, S3Object, Service
-from airflow_jobstatus.models.wasabi import (
+from airflow_jobstatus.services.wasabi_air import (
     WASABI_STATUS_MAP,
     WasabiError,
     WasabiJob,
@@ -169,22 +169,24 @@ def test_failed_job_keeps_error_count_in_raw() -> None:
 
 def test_metadata_destination_object() -> None:
     metadata = WasabiMetadata.model_validate(WASABI_METADATA)
-    assert metadata.destination_object() == (
+    location = metadata.to_s3_object()
+    assert (location.bucket, location.key) == (
         "metabucket",
         "jobs/2025_04_29/67345137bcb6dce44b35a6a6281711e7/MyJobName_metadata.json",
     )
     keyonly = WasabiMetadata.model_validate(
         {**WASABI_METADATA, "DestinationPath": "/jobs/x/Name_metadata.json"}
     )
-    assert keyonly.destination_object() == ("metabucket", "jobs/x/Name_metadata.json")
+    location = keyonly.to_s3_object()
+    assert (location.bucket, location.key) == ("metabucket", "jobs/x/Name_metadata.json")
     assert keyonly.to_s3_object().region == "us-west-1"
     nowhere = WasabiMetadata.model_validate({"Id": "j", "DestinationPath": "jobs/x.json"})
     with pytest.raises(ValueError):
-        nowhere.destination_object()
+        nowhere.to_s3_object()
     with pytest.raises(ValueError):
         WasabiMetadata.model_validate(
             {**WASABI_METADATA, "DestinationPath": "s3://metabucket"}
-        ).destination_object()
+        ).to_s3_object()
 
 
 def test_source_credentials_never_reach_raw_or_repr() -> None:

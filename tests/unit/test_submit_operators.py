@@ -283,7 +283,7 @@ def test_is_literal() -> None:
 def test_rendered_strings_are_coerced_for_typed_parameters() -> None:
     op = operator(WasabiAirSubmitJobOperator, priority="{{ params.p }}", services='["s2t", "ocr"]')
     op.priority = "7"
-    kwargs, body = op._submission()
+    body = op._submission()[1]["json"]
     assert body["Priority"] == 7 and body["Services"] == {"s2t": "", "ocr": ""}
     op = operator(DeepAffectsSubmitJobOperator, sample_rate="{{ params.rate }}", content=None)
     op.sample_rate, op.url, op.enable_punctuation = "8000", None, "false"

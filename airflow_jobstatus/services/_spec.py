@@ -1,0 +1,284 @@
+"""What a service description holds: `ServiceSpec`, its `SubmitRequest` and its `ErrorBody`.
+
+Hooks, operators, triggers, the provider registration and the docs all read these descriptions,
+so a service's identity, requests and rules are written once. Nothing here imports Airflow.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pydantic
+
+from airflow_jobstatus.http.call import Call
+from airflow_jobstatus.models.common import JobState
+
+if TYPE_CHECKING:
+    from airflow_jobstatus.hooks.base import JobServiceHook
+
+
+def _types_of(annotation: Any) -> set[Any]:
+    """The plain types an annotation admits (``dict[str, Any] | list[str] | None`` -> dict, list, None)."""
+    if annotation is None or annotation is type(None):
+        return {type(None)}
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return set().union(*(_types_of(arg) for arg in typing.get_args(annotation)))
+    if origin is typing.Annotated:
+        return _types_of(typing.get_args(annotation)[0])
+    return {origin or annotation}
+
+
+def _from_text(value: Any, kinds: set[Any]) -> Any:
+    """A rendered template gives text: turn it into the field's type where the text says so."""
+    if not isinstance(value, str) or str in kinds:
+        return value
+    text = value.strip()
+    if (dict in kinds or list in kinds) and text[:1] in ("{", "["):
+        try:
+            return json.loads(text)
+        except (ValueError, RecursionError):
+            return value
+    if bool in kinds and text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if int in kinds and text.lstrip("-").isdigit():
+        return int(text)
+    return value
+
+
+R = typing.TypeVar("R", bound="SubmitRequest")
+
+
+class SubmitRequest(pydantic.BaseModel):
+    """A service's one submission: its fields are the hook's and operator's parameters.
+
+    Subclasses declare fields with ``description`` (the operator's docs come from them), validate
+    them with validators that raise ``ValueError`` naming the fix, and say in `call` which HTTP
+    request submits the job and in `job_ref` what the response gives back as the job's reference.
+    Text rendered from a template is turned into a field's type first (``"5"`` -> 5, JSON -> dict).
+    """
+
+    model_config = pydantic.ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    positional: ClassVar[str | None] = None
+    """The field a hook's ``submit_job`` also takes as its first positional argument."""
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _rendered_text(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        fields = cls.model_fields
+        return {
+            k: _from_text(v, _types_of(fields[k].annotation)) if k in fields else v for k, v in data.items()
+        }
+
+    @pydantic.model_validator(mode="after")
+    def _sendable(self) -> Any:
+        """Every value goes out as strict JSON (httpx refuses NaN, bytes and objects at send time)."""
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            try:
+                json.dumps(value, allow_nan=False)
+            except (TypeError, ValueError, RecursionError):
+                raise ValueError(
+                    f"{name} must be text, a finite number, true/false, or a list or dict of those, "
+                    f"got {type(value).__name__} {value!r:.80}"
+                ) from None
+        return self
+
+    @classmethod
+    def of(cls: type[R], service: str, values: Mapping[str, Any]) -> R:
+        """The validated request; `InvalidParameterError` naming each wrong field otherwise."""
+        from airflow_jobstatus.exceptions import InvalidParameterError  # imports Airflow: not at load time
+
+        try:
+            return cls.model_validate(dict(values))
+        except pydantic.ValidationError as exc:
+            problems, hints = [], []
+            for error in exc.errors():
+                where = str(error["loc"][0]) if error["loc"] else ""
+                found = (error.get("ctx") or {}).get("error")
+                if error["type"] in ("dict_type", "list_type") and isinstance(error["input"], str):
+                    message = f"{where} must be a {error['type'][:4]}, got text {error['input']!r:.80}"
+                    hints.append(TEXT_HINT)
+                else:
+                    message = error["msg"].removeprefix("Value error, ")
+                    message = message if message.startswith(where) else f"{where}: {message}"
+                if isinstance(found, Invalid) and found.hint:
+                    hints.append(found.hint)
+                if message not in problems:
+                    problems.append(message)
+            raise InvalidParameterError(
+                "; ".join(problems[:5]),
+                service=service,
+                operation="submit_job",
+                hint=hints[0] if hints else None,
+            ) from None
+
+    def call(self) -> Call:
+        """The HTTP request that submits this job (method, path, query, body, response model)."""
+        raise NotImplementedError
+
+    def job_ref(self, response: Any) -> str:
+        """The job's reference in the submit response (what `get_job` takes)."""
+        raise NotImplementedError
+
+
+TEXT_HINT = (
+    "Pass a dict or list; a Jinja template renders text, so render JSON (e.g. "
+    "'{{ ti.xcom_pull(...) | tojson }}') or create the DAG with render_template_as_native_obj=True"
+)
+
+
+class Invalid(ValueError):
+    """Raised by a `SubmitRequest` validator: what is wrong, and the fix (the error's hint)."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class ErrorBody(pydantic.BaseModel):
+    """A service's documented error body; `message` is the text its errors show."""
+
+    model_config = pydantic.ConfigDict(extra="ignore")
+
+    def message(self) -> str:
+        raise NotImplementedError
+
+    @classmethod
+    def text_of(cls, content: bytes) -> str | None:
+        """The error text of a response body, or None when the body is not this shape."""
+        try:
+            return cls.model_validate_json(content).message() or None
+        except (ValueError, RecursionError):  # pydantic's ValidationError is a ValueError
+            return None
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One standard connection field as the form shows it."""
+
+    label: str
+    placeholder: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ExtraField:
+    """A setting every connection accepts in its extra, shown in each connection form."""
+
+    name: str
+    label: str
+    description: str
+    json_type: str
+    default: object
+    placeholder: str
+    minimum: float | None = None
+    enum: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """The fixed facts of one job service."""
+
+    name: str
+    """Machine name, also `JobStatus.service`: ``daily``, ``wasabi_air``, ``symbl``, ``deepaffects``."""
+    display_name: str
+    conn_type: str
+    default_conn_id: str
+    hook_class: str
+    """The hook's import path, for Airflow's provider registration (``hook-class-name``)."""
+    load_hook: Callable[[], type[JobServiceHook]]
+    """The hook class itself, imported when first asked for (hooks import this module)."""
+    default_host: str | None
+    """Base URL used when the connection has no host; None where the service publishes none."""
+    fields: dict[str, FormField]
+    """Standard fields the service uses (host, login, password); the others are hidden."""
+    default_max_rps: float
+    docs_url: str
+    """Client-side request rate limit when the connection sets none (politeness towards the API)."""
+    has_list_endpoint: bool = False
+    extra_fields: tuple[ExtraField, ...] = ()
+    """Settings only this service's connections have (besides `SHARED_EXTRA_FIELDS`)."""
+    default_max_rpm: float = 0.0
+    """Client-side per-minute limit when the connection sets none (0: only ``default_max_rps``)."""
+    default_max_per_day: int = 0
+    """Client-side budget of requests per 24 h when the connection sets none (0: none)."""
+    default_poll_interval: float = 30.0
+    """Seconds between checks of a job when the sensor or operator sets none."""
+    result_path: str = ""
+    """Where a result carried inside the job's status is read (an ``InlineDocument``): the status path."""
+    no_outputs_hint: str = "Check the job at the service"
+    """What to check when a succeeded job lists no outputs (the transfer's error says it)."""
+    can_delete_jobs: bool = False
+    """The service can delete a job (``delete_on_kill``): the hook's ``delete_job``/``adelete_job``."""
+    status_map: Mapping[str, JobState] = field(default_factory=dict)
+    """The service's documented job statuses and the state each one is."""
+    submit_request: type[SubmitRequest] | None = None
+    """The submission: the hook's ``submit_job`` and the operator's parameters (None: not converted yet)."""
+    error_body: type[ErrorBody] | None = None
+    """The documented error body; None: the client's generic reading of error text."""
+    conn_id_kwarg: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "conn_id_kwarg", f"{self.conn_type}_conn_id")
+
+    def make_hook(self, conn_id: str, **kwargs: Any) -> JobServiceHook:
+        """A hook of this service for the connection ``conn_id``."""
+        return self.load_hook()(**{self.conn_id_kwarg: conn_id}, **kwargs)
+
+
+SHARED_EXTRA_FIELDS: tuple[ExtraField, ...] = (
+    ExtraField(
+        "request_timeout",
+        "Request timeout (seconds)",
+        "Time allowed for one HTTP request (connect, read, write). Default 30.",
+        "number",
+        30,
+        "30",
+        minimum=1,
+    ),
+    ExtraField(
+        "max_retries",
+        "Maximum retries",
+        "Retries for 408/425/429/5xx responses, resets and read timeouts, with exponential backoff "
+        "and full jitter; Retry-After is honoured. 0 disables retries. Default 5.",
+        "integer",
+        5,
+        "5",
+        minimum=0,
+    ),
+    ExtraField(
+        "max_requests_per_second",
+        "Maximum requests per second",
+        "Client-side rate limit shared by every task and trigger of this connection in one process. "
+        "0 means no limit. Default 10.",
+        "number",
+        10,
+        "10",
+        minimum=0,
+    ),
+    ExtraField(
+        "verify_tls",
+        "Verify TLS certificates",
+        "Verify the service's TLS certificate. Turn off only for a test server you trust.",
+        "boolean",
+        True,
+        "true",
+    ),
+    ExtraField(
+        "allow_http_links",
+        "Allow plain-http download links",
+        "Accept http:// output links (the local emulator serves them). Off by default: links must be https.",
+        "boolean",
+        False,
+        "false",
+    ),
+)

@@ -23,6 +23,8 @@ class JobStatusError(AirflowException):
     hint: str = ""
     permanent: ClassVar[bool] = False
     """True when retrying cannot help: a wait ends at once. False: a transient failure, retried."""
+    not_processed: ClassVar[bool] = False
+    """The service says it did not act on the request, so even a submission (POST) may be resent."""
 
     def __init__(
         self,
@@ -101,6 +103,7 @@ class RateLimitedError(JobStatusError):
 
     hint = "Lower 'max_requests_per_second' in the connection, raise poll intervals, or retry later"
     permanent = False  # retried after its Retry-After
+    not_processed = True
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
         self.retry_after = retry_after
@@ -189,3 +192,21 @@ def permanent_type(exc: BaseException) -> str | None:
     if not is_permanent(exc):
         return None
     return next((cls.__name__ for cls in type(exc).__mro__ if cls in PERMANENT_ERRORS), None)
+
+
+def error_class_for_status(status: int) -> type[JobStatusError]:
+    """The error an HTTP error status is: the one place statuses are classified.
+
+    The client retries what is not `permanent` (a POST only when `not_processed`), and the waits
+    end or count failures by the same flag. 408 (the server timed out reading) and 5xx are the
+    service failing; 425 (too early) and 429 were refused unprocessed.
+    """
+    if status in (401, 403):
+        return AuthenticationError
+    if status == 404:
+        return NotFoundError
+    if status in (425, 429):
+        return RateLimitedError
+    if status == 408 or status >= 500:
+        return ServiceError
+    return BadRequestError

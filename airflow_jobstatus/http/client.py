@@ -25,14 +25,12 @@ import pydantic
 from airflow_jobstatus import __version__
 from airflow_jobstatus.exceptions import (
     AuthenticationError,
-    BadRequestError,
     JobStatusError,
     MalformedResponseError,
-    NotFoundError,
     RateLimitedError,
     RequestBudgetExhaustedError,
-    ServiceError,
     ServiceUnreachableError,
+    error_class_for_status,
 )
 from airflow_jobstatus.http.auth import RefreshableTokenAuth
 from airflow_jobstatus.http.call import Call
@@ -250,21 +248,18 @@ class ServiceClient:
         if hints and status in hints:
             kwargs["hint"] = hints[status]
         text = f"{message}{note}"
-        status = kind  # the class follows the handling; the message keeps the real HTTP status
-        if status in (401, 403):
+        error_class = error_class_for_status(
+            kind
+        )  # the class follows the handling; the text keeps the HTTP status
+        if issubclass(error_class, AuthenticationError):
             kwargs.setdefault(
                 "hint",
                 f"Check the credentials in the Airflow connection '{self.conn_id}' "
                 "(they may be wrong, expired or revoked)",
             )
-            return AuthenticationError(text, **kwargs)
-        if status == 404:
-            return NotFoundError(text, **kwargs)
-        if status == 429:
-            return RateLimitedError(text, retry_after=parse_retry_after(headers.get("Retry-After")), **kwargs)
-        if status >= 500:
-            return ServiceError(text, **kwargs)
-        return BadRequestError(text, **kwargs)
+        if issubclass(error_class, RateLimitedError):
+            return error_class(text, retry_after=parse_retry_after(headers.get("Retry-After")), **kwargs)
+        return error_class(text, **kwargs)
 
     def _error_for_exception(
         self, operation: str, request: httpx.Request, exc: Exception, job_id: str | None, note: str = ""

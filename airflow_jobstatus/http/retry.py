@@ -10,9 +10,7 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
-RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
-# Answers that say the request was not processed, so even a non-idempotent POST may be resent.
-NOT_PROCESSED_STATUS = frozenset({425, 429})
+from airflow_jobstatus.exceptions import error_class_for_status
 
 # Failures before the request reached the server: always safe to resend.
 NOT_SENT_ERRORS: tuple[type[Exception], ...] = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -74,9 +72,9 @@ class RetryPolicy:
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
     def should_retry_status(self, status: int, *, idempotent: bool) -> bool:
-        if status not in RETRYABLE_STATUS:
-            return False
-        return idempotent or status in NOT_PROCESSED_STATUS
+        """Retry what its error class says is not permanent; a POST only when it was not processed."""
+        kind = error_class_for_status(status)
+        return not kind.permanent and (idempotent or kind.not_processed)
 
     def should_retry_error(self, exc: Exception, *, idempotent: bool) -> bool:
         if is_certificate_error(exc):

@@ -686,7 +686,7 @@ STATUS_ERRORS: dict[int, type[JobStatusError]] = {
     401: AuthenticationError,
     403: AuthenticationError,
     404: NotFoundError,
-    408: BadRequestError,
+    408: ServiceError,  # retried, and transient for waits (exceptions.error_class_for_status)
     409: BadRequestError,
     413: BadRequestError,
     422: BadRequestError,

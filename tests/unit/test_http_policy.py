@@ -78,3 +78,14 @@ def test_redaction_of_urls_headers_and_bodies():
     assert canary not in str(redact_body({"type": "application", "appId": "a", "appSecret": canary}))
     register_secret(canary)
     assert canary not in scrub(f"oops {canary} oops")
+
+
+def test_retry_follows_the_error_class_of_the_status():
+    # one classification: the client retries exactly what the typed error says is not permanent
+    from airflow_jobstatus.exceptions import error_class_for_status
+
+    policy = RetryPolicy()
+    for status in range(400, 600):
+        kind = error_class_for_status(status)
+        assert policy.should_retry_status(status, idempotent=True) is (not kind.permanent), status
+        assert policy.should_retry_status(status, idempotent=False) is (not kind.permanent and kind.not_processed)

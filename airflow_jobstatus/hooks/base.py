@@ -11,6 +11,7 @@ masker as soon as they are read.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator
@@ -24,6 +25,7 @@ from airflow_jobstatus.exceptions import (
     InvalidParameterError,
     JobStatusError,
     MalformedResponseError,
+    NotFoundError,
     ServiceError,
 )
 from airflow_jobstatus.http.client import Call, ServiceClient
@@ -32,6 +34,7 @@ from airflow_jobstatus.http.settings import HttpSettings
 from airflow_jobstatus.models import ApiDocument, JobOutput, JobStatus
 from airflow_jobstatus.services import ServiceSpec, SubmitRequest
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 Plan = Generator[Call, Any, T]
 """An operation: yields the calls it needs, receives each result, returns its value."""
@@ -125,6 +128,18 @@ class JobServiceHook(BaseHook):
     hook_name: ClassVar[str]
 
     def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
+        conn_id = kwargs.pop(self.spec.conn_id_kwarg, None) or conn_id
+        lag = self.spec.outputs_lag
+        self.outputs_wait = 0.0
+        """Seconds `get_outputs` reads a finished job's lagging outputs again (the description's `OutputsLag`)."""
+        if lag is not None:
+            wait = kwargs.pop(lag.parameter, lag.default_wait)
+            if isinstance(wait, bool) or not isinstance(wait, int | float) or wait < 0:
+                raise InvalidParameterError(
+                    f"{lag.parameter} must be a non-negative number of seconds, got {wait!r}",
+                    service=self.spec.display_name,
+                )
+            self.outputs_wait = float(wait)
         super().__init__(**kwargs)
         self.conn_id = conn_id or self.default_conn_name
         self._client: ServiceClient | None = None
@@ -136,8 +151,10 @@ class JobServiceHook(BaseHook):
     # ------------------------------------------------------------- connection -> client
 
     def _auth(self, conn: Any, extra: dict[str, Any]) -> tuple[Any, list[str]]:
-        """Return (httpx.Auth, secrets to redact) for this connection."""
-        raise NotImplementedError
+        """Return (httpx.Auth, secrets to redact) for this connection: the description's `auth`."""
+        if self.spec.auth is None:
+            raise NotImplementedError
+        return self.spec.auth.build(lambda field: self._require(getattr(conn, field), field))
 
     def _base_url(self, conn: Any) -> str:
         host = (conn.host or "").strip() or self.spec.default_host
@@ -361,13 +378,55 @@ class JobServiceHook(BaseHook):
         yield  # pragma: no cover - makes this a generator
 
     def get_outputs(self, job: JobStatus | str) -> list[JobOutput]:
-        """Where each output of a finished job lives, resolved for reading now."""
+        """Where each output of a finished job lives, resolved for reading now.
+
+        Where the description has an `OutputsLag`, a 404 is read again until ``outputs_wait`` is spent.
+        """
         status = job if isinstance(job, JobStatus) else self.get_job(job)
-        return self.run(self._get_outputs(status))
+        started, attempt = time.monotonic(), 0
+        while True:
+            try:
+                return self.run(self._get_outputs(status))
+            except NotFoundError as exc:
+                time.sleep(self._lag_delay(status, attempt, started, exc))
+                attempt += 1
 
     async def aget_outputs(self, job: JobStatus | str) -> list[JobOutput]:
+        """Async twin of `get_outputs`."""
         status = job if isinstance(job, JobStatus) else await self.aget_job(job)
-        return await self.arun(self._get_outputs(status))
+        started, attempt = time.monotonic(), 0
+        while True:
+            try:
+                return await self.arun(self._get_outputs(status))
+            except NotFoundError as exc:
+                await asyncio.sleep(self._lag_delay(status, attempt, started, exc))
+                attempt += 1
+
+    def _lag_delay(self, job: JobStatus, attempt: int, started: float, exc: NotFoundError) -> float:
+        """Seconds to wait before reading lagging outputs again, or the error that ends the wait."""
+        lag = self.spec.outputs_lag
+        if lag is None:
+            raise exc
+        delay = lag.delays[min(attempt, len(lag.delays) - 1)]
+        if time.monotonic() + delay > started + self.outputs_wait:
+            raise NotFoundError(
+                f"the job {job.raw_status} but its {lag.what} was still not found after {self.outputs_wait:g} s "
+                f"({attempt + 1} reads)",
+                service=self.spec.display_name,
+                operation="get_outputs",
+                status_code=exc.http_status,
+                job_id=job.job_id,
+                hint=f"{self.spec.display_name} lists a job's {lag.what} shortly after the job ends; retry the "
+                f"task, or raise the hook's {lag.parameter}",
+            ) from None
+        log.info(
+            "%s job %s ended but its %s answers 404 (not listed yet); reading it again in %.1f s",
+            self.spec.display_name,
+            job.job_id,
+            lag.what,
+            delay,
+        )
+        return delay
 
     def _get_document(self, output: JobOutput) -> Plan[bytes]:
         location = output.location

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 import httpx
@@ -34,6 +35,18 @@ class HeaderAuth(httpx.Auth):
 
     def __repr__(self) -> str:
         return f"HeaderAuth({', '.join(f'{k}=***' for k in self._headers)})"
+
+
+@dataclass(frozen=True)
+class CredentialHeaders:
+    """A description's auth: connection fields sent as headers, ``{field: header}`` (Wasabi)."""
+
+    headers: Mapping[str, str]
+
+    def build(self, read: Callable[[str], str]) -> tuple[httpx.Auth, list[str]]:
+        """The auth and its secrets; ``read(field)`` gives a connection field (or fails naming it)."""
+        values = {header: read(field) for field, header in self.headers.items()}
+        return HeaderAuth(values), list(values.values())
 
 
 class QueryParamAuth(httpx.Auth):

@@ -20,6 +20,7 @@ from airflow_jobstatus.models.common import JobState
 
 if TYPE_CHECKING:
     from airflow_jobstatus.hooks.base import JobServiceHook
+    from airflow_jobstatus.http.auth import CredentialHeaders
 
 
 def _types_of(annotation: Any) -> set[Any]:
@@ -185,6 +186,19 @@ class ExtraField:
 
 
 @dataclass(frozen=True)
+class OutputsLag:
+    """How long a finished job's outputs may answer 404, and the hook parameter that bounds the wait."""
+
+    what: str
+    """What is read (the error says it): ``"metadata"``."""
+    parameter: str
+    """The hook's keyword argument for the wait in seconds: ``"metadata_wait"``."""
+    default_wait: float = 30.0
+    delays: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)
+    """Waits between reads; the last one repeats until the wait is spent."""
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
     """The fixed facts of one job service."""
 
@@ -223,6 +237,10 @@ class ServiceSpec:
     """The service's documented job statuses and the state each one is."""
     submit_request: type[SubmitRequest] | None = None
     """The submission: the hook's ``submit_job`` and the operator's parameters (None: not converted yet)."""
+    auth: CredentialHeaders | None = None
+    """How requests carry the connection's credentials (None: the hook's own ``_auth``)."""
+    outputs_lag: OutputsLag | None = None
+    """A finished job's outputs may answer 404 for a while: `get_outputs` reads them again meanwhile."""
     error_body: type[ErrorBody] | None = None
     """The documented error body; None: the client's generic reading of error text."""
     conn_id_kwarg: str = field(init=False)

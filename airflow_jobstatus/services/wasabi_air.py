@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator
 
+from airflow_jobstatus.http.auth import CredentialHeaders
 from airflow_jobstatus.http.call import Call
 from airflow_jobstatus.models.common import (
     ApiModel,
@@ -32,6 +33,7 @@ from airflow_jobstatus.services._spec import (
     ExtraField,
     FormField,
     Invalid,
+    OutputsLag,
     ServiceSpec,
     SubmitRequest,
 )
@@ -304,6 +306,8 @@ WASABI_AIR = ServiceSpec(
     ),
     has_list_endpoint=True,
     status_map=WASABI_STATUS_MAP,
+    auth=CredentialHeaders({"login": "x-amz-access-key", "password": "x-amz-secret-key"}),
+    outputs_lag=OutputsLag("metadata", parameter="metadata_wait"),  # W6: /metadata lags the status
     submit_request=WasabiSubmitRequest,
     error_body=WasabiError,
 )

@@ -88,4 +88,6 @@ def test_retry_follows_the_error_class_of_the_status():
     for status in range(400, 600):
         kind = error_class_for_status(status)
         assert policy.should_retry_status(status, idempotent=True) is (not kind.permanent), status
-        assert policy.should_retry_status(status, idempotent=False) is (not kind.permanent and kind.not_processed)
+        assert policy.should_retry_status(status, idempotent=False) is (
+            not kind.permanent and kind.not_processed
+        )

@@ -1,0 +1,114 @@
+"""The description framework (services/_spec.py) as the generic hook and operator use it, on Wasabi AiR."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import pytest
+
+from airflow_jobstatus.exceptions import InvalidParameterError
+from airflow_jobstatus.hooks.wasabi import WasabiAirHook
+from airflow_jobstatus.operators.wasabi import WasabiAirSubmitJobOperator
+from airflow_jobstatus.services import SERVICES, WASABI_AIR
+from airflow_jobstatus.services.wasabi_air import WasabiError, WasabiSubmitRequest
+
+pytestmark = pytest.mark.unit
+
+FIELDS: dict[str, Any] = {
+    "name": "clip",
+    "services": ["s2t"],
+    "source": {"Bucket": "media", "ObjectKey": "a.mp4"},
+    "destination": {"Bucket": "out", "Region": "us-east-1"},
+}
+
+
+def test_the_request_states_the_http_call() -> None:
+    call = WasabiSubmitRequest.of("Wasabi AiR", {**FIELDS, "priority": "3", "batch": ""}).call()
+    assert (call.method, call.path) == ("POST", "/jobs")
+    assert call.json == {
+        "Name": "clip",
+        "Priority": 3,  # rendered text -> int
+        "Services": {"s2t": ""},  # a list of names -> each with its defaults
+        "Source": FIELDS["source"],
+        "Destination": FIELDS["destination"],
+    }  # an empty batch is left out
+
+
+@pytest.mark.parametrize(
+    ("change", "says", "hint"),
+    [
+        ({"priority": True}, "priority", None),  # strict: a bool is not a priority
+        ({"services": {"translate": ""}}, "unknown services ['translate']", "Use some of: ocr, s2t"),
+        ({"source": '{"Bucket": "b"}'}, "source is missing ObjectKey", "Give source as"),  # JSON text parsed
+        (
+            {"destination": "out"},
+            "destination must be a dict, got text 'out'",
+            "render_template_as_native_obj",
+        ),
+        ({"name": float("nan")}, "name", None),
+        ({"batch": "x", "extra": 1}, "extra", None),  # unknown parameters are refused
+    ],
+)
+def test_invalid_fields_name_the_field_and_the_fix(
+    change: dict[str, Any], says: str, hint: str | None
+) -> None:
+    with pytest.raises(InvalidParameterError) as info:
+        WasabiSubmitRequest.of("Wasabi AiR", {**FIELDS, **change})
+    assert says in str(info.value) and "submit_job" in str(info.value)
+    if hint:
+        assert hint in info.value.hint
+
+
+def test_values_that_are_not_json_are_refused_before_sending() -> None:
+    with pytest.raises(InvalidParameterError, match="must be text, a finite number"):
+        WasabiSubmitRequest.of("Wasabi AiR", {**FIELDS, "services": {"s2t": {"config": {"x": float("inf")}}}})
+
+
+def test_the_hook_takes_a_request_or_its_fields_not_both() -> None:
+    hook = WasabiAirHook(wasabi_air_conn_id="unused")
+    request = WasabiSubmitRequest.of("Wasabi AiR", FIELDS)
+    assert hook.submit_request(request) is request
+    assert hook.submit_request(**FIELDS) == request
+    assert hook.submit_request("clip", **{k: v for k, v in FIELDS.items() if k != "name"}) == request
+    with pytest.raises(InvalidParameterError, match="not both"):
+        hook.submit_request(request, priority=2)
+
+
+def test_the_operator_parameters_are_the_request_fields() -> None:
+    fields = tuple(WasabiSubmitRequest.model_fields)
+    assert WasabiAirSubmitJobOperator.template_fields == fields
+    signature = inspect.signature(WasabiAirSubmitJobOperator.__init__)
+    assert [p for p in signature.parameters if p in fields] == list(fields)
+    assert signature.parameters["name"].default is inspect.Parameter.empty
+    assert signature.parameters["priority"].default == 5
+    assert signature.parameters["wasabi_air_conn_id"].default == "wasabi_air_default"
+    for name in fields:
+        assert f":param {name}:" in (WasabiAirSubmitJobOperator.__doc__ or "")
+    with pytest.raises(TypeError, match="missing keyword argument 'name'"):  # Airflow reads the signature
+        WasabiAirSubmitJobOperator(task_id="t", **{k: v for k, v in FIELDS.items() if k != "name"})
+    op = WasabiAirSubmitJobOperator(
+        task_id="t", wasabi_air_conn_id="w", default_args={"priority": 2}, **FIELDS
+    )
+    assert (op.conn_id, op.wasabi_air_conn_id, op.priority, op.batch) == ("w", "w", 2, None)
+
+
+def test_mapped_operators_accept_the_request_fields() -> None:
+    mapped = WasabiAirSubmitJobOperator.partial(
+        task_id="t", services=["s2t"], source=FIELDS["source"], destination=FIELDS["destination"]
+    ).expand(name=["a", "b"])
+    assert mapped.expand_input.value == {"name": ["a", "b"]}  # type: ignore[attr-defined]
+
+
+def test_the_error_model_reads_its_own_bodies() -> None:
+    assert (
+        WasabiError.text_of(b'{"Error": "bad key", "ErrorCode": "UNAUTHORIZED"}') == "bad key: UNAUTHORIZED"
+    )
+    assert WasabiError.text_of(b'{"ErrorCode": "NOT_FOUND"}') == "NOT_FOUND"
+    assert WasabiError.text_of(b"<html>busy</html>") is None  # not its shape: the client's generic reading
+    assert WasabiError.text_of(b"{}") is None
+
+
+def test_every_description_is_registered_under_its_name() -> None:
+    assert SERVICES["wasabi_air"] is WASABI_AIR and WASABI_AIR.submit_request is WasabiSubmitRequest
+    assert set(WASABI_AIR.status_map.values()) >= {"queued", "running", "succeeded", "failed", "cancelled"}

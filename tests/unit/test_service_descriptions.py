@@ -90,14 +90,15 @@ def test_the_operator_parameters_are_the_request_fields() -> None:
     op = WasabiAirSubmitJobOperator(
         task_id="t", wasabi_air_conn_id="w", default_args={"priority": 2}, **FIELDS
     )
-    assert (op.conn_id, op.wasabi_air_conn_id, op.priority, op.batch) == ("w", "w", 2, None)
+    set_by_init = [getattr(op, name) for name in ("conn_id", "wasabi_air_conn_id", "priority", "batch")]
+    assert set_by_init == ["w", "w", 2, None]
 
 
 def test_mapped_operators_accept_the_request_fields() -> None:
     mapped = WasabiAirSubmitJobOperator.partial(
         task_id="t", services=["s2t"], source=FIELDS["source"], destination=FIELDS["destination"]
     ).expand(name=["a", "b"])
-    assert mapped.expand_input.value == {"name": ["a", "b"]}  # type: ignore[attr-defined]
+    assert mapped.expand_input.value == {"name": ["a", "b"]}
 
 
 def test_the_error_model_reads_its_own_bodies() -> None:

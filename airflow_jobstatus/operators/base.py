@@ -59,7 +59,7 @@ import inspect
 import json
 import math
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import timedelta
 from typing import Any, NoReturn, cast
 
@@ -203,11 +203,15 @@ def params_doc(request: type[SubmitRequest], conn_id_kwarg: str) -> str:
     return "\n".join(f"    {line}" for line in lines)
 
 
-def _request_init(cls: type[JobSubmitOperator], request: type[SubmitRequest]) -> Any:
-    """An ``__init__`` whose keyword parameters are ``request``'s fields and the connection id.
+def _request_init(
+    cls: type[JobSubmitOperator], request: type[SubmitRequest], own: Callable[..., None]
+) -> Any:
+    """An ``__init__`` whose keyword parameters are ``request``'s fields, the connection id and
+    those of the class's ``own`` ``__init__`` (operator-only parameters such as ``delete_on_kill``;
+    it receives ``conn_id`` and passes it on, and cannot read the fields yet).
 
     Airflow reads an operator's parameters from its ``__init__`` signature (required arguments,
-    ``default_args``, ``expand``), so the signature is built from the fields.
+    ``default_args``, ``expand``), so the signature is built from them.
     """
     spec = cls.spec
     fields = request.model_fields
@@ -218,7 +222,7 @@ def _request_init(cls: type[JobSubmitOperator], request: type[SubmitRequest]) ->
             name: kwargs.pop(name) if name in kwargs else field.get_default(call_default_factory=True)
             for name, field in fields.items()
         }
-        JobSubmitOperator.__init__(self, conn_id=conn_id, **kwargs)
+        own(self, conn_id=conn_id, **kwargs)
         for name, value in values.items():
             setattr(self, name, value)
         setattr(self, spec.conn_id_kwarg, conn_id)
@@ -234,6 +238,13 @@ def _request_init(cls: type[JobSubmitOperator], request: type[SubmitRequest]) ->
     parameters.append(
         inspect.Parameter(spec.conn_id_kwarg, keyword, default=spec.default_conn_id, annotation=str)
     )
+    if own is not JobSubmitOperator.__init__:
+        skip = {"self", "conn_id", *fields, spec.conn_id_kwarg}
+        parameters += [
+            p.replace(kind=keyword)
+            for p in inspect.signature(own).parameters.values()
+            if p.name not in skip and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
     parameters.append(inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD))
     __init__.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     __init__.__qualname__ = f"{cls.__qualname__}.__init__"
@@ -321,9 +332,11 @@ class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
         """A class that sets a `spec` with a `SubmitRequest` gets its parameters from the request's fields."""
         super().__init_subclass__(**kwargs)
         request = cls.__dict__["spec"].submit_request if "spec" in cls.__dict__ else None
-        if request is not None and "__init__" not in cls.__dict__:
-            cls.template_fields = tuple(request.model_fields)
-            cls.__init__ = _request_init(cls, request)  # type: ignore[method-assign]
+        if request is not None:
+            if "template_fields" not in cls.__dict__:
+                cls.template_fields = tuple(request.model_fields)
+            own = cls.__dict__.get("__init__", JobSubmitOperator.__init__)
+            cls.__init__ = _request_init(cls, request, own)  # type: ignore[method-assign]
             cls.__doc__ = f"{cls.__doc__ or ''}\n{params_doc(request, cls.spec.conn_id_kwarg)}"
 
     # ------------------------------------------------------------------ what each service defines

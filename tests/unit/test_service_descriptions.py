@@ -113,3 +113,23 @@ def test_the_error_model_reads_its_own_bodies() -> None:
 def test_every_description_is_registered_under_its_name() -> None:
     assert SERVICES["wasabi_air"] is WASABI_AIR and WASABI_AIR.submit_request is WasabiSubmitRequest
     assert set(WASABI_AIR.status_map.values()) >= {"queued", "running", "succeeded", "failed", "cancelled"}
+
+
+def test_an_operator_may_add_its_own_parameters() -> None:
+    from airflow_jobstatus.operators.base import JobSubmitOperator
+
+    class Tagged(JobSubmitOperator):
+        spec = WASABI_AIR
+        hook_class = WasabiAirHook
+        template_fields = ("name",)  # a subclass may template fewer fields
+
+        def __init__(self, *, tag: str = "none", **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.tag = tag
+
+    assert "tag" in inspect.signature(Tagged.__init__).parameters and Tagged.template_fields == ("name",)
+    op = Tagged(task_id="t", tag="x", wasabi_air_conn_id="w", **FIELDS)
+    assert (op.tag, op.conn_id, op.name) == ("x", "w", "clip")
+    Tagged.partial(task_id="m", **{k: v for k, v in FIELDS.items() if k != "name"}).expand(
+        tag=["a", "b"], name=["c", "d"]
+    )

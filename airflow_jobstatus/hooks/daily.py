@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_jobstatus.exceptions import InvalidParameterError, MalformedResponseError
@@ -17,14 +17,11 @@ from airflow_jobstatus.models.daily import (
     DailyAccessLinks,
     DailyJob,
     DailyJobList,
-    DailySubmitResponse,
     daily_attach_links,
     daily_job_status,
 )
-from airflow_jobstatus.services import DAILY
+from airflow_jobstatus.services.daily import DAILY, JOB, JOBS
 
-DailyPreset = Literal["transcript", "summarize", "soap-notes"]
-PRESETS: tuple[str, ...] = ("transcript", "summarize", "soap-notes")
 PAGE_SIZE = 100
 #: The event types push completion subscribes the domain's webhook to (contracts H5).
 WEBHOOK_EVENTS = ["batch-processor.job-finished", "batch-processor.error"]
@@ -45,128 +42,8 @@ def _webhook_summary(hook: Any, action: str) -> dict[str, str]:
     return {k: str(hook.get(k, "")) for k in ("uuid", "url", "state")} | {"action": action}
 
 
-#: ``outParams.s3Config.s3KeyTemplate`` sent when the caller gives none (the field is required,
-#: contracts D3): one file name per job, so two jobs never write the same key.
-DEFAULT_S3_KEY_TEMPLATE = "{job_id}"
-#: The placeholders ``useReplacement`` enables (contracts D4).
-KEY_PLACEHOLDERS: tuple[str, ...] = ("epoch_time", "domain_name", "job_id")
-MAX_KEY_TEMPLATE = 1024
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-_TEMPLATE_CHARS = re.compile(r"[A-Za-z0-9./_-]*")
 # host name labels or a bracketed IPv6 address, then an optional numeric port
 _NETLOC = re.compile(r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?")
-
-
-def _bad_template(problem: str) -> InvalidParameterError:
-    return InvalidParameterError(
-        f"s3_key_template {problem}",
-        service="Daily",
-        operation="submit_job",
-        hint="Daily's key templates are at most 1024 characters of letters, digits and . / - _, "
-        "with the placeholders {epoch_time}, {domain_name} and {job_id} when use_replacement is on",
-    )
-
-
-def check_key_template(template: str, use_replacement: bool | None) -> bool:
-    """Validate an ``s3KeyTemplate`` as Daily's submit reference says; return ``useReplacement``.
-
-    ``use_replacement=None`` means "on when the template has placeholders". Placeholders with
-    ``use_replacement=False`` are refused: Daily would keep the braces, which a key may not hold.
-    """
-    if not isinstance(template, str):
-        raise _bad_template(f"must be a string, got {type(template).__name__}")
-    if not template:
-        raise _bad_template("must not be empty")
-    if len(template) > MAX_KEY_TEMPLATE:
-        raise _bad_template(f"is {len(template)} characters long; the limit is {MAX_KEY_TEMPLATE}")
-    names = _PLACEHOLDER.findall(template)
-    unknown = sorted({name for name in names if name not in KEY_PLACEHOLDERS})
-    if unknown:
-        raise _bad_template(
-            f"uses unknown placeholder(s) {', '.join('{' + n + '}' for n in unknown)}; "
-            f"Daily replaces only {', '.join('{' + n + '}' for n in KEY_PLACEHOLDERS)}"
-        )
-    rest = _PLACEHOLDER.sub("", template)
-    if not _TEMPLATE_CHARS.fullmatch(rest):
-        bad = sorted({ch for ch in rest if not _TEMPLATE_CHARS.fullmatch(ch)})
-        raise _bad_template(f"contains characters Daily does not allow: {''.join(bad)!r}")
-    if names and use_replacement is False:
-        raise _bad_template("has placeholders but use_replacement is False; set it True or drop them")
-    return bool(names) if use_replacement is None else use_replacement
-
-
-def daily_submit_body(
-    preset: str,
-    *,
-    recording_id: str | None = None,
-    uri: str | None = None,
-    transcript_uri: str | None = None,
-    language: str | None = None,
-    s3_key_template: str | None = None,
-    use_replacement: bool | None = None,
-) -> dict[str, Any]:
-    """The ``POST /batch-processor`` body, validated before anything is sent.
-
-    ``outParams.s3Config.s3KeyTemplate`` is always sent (Daily requires it): ``s3_key_template``,
-    or `DEFAULT_S3_KEY_TEMPLATE` (``{job_id}``, with ``useReplacement: true``) when none is given.
-    """
-    if preset not in PRESETS:
-        raise InvalidParameterError(
-            f"preset must be one of {', '.join(PRESETS)}, got {preset!r}",
-            service="Daily",
-            operation="submit_job",
-        )
-    sources = {"recordingId": recording_id, "uri": uri, "transcriptUri": transcript_uri}
-    given = {k: v for k, v in sources.items() if v not in (None, "")}
-    if len(given) != 1:
-        raise InvalidParameterError(
-            f"exactly one source is needed, got {len(given)} ({', '.join(given) or 'none'})",
-            service="Daily",
-            operation="submit_job",
-            hint="Pass exactly one of recording_id, uri or transcript_uri",
-        )
-    source_type, source = next(iter(given.items()))
-    if not isinstance(source, str):
-        raise InvalidParameterError(
-            f"{source_type} must be a string", service="Daily", operation="submit_job"
-        )
-    if source_type == "transcriptUri" and preset == "transcript":
-        raise InvalidParameterError(
-            "a transcript_uri source needs the 'summarize' or 'soap-notes' preset (it is already a transcript)",
-            service="Daily",
-            operation="submit_job",
-        )
-    if language and preset != "transcript":
-        raise InvalidParameterError(
-            f"language is only supported by the 'transcript' preset, not {preset!r}",
-            service="Daily",
-            operation="submit_job",
-            hint="Drop language, or submit a 'transcript' job with it",
-        )
-    in_params: dict[str, Any] = {"sourceType": source_type, source_type: source}
-    if language:
-        in_params["language"] = language
-    if use_replacement is not None and not isinstance(use_replacement, bool):
-        raise InvalidParameterError(
-            f"use_replacement must be True, False or None, got {type(use_replacement).__name__}",
-            service="Daily",
-            operation="submit_job",
-        )
-    if s3_key_template is None:
-        if use_replacement is False:
-            raise InvalidParameterError(
-                "use_replacement=False needs an s3_key_template: the default one, "
-                f"{DEFAULT_S3_KEY_TEMPLATE}, is a placeholder",
-                service="Daily",
-                operation="submit_job",
-                hint="Pass s3_key_template, or leave use_replacement unset",
-            )
-        template, replace = DEFAULT_S3_KEY_TEMPLATE, True
-    else:
-        template = s3_key_template
-        replace = check_key_template(template, use_replacement)
-    s3: dict[str, Any] = {"s3KeyTemplate": template, "useReplacement": replace}
-    return {"preset": preset, "inParams": in_params, "outParams": {"s3Config": s3}}
 
 
 def link_problem(url: str, *, allow_http: bool) -> str | None:
@@ -230,65 +107,8 @@ class DailyHook(ListingHookMixin, JobServiceHook):
     # --- status
 
     def _get_job(self, job_id: str) -> Plan[JobStatus]:
-        job = yield Call("get_job", "GET", f"/batch-processor/{segment(job_id)}", DailyJob, job_id=job_id)
+        job = yield Call("get_job", "GET", JOB.format(id=segment(job_id)), DailyJob, job_id=job_id)
         return daily_job_status(job, storage=self.options.get("output_storage", "daily"))
-
-    # --- submit
-
-    def _submit(self, body: dict[str, Any]) -> Plan[str]:  # type: ignore[override]  # until a SubmitRequest describes it
-        created = yield Call("submit_job", "POST", "/batch-processor", DailySubmitResponse, json=body)
-        return self.usable_id("submit_job", created.id)
-
-    def submit_job(  # type: ignore[override]  # until a SubmitRequest describes it
-        self,
-        preset: DailyPreset,
-        *,
-        recording_id: str | None = None,
-        uri: str | None = None,
-        transcript_uri: str | None = None,
-        language: str | None = None,
-        s3_key_template: str | None = None,
-        use_replacement: bool | None = None,
-    ) -> str:
-        """Submit a job; return its id. Exactly one of recording_id, uri, transcript_uri.
-
-        ``language`` only with the ``transcript`` preset. ``s3_key_template`` names the output files
-        (default ``{job_id}``); ``use_replacement`` turns on its placeholders ``{epoch_time}``,
-        ``{domain_name}``, ``{job_id}`` (default: on when the template has any). Both are checked
-        as Daily's submit reference says before anything is sent (`InvalidParameterError`).
-        """
-        body = daily_submit_body(
-            preset,
-            recording_id=recording_id,
-            uri=uri,
-            transcript_uri=transcript_uri,
-            language=language,
-            s3_key_template=s3_key_template,
-            use_replacement=use_replacement,
-        )
-        return self.run(self._submit(body))
-
-    async def asubmit_job(  # type: ignore[override]  # until a SubmitRequest describes it
-        self,
-        preset: DailyPreset,
-        *,
-        recording_id: str | None = None,
-        uri: str | None = None,
-        transcript_uri: str | None = None,
-        language: str | None = None,
-        s3_key_template: str | None = None,
-        use_replacement: bool | None = None,
-    ) -> str:
-        body = daily_submit_body(
-            preset,
-            recording_id=recording_id,
-            uri=uri,
-            transcript_uri=transcript_uri,
-            language=language,
-            s3_key_template=s3_key_template,
-            use_replacement=use_replacement,
-        )
-        return await self.arun(self._submit(body))
 
     # --- list
 
@@ -296,7 +116,7 @@ class DailyHook(ListingHookMixin, JobServiceHook):
         self, cursor: Any, *, recording_id: str | None = None, page_size: int = PAGE_SIZE
     ) -> Plan[tuple[list[JobStatus], Any]]:
         params = {"limit": page_size, "starting_after": cursor, "recordingId": recording_id}
-        page = yield Call("list_jobs", "GET", "/batch-processor", DailyJobList, params=params)
+        page = yield Call("list_jobs", "GET", JOBS, DailyJobList, params=params)
         jobs = [
             JobStatus(
                 service=Service.DAILY,
@@ -319,7 +139,7 @@ class DailyHook(ListingHookMixin, JobServiceHook):
         What a poller needs from the list endpoint, without building a `JobStatus` per job.
         """
         params = {"limit": page_size, "starting_after": cursor}
-        page = yield Call("list_jobs", "GET", "/batch-processor", DailyJobList, params=params)
+        page = yield Call("list_jobs", "GET", JOBS, DailyJobList, params=params)
         states = [
             (item.id, normalize_state(item.status, DAILY_STATUS_MAP), item.status) for item in page.data
         ]
@@ -335,7 +155,7 @@ class DailyHook(ListingHookMixin, JobServiceHook):
         links = yield Call(
             "get_outputs",
             "GET",
-            f"/batch-processor/{segment(job.job_id)}/access-link",
+            JOB.format(id=segment(job.job_id)) + "/access-link",
             DailyAccessLinks,
             job_id=job.job_id,
             hints={400: "Daily serves access links only once the job is 'finished'; wait for the job first"},
@@ -363,7 +183,7 @@ class DailyHook(ListingHookMixin, JobServiceHook):
 
     def _delete(self, job_id: str) -> Plan[None]:
         """``delete_job``: the job and its outputs in Daily's storage (not in your bucket). No cancel."""
-        yield Call("delete_job", "DELETE", f"/batch-processor/{segment(job_id)}", job_id=job_id)
+        yield Call("delete_job", "DELETE", JOB.format(id=segment(job_id)), job_id=job_id)
 
     # --- push completion: the domain's webhook (contracts H1-H4, O-H8-O-H10)
 
@@ -443,5 +263,5 @@ class DailyHook(ListingHookMixin, JobServiceHook):
     # --- connection test
 
     def _test_connection(self) -> Plan[str]:
-        yield Call("test_connection", "GET", "/batch-processor", DailyJobList, params={"limit": 1})
+        yield Call("test_connection", "GET", JOBS, DailyJobList, params={"limit": 1})
         return "Connected to Daily: the API key was accepted"

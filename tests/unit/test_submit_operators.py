@@ -324,18 +324,17 @@ def test_submission_kwargs_reach_the_hook() -> None:
     hook = FakeHook(job("succeeded"))
     op = operator(hook=hook, language="fr", s3_key_template="out/{job_id}", use_replacement="true")
     op.execute(context())
-    assert hook.calls[0] == (
-        "submit_job",
-        {
-            "preset": "transcript",
-            "recording_id": None,
-            "uri": "https://media.example/a.mp4",
-            "transcript_uri": None,
-            "language": "fr",
-            "s3_key_template": "out/{job_id}",
-            "use_replacement": True,
-        },
-    )
+    name, kwargs = hook.calls[0]
+    assert (name, list(kwargs)) == ("submit_job", ["request"])  # the validated DailySubmitRequest
+    assert kwargs["request"].model_dump() == {
+        "preset": "transcript",
+        "recording_id": None,
+        "uri": "https://media.example/a.mp4",
+        "transcript_uri": None,
+        "language": "fr",
+        "s3_key_template": "out/{job_id}",
+        "use_replacement": True,
+    }
 
 
 def test_without_waiting_returns_the_job_id() -> None:

@@ -133,3 +133,24 @@ def test_an_operator_may_add_its_own_parameters() -> None:
     Tagged.partial(task_id="m", **{k: v for k, v in FIELDS.items() if k != "name"}).expand(
         tag=["a", "b"], name=["c", "d"]
     )
+
+
+def test_daily_request_body_and_rules() -> None:
+    from airflow_jobstatus.services.daily import DailySubmitRequest
+
+    call = DailySubmitRequest.of(
+        "Daily", {"preset": "transcript", "uri": "https://m/a.mp4", "recording_id": ""}
+    ).call()
+    assert (call.method, call.path) == ("POST", "/batch-processor")
+    assert call.json == {
+        "preset": "transcript",
+        "inParams": {"sourceType": "uri", "uri": "https://m/a.mp4"},
+        "outParams": {"s3Config": {"s3KeyTemplate": "{job_id}", "useReplacement": True}},
+    }
+    fixed = {"preset": "summarize", "transcript_uri": "https://m/t.vtt", "s3_key_template": "out/x"}
+    assert (
+        DailySubmitRequest.of("Daily", fixed).call().json["outParams"]["s3Config"]["useReplacement"] is False
+    )
+    with pytest.raises(InvalidParameterError, match="unknown placeholder") as info:
+        DailySubmitRequest.of("Daily", {**fixed, "s3_key_template": "{when}"})
+    assert "{epoch_time}" in info.value.hint

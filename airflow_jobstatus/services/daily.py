@@ -94,7 +94,7 @@ class DailySubmitRequest(SubmitRequest):
             raise Invalid(f"preset must be one of {', '.join(PRESETS)}, got {preset!r:.80}")
         return preset
 
-    @field_validator("recording_id", "uri", "transcript_uri", "language", "s3_key_template", mode="before")
+    @field_validator("recording_id", "uri", "transcript_uri", "language", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value

@@ -34,7 +34,6 @@ __all__ = [
     "DAILY_STATUS_MAP",
     "DailyAccessLink",
     "DailyAccessLinks",
-    "DailyError",
     "DailyInput",
     "DailyJob",
     "DailyJobList",
@@ -173,13 +172,6 @@ class DailySubmitResponse(ApiModel):
     """``POST /batch-processor`` -> ``{"id"}``."""
 
     id: str
-
-
-class DailyError(ApiModel):
-    """Error body ``{"error": "<type>", "info": "<text>"}`` (e.g. ``invalid-request-error``)."""
-
-    error: str
-    info: str | None = None
 
 
 #: Outputs that are one file each, in the order they are listed (after the transcripts).

@@ -9,7 +9,14 @@ from pydantic import Field, field_validator, model_validator
 
 from airflow_jobstatus.http.call import Call
 from airflow_jobstatus.models.daily import DAILY_STATUS_MAP, DailySubmitResponse
-from airflow_jobstatus.services._spec import ExtraField, FormField, Invalid, ServiceSpec, SubmitRequest
+from airflow_jobstatus.services._spec import (
+    ErrorBody,
+    ExtraField,
+    FormField,
+    Invalid,
+    ServiceSpec,
+    SubmitRequest,
+)
 
 if TYPE_CHECKING:
     from airflow_jobstatus.hooks.base import JobServiceHook
@@ -59,6 +66,16 @@ def check_key_template(template: str, use_replacement: bool | None) -> bool:
     if problem:
         raise Invalid(f"s3_key_template {problem}", hint=_KEY_HINT)
     return bool(names) if use_replacement is None else use_replacement
+
+
+class DailyError(ErrorBody):
+    """Error body ``{"error": "<type>", "info": "<text>"}`` (e.g. ``invalid-request-error``)."""
+
+    error: str
+    info: str | None = None
+
+    def message(self) -> str:
+        return ": ".join(p for p in (self.error, self.info) if p)
 
 
 class DailySubmitRequest(SubmitRequest):
@@ -189,5 +206,6 @@ DAILY = ServiceSpec(
     has_list_endpoint=True,
     can_delete_jobs=True,
     status_map=DAILY_STATUS_MAP,
-    submit_request=DailySubmitRequest,  # DELETE /batch-processor/:id, no cancel (docs/contracts.md D13)
+    submit_request=DailySubmitRequest,
+    error_body=DailyError,  # DELETE /batch-processor/:id, no cancel (docs/contracts.md D13)
 )

@@ -11,13 +11,13 @@ from airflow_jobstatus.models import DownloadLink, JobState, JobStatus, S3Object
 from airflow_jobstatus.models.daily import (
     DAILY_STATUS_MAP,
     DailyAccessLinks,
-    DailyError,
     DailyJob,
     DailyJobList,
     DailySubmitResponse,
     daily_attach_links,
     daily_job_status,
 )
+from airflow_jobstatus.services.daily import DailyError
 
 pytestmark = pytest.mark.unit
 

@@ -258,9 +258,9 @@ def run_stack(
 
     from airflow_jobstatus.hooks.daily import DailyHook
     from airflow_jobstatus.push.models import CHANNEL
-    from tests.e2e.airflow_stack import AirflowStack
     from tests.e2e.postgres import fresh_database
-    from tests.e2e.test_push_receiver_e2e import _plugin_env
+    from tests.e2e.test_process_faults import task_instances
+    from tests.e2e.test_push_completion_e2e import push_stack
 
     emulator.admin("PATCH", "config", json={"webhook_retry_base": 0.2})
     stamp = int(time.time())
@@ -303,44 +303,17 @@ def run_stack(
         for mode, conn_id in STACK_CONNS.items()
     }
     with fresh_database() as database:
-        stack = AirflowStack(
-            workdir / "stack",
-            dags_folder=dags,
-            database_url=database,
-            env={
-                **conns,
-                **_plugin_env(workdir),
-                "AIRFLOW__JOBSTATUS__REDIS_URL": redis_url,
-                "AIRFLOW__JOBSTATUS__PUSH_POLL_INTERVAL": "600",
-                **(
-                    {"AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": str(scheduler_idle_sleep)}
-                    if scheduler_idle_sleep is not None
-                    else {}
-                ),
-            },
-        )
-        base = f"{stack.url}/jobstatus"
-        stack.env["AIRFLOW__JOBSTATUS__WEBHOOK_BASE_URL"] = base
+        idle = {"AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": str(scheduler_idle_sleep)}
+        env = {**conns, **(idle if scheduler_idle_sleep is not None else {})}
+        stack, base = push_stack(workdir, dags, redis_url, env, database_url=database)
         client = redis.Redis.from_url(redis_url)
         with stack:
             DailyHook(STACK_CONNS["push"]).ensure_webhook(base)
             stack.wait_for_dags([DAG_ID], timeout=180)
             run_id = stack.trigger(DAG_ID, conf=jobs)
 
-            def instances() -> list[dict[str, Any]]:
-                rows: list[dict[str, Any]] = []
-                while True:  # the REST API pages by 100 at most
-                    page = stack.api(
-                        "GET",
-                        f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances",
-                        params={"limit": 100, "offset": len(rows)},
-                    )["task_instances"]
-                    rows += page
-                    if len(page) < 100:
-                        return rows
-
             def states() -> dict[str, str | None]:
-                return {ti["task_id"]: ti["state"] for ti in instances()}
+                return {ti["task_id"]: ti["state"] for ti in task_instances(stack, DAG_ID, run_id)}
 
             started = time.monotonic()
             _until(
@@ -372,7 +345,7 @@ def run_stack(
                 "every task finishing",
                 lambda: f"{states()}\n{stack.log_tails()}",
             )
-            final_rows = instances()
+            final_rows = task_instances(stack, DAG_ID, run_id)
             final = {ti["task_id"]: ti["state"] for ti in final_rows}
             total = {mode: job_gets(emulator, credentials[mode]) for mode in STACK_CONNS}
         client.close()

@@ -24,7 +24,6 @@ import os
 import signal
 import textwrap
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +32,8 @@ import redis
 
 from airflow_jobstatus.hooks.daily import DailyHook
 from airflow_jobstatus.push.models import CHANNEL, PushEvent, event_key
-from tests.e2e.airflow_stack import AirflowStack
-from tests.e2e.test_push_completion_e2e import finished_at, status_gets
-from tests.e2e.test_push_receiver_e2e import _plugin_env
+from tests.e2e.test_push_completion_e2e import finished_at, push_stack, status_gets
+from tests.e2e.test_scale_out import wait_for
 from tests.helpers.connections import emulator_connection, exported
 from tests.helpers.push import daily_hmac_secret
 from tests.helpers.redis_server import RedisServer, redis_server  # noqa: F401 - fixture
@@ -74,17 +72,6 @@ with DAG("{DAG_ID}", schedule=None, catchup=False):
 """
 
 
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, state: Callable[[], str]) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not happen within {timeout} s\n{state()}")
-        time.sleep(0.3)
-
-
 def test_a_triggerer_killed_after_the_event_was_published_still_completes_the_wait(
     tmp_path: Path,
     emulator: Any,
@@ -102,18 +89,7 @@ def test_a_triggerer_killed_after_the_event_was_published_still_completes_the_wa
     dags = tmp_path / "dags"
     dags.mkdir()
     (dags / f"{DAG_ID}.py").write_text(textwrap.dedent(DAG))
-    stack = AirflowStack(
-        tmp_path / "stack",
-        dags_folder=dags,
-        env={
-            **env,
-            **_plugin_env(tmp_path),
-            "AIRFLOW__JOBSTATUS__REDIS_URL": redis_server.url,
-            "AIRFLOW__JOBSTATUS__PUSH_POLL_INTERVAL": "600",
-        },
-    )
-    base = f"{stack.url}/jobstatus"
-    stack.env["AIRFLOW__JOBSTATUS__WEBHOOK_BASE_URL"] = base
+    stack, base = push_stack(tmp_path, dags, redis_server.url, env)
     client = redis.Redis.from_url(redis_server.url)
     watcher = client.pubsub(ignore_subscribe_messages=True)
     frozen: int | None = None
@@ -130,15 +106,17 @@ def test_a_triggerer_killed_after_the_event_was_published_still_completes_the_wa
             # 1. deferred, and the triggerer's listener (the only subscriber so far) is subscribed
             wait_for(
                 lambda: stack.task_states(DAG_ID, run_id).get("wait") == "deferred",
-                180,
-                "the wait deferring",
-                state,
+                timeout=180,
+                what="the wait deferring",
+                state=state,
+                every=0.3,
             )
             wait_for(
                 lambda: dict(client.pubsub_numsub(CHANNEL)).get(CHANNEL.encode(), 0) == 1,
-                90,
-                "the triggerer subscribing to the event channel",
-                state,
+                timeout=90,
+                what="the triggerer subscribing to the event channel",
+                state=state,
+                every=0.3,
             )
             watcher.subscribe(CHANNEL)
             (job,) = emulator.jobs(service="daily", credential=credential)
@@ -158,7 +136,9 @@ def test_a_triggerer_killed_after_the_event_was_published_still_completes_the_wa
                 event = PushEvent.from_json(message["data"]) if message else None
                 return event is not None and event.job_id == job_id and event.conn_id == CONN_ID
 
-            wait_for(published, 60, "the receiver publishing the job's event", state)
+            wait_for(
+                published, timeout=60, what="the receiver publishing the job's event", state=state, every=0
+            )
             assert client.get(event_key("daily", CONN_ID, job_id)) is not None  # stored before published
             done = finished_at(emulator, "daily", credential)
             assert status_gets(emulator, "daily", credential)[-1] < done  # nobody has read the end yet

@@ -104,6 +104,27 @@ def accounts(emulator: Any) -> Iterator[tuple[dict[str, str], dict[str, str]]]:
         yield env, identity
 
 
+def push_stack(
+    root: Path, dags: Path, redis_url: str, env: dict[str, str], **stack_options: Any
+) -> tuple[AirflowStack, str]:
+    """A stack (under ``root / "stack"``) with push on: the api-server mounts the receiver, Redis at
+    ``redis_url``, a 10-minute safety net. Returns it and the receiver's base URL."""
+    stack = AirflowStack(
+        root / "stack",
+        dags_folder=dags,
+        env={
+            **env,
+            **_plugin_env(root),
+            "AIRFLOW__JOBSTATUS__REDIS_URL": redis_url,
+            "AIRFLOW__JOBSTATUS__PUSH_POLL_INTERVAL": "600",
+        },
+        **stack_options,
+    )
+    base = f"{stack.url}/jobstatus"
+    stack.env["AIRFLOW__JOBSTATUS__WEBHOOK_BASE_URL"] = base
+    return stack, base
+
+
 def status_gets(emulator: Any, service: str, credential: str) -> list[float]:
     rows = emulator.admin("GET", "requests", params={"service": service, "credential": credential})
     return [
@@ -129,18 +150,7 @@ def test_webhooks_wake_the_waits_and_redis_loss_falls_back_to_polling(
     dags = tmp_path / "dags"
     dags.mkdir()
     (dags / "jobstatus_push_e2e.py").write_text(textwrap.dedent(DAG.format(poll=POLL, seconds=JOB_SECONDS)))
-    stack = AirflowStack(
-        tmp_path / "stack",
-        dags_folder=dags,
-        env={
-            **env,
-            **_plugin_env(tmp_path),
-            "AIRFLOW__JOBSTATUS__REDIS_URL": redis_server.url,
-            "AIRFLOW__JOBSTATUS__PUSH_POLL_INTERVAL": "600",
-        },
-    )
-    base = f"{stack.url}/jobstatus"
-    stack.env["AIRFLOW__JOBSTATUS__WEBHOOK_BASE_URL"] = base
+    stack, base = push_stack(tmp_path, dags, redis_server.url, env)
     with stack:
         # Daily: the domain's webhook, once (its test POST reaches the api-server's receiver)
         assert DailyHook(CONN_IDS["daily"]).ensure_webhook(base)["action"] == "created"

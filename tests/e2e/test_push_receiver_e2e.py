@@ -93,7 +93,7 @@ def test_api_server_mounts_the_receiver(tmp_path: Path, redis_server: RedisServe
         right = client.post("/webhooks/symbl/push_e2e_symbl", params={"token": symbl_token}, json=done)
         assert right.status_code == 200, right.text
 
-        published = []
+        published: list[str] = []
         deadline = time.monotonic() + 10
         while len(published) < 2 and time.monotonic() < deadline:
             message = pubsub.get_message(timeout=1)

@@ -10,4 +10,4 @@ COPY --chown=airflow:root emulator /opt/airflow-jobstatus/emulator
 
 # Pinning apache-airflow to the image's own version (AIRFLOW_VERSION is set by the base image) stops pip
 # from upgrading or downgrading Airflow while it resolves the packages' dependencies.
-RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" /opt/airflow-jobstatus /opt/airflow-jobstatus/emulator
+RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" "/opt/airflow-jobstatus[push]" /opt/airflow-jobstatus/emulator

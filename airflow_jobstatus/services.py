@@ -38,6 +38,16 @@ class ExtraField:
 
 
 @dataclass(frozen=True)
+class JobConcurrency:
+    """An account-wide limit of jobs running at once (`airflow_jobstatus.shared.concurrency`)."""
+
+    extra: str
+    """The connection extra that sets the limit."""
+    default: int
+    """The limit when the connection sets none."""
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
     """The fixed facts of one job service."""
 
@@ -72,6 +82,8 @@ class ServiceSpec:
     """What to check when a succeeded job lists no outputs (the transfer's error says it)."""
     can_delete_jobs: bool = False
     """The service can delete a job (``delete_on_kill``): the hook's ``delete_job``/``adelete_job``."""
+    job_concurrency: JobConcurrency | None = None
+    """The account's concurrent-job limit, kept across the deployment when Redis is configured."""
     conn_id_kwarg: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -189,6 +201,21 @@ SYMBL = ServiceSpec(
     },
     default_max_rps=10.0,
     docs_url="https://docs.symbl.ai/",
+    extra_fields=(
+        # contracts S8: a 429 on submit at the account's concurrent-job limit (50 assumed: paid plans).
+        ExtraField(
+            "max_concurrent_jobs",
+            "Maximum concurrent jobs",
+            "Symbl.ai refuses a new job (429) while the account runs its maximum of concurrent jobs. "
+            "With [jobstatus] redis_url set, submissions from every worker wait for a free slot instead. "
+            "0 leaves it to the service's 429. Default 50.",
+            "integer",
+            50,
+            "50",
+            minimum=0,
+        ),
+    ),
+    job_concurrency=JobConcurrency("max_concurrent_jobs", 50),
     no_outputs_hint="Symbl job references need the 'jobId:conversationId' form that SymblHook.submit_job "
     "returns; check the job at the service",
 )

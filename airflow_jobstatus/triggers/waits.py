@@ -81,6 +81,7 @@ class JobWatch:
         "last_error",
         "last_status",
         "listed",
+        "peer_waits",
         "unknown_logged",
         "waiters",
     )
@@ -97,4 +98,6 @@ class JobWatch:
         self.last_error = ""
         self.last_status: str | None = None
         self.listed = False
+        self.peer_waits = 0
+        """Rounds this job came back for a status another triggerer claimed (shared status)."""
         self.unknown_logged = False

@@ -346,7 +346,7 @@ class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
         remaining = max(0.0, self._deadline - time.time())
         return submit_in_slot(
             self.spec,
-            self.hook.get_connection(self.conn_id),
+            lambda: self.hook.get_connection(self.conn_id),
             lambda: self._send(self._request, context),
             wait_limit=min(self.concurrency_wait_timeout, remaining),
             hold=min(JOB_HOLD, remaining) if remaining > 0 else JOB_HOLD,
@@ -356,7 +356,7 @@ class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
     def _job_ended(self, job_id: str | None) -> None:
         """Free the ended (or deleted) job's slot at once instead of at its expiry."""
         if job_id and self.spec.job_concurrency is not None:
-            free_slot(self.spec, self.hook.get_connection(self.conn_id), job_id)
+            free_slot(self.spec, lambda: self.hook.get_connection(self.conn_id), job_id)
 
     def _finish(self, status: JobStatus) -> dict[str, Any]:
         if status.is_terminal:

@@ -116,7 +116,7 @@ class JobSlot:
 
 def take_slot(
     spec: ServiceSpec,
-    conn: Any,
+    connection: Callable[[], Any],
     *,
     wait_limit: float,
     log: _Log,
@@ -127,11 +127,12 @@ def take_slot(
     None when the limit is not enforced here (no Redis, limit 0, a service without one, or Redis
     unreachable: logged). Raises `ConcurrencyLimitError` when no slot freed up in time.
     """
+    redis = sync_client()
+    if redis is None or spec.job_concurrency is None:
+        return None
+    conn = connection()  # read only when the limit is kept here
     limit = job_limit(spec, dict(conn.extra_dejson))
     if limit == 0:
-        return None
-    redis = sync_client()
-    if redis is None:
         return None
     key = slots_key(account_key(spec, conn))
     member = f"submitting:{uuid.uuid4().hex}"
@@ -177,10 +178,19 @@ def take_slot(
 
 
 def submit_in_slot(
-    spec: ServiceSpec, conn: Any, send: Callable[[], str], *, wait_limit: float, hold: float, log: _Log
+    spec: ServiceSpec,
+    connection: Callable[[], Any],
+    send: Callable[[], str],
+    *,
+    wait_limit: float,
+    hold: float,
+    log: _Log,
 ) -> str:
-    """``send()`` once a slot is free; the slot then belongs to the job id ``send`` returned."""
-    slot = take_slot(spec, conn, wait_limit=wait_limit, log=log)
+    """``send()`` once a slot is free; the slot then belongs to the job id ``send`` returned.
+
+    ``connection`` returns the Airflow connection (its account and limit); called only with Redis.
+    """
+    slot = take_slot(spec, connection, wait_limit=wait_limit, log=log)
     if slot is None:
         return send()
     try:
@@ -192,7 +202,7 @@ def submit_in_slot(
     return job_id
 
 
-def free_slot(spec: ServiceSpec, conn: Any, job_id: str) -> None:
+def free_slot(spec: ServiceSpec, connection: Callable[[], Any], job_id: str) -> None:
     """The job ended (or was deleted): free its slot now. Best effort; it expires otherwise."""
     if spec.job_concurrency is None:
         return
@@ -200,7 +210,7 @@ def free_slot(spec: ServiceSpec, conn: Any, job_id: str) -> None:
     if redis is None:
         return
     try:
-        redis.zrem(slots_key(account_key(spec, conn)), job_id)
+        redis.zrem(slots_key(account_key(spec, connection())), job_id)
     except Exception as exc:
         log.warning(
             "could not free %s job %s's concurrency slot: %s", spec.display_name, job_id, type(exc).__name__

@@ -153,6 +153,22 @@ def test_three_triggerers_make_the_requests_of_one_with_redis_daily_listing(
     assert counts["one"] >= 3, counts
     assert counts["three"] <= counts["one"] * 1.3 + 1, counts
     assert counts["three_alone"] >= 2 * counts["one"], counts
+    _assert_no_secret_in_redis(redis_server, [cred for _, cred, _, _ in accounts.values()])
+
+
+def _assert_no_secret_in_redis(redis_server: RedisServer, secrets: list[str]) -> None:
+    """Keys and values hold account digests and statuses, never a credential."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        keys = client.keys("jobstatus:*")
+        assert any(k.startswith(b"jobstatus:st:") for k in keys), keys[:5]
+        dump = b"\n".join(keys + [v for v in client.mget(keys) if v is not None])
+    finally:
+        client.close()
+    for secret in secrets:
+        assert secret.encode() not in dump
 
 
 def test_three_triggerers_waiting_on_the_same_jobs_fetch_each_once_per_interval(

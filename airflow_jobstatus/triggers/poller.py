@@ -256,9 +256,11 @@ class ConnectionPoller(Sweeping):
             else:
                 self._schedule(watch, due)
         if shared is not None and now_due:
-            own = [w for w in now_due if w.peer_waits >= MAX_PEER_WAITS]
-            asking = [w for w in now_due if w.peer_waits < MAX_PEER_WAITS]
-            claimed = await shared.claim_jobs([w.job_id for w in asking], min(w.interval for w in asking))
+            # a job poked by push, or that waited enough for a peer, is fetched here at once
+            own = [w for w in now_due if w.peer_waits >= MAX_PEER_WAITS or w.poked_at]
+            asking = [w for w in now_due if w.peer_waits < MAX_PEER_WAITS and not w.poked_at]
+            interval = min((w.interval for w in asking), default=0.0)
+            claimed = await shared.claim_jobs([w.job_id for w in asking], interval)
             self._wait_for_peer([(0.0, w) for w in asking if w.job_id not in claimed])
             now_due = own + [w for w in asking if w.job_id in claimed]
         for watch in now_due:
@@ -284,7 +286,11 @@ class ConnectionPoller(Sweeping):
             record = records.get(watch.job_id)
             if not watch.active or watch.due is not None:
                 continue  # ended, or rescheduled (poked) while Redis answered
-            if record is None or (record.job is None and record.state.is_terminal):
+            if (
+                record is None
+                or record.at < watch.poked_at
+                or (record.job is None and record.state.is_terminal)
+            ):
                 rest.append((due, watch))  # a listing saw it end: its full status is still to fetch
                 continue
             age = wall - record.at
@@ -365,6 +371,8 @@ class ConnectionPoller(Sweeping):
             self._on_error(watch, exc)
         else:
             watch.busy = False
+            if watch.poked_at <= fetched_at:
+                watch.poked_at = 0.0
             self._on_status(watch, status)
 
     def _on_status(self, watch: JobWatch, status: JobStatus) -> None:

@@ -82,6 +82,7 @@ class JobWatch:
         "last_status",
         "listed",
         "peer_waits",
+        "poked_at",
         "unknown_logged",
         "waiters",
     )
@@ -100,4 +101,6 @@ class JobWatch:
         self.listed = False
         self.peer_waits = 0
         """Rounds this job came back for a status another triggerer claimed (shared status)."""
+        self.poked_at = 0.0
+        """Epoch time of a push event not yet answered by a status fetched after it (0: none)."""
         self.unknown_logged = False

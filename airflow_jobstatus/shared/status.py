@@ -243,7 +243,7 @@ class SharedStatus:
         if ended:
             call = self.redis.zrem(key, job_id)
         else:
-            call = self.redis.zadd(key, {job_id: time.time() + SLOT_REFRESH}, xx=True, gt=True)
+            call = self.redis.zadd(key, {job_id: time.time() + SLOT_REFRESH}, xx=True)
         task = self.loop.create_task(self._call(call))
         self._background.add(task)
         task.add_done_callback(self._background.discard)

@@ -87,7 +87,7 @@ def submit_all(conn_id: str, count: int, url: str, backoff: float) -> dict[str, 
         )
         op.concurrency_backoff_initial = backoff
         op.concurrency_backoff_max = backoff
-        result = op.execute({})  # type: ignore[arg-type]
+        result = op.execute({})
         return str(result["state"])
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]

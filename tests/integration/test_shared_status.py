@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,22 @@ import pytest
 from airflow_jobstatus.hooks.daily import DailyHook
 from airflow_jobstatus.hooks.symbl import SymblHook
 from jobstatus_emulator.server import EmulatorServer
-from tests.helpers.redis_server import RedisServer, redis_server  # noqa: F401 (fixture)
+from tests.helpers.redis_server import REDIS_SERVER, RedisServer
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def redis_server_(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own, on a free port (stopped by PID)."""
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    server = RedisServer(tmp_path).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
 
 ROOT = Path(__file__).resolve().parents[2]
 STATUS_ROUTES = {
@@ -133,13 +147,13 @@ def _scenarios(
 
 
 def test_three_triggerers_make_the_requests_of_one_with_redis_daily_listing(
-    make_connection, emulator: EmulatorServer, redis_server: RedisServer
+    make_connection, emulator: EmulatorServer, redis_server_: RedisServer
 ) -> None:
     """30 Daily waits over 3 processes: one listing of the account per interval, as with 1 process."""
     accounts: dict[str, Any] = {}
     for name, split, redis_url in (
-        ("one", 1, redis_server.url),
-        ("three", 3, redis_server.url),
+        ("one", 1, redis_server_.url),
+        ("three", 3, redis_server_.url),
         ("three_alone", 3, None),  # the control: without Redis each process lists the account
     ):
         conn_id, credential = make_connection("daily")
@@ -153,18 +167,26 @@ def test_three_triggerers_make_the_requests_of_one_with_redis_daily_listing(
     assert counts["one"] >= 3, counts
     assert counts["three"] <= counts["one"] * 1.3 + 1, counts
     assert counts["three_alone"] >= 2 * counts["one"], counts
-    _assert_no_secret_in_redis(redis_server, [cred for _, cred, _, _ in accounts.values()])
 
 
-def _assert_no_secret_in_redis(redis_server: RedisServer, secrets: list[str]) -> None:
+def _members(client: Any, key: str) -> set[str]:
+    return {m.decode() if isinstance(m, bytes) else str(m) for m in client.zrange(key, 0, -1)}
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
+
+
+def _assert_no_secret_in_redis(redis_server_: RedisServer, secrets: list[str]) -> None:
     """Keys and values hold account digests and statuses, never a credential."""
     import redis
 
-    client = redis.Redis.from_url(redis_server.url)
+    client = redis.Redis.from_url(redis_server_.url)
     try:
-        keys = client.keys("jobstatus:*")
+        keys = [_bytes(k) for k in client.keys("jobstatus:*")]
         assert any(k.startswith(b"jobstatus:st:") for k in keys), keys[:5]
-        dump = b"\n".join(keys + [v for v in client.mget(keys) if v is not None])
+        values = [_bytes(v) for v in client.mget(keys) if v is not None]
+        dump = b"\n".join([*keys, *values])
     finally:
         client.close()
     for secret in secrets:
@@ -172,13 +194,13 @@ def _assert_no_secret_in_redis(redis_server: RedisServer, secrets: list[str]) ->
 
 
 def test_three_triggerers_waiting_on_the_same_jobs_fetch_each_once_per_interval(
-    make_connection, emulator: EmulatorServer, redis_server: RedisServer
+    make_connection, emulator: EmulatorServer, redis_server_: RedisServer
 ) -> None:
     """Symbl.ai (no list endpoint): 3 processes wait on the same 6 jobs; each is fetched once per interval."""
     accounts: dict[str, Any] = {}
     for name, copies, redis_url in (
-        ("one", 1, redis_server.url),
-        ("three", 3, redis_server.url),
+        ("one", 1, redis_server_.url),
+        ("three", 3, redis_server_.url),
         ("three_alone", 3, None),
     ):
         conn_id, credential = make_connection("symbl")
@@ -192,22 +214,22 @@ def test_three_triggerers_waiting_on_the_same_jobs_fetch_each_once_per_interval(
 
 
 def test_a_redis_restart_mid_run_loses_no_wait(
-    make_connection, emulator: EmulatorServer, redis_server: RedisServer
+    make_connection, emulator: EmulatorServer, redis_server_: RedisServer
 ) -> None:
-    conn_id, _ = make_connection("daily")
+    conn_id, credential = make_connection("daily")
     hook = DailyHook(conn_id)
     jobs = [hook.submit_job("transcript", uri=f"https://media.example/r-{i}.mp4?{LONG}") for i in range(15)]
     start = time.time() + STARTUP
     workers = Workers()
     for i in range(3):
-        workers.start(_wait_args("daily", conn_id, jobs[i::3], 1.0, start, 40.0), redis_server.url)
+        workers.start(_wait_args("daily", conn_id, jobs[i::3], 1.0, start, 40.0), redis_server_.url)
     try:
         time.sleep(max(0.0, start - time.time()) + 3)
-        redis_server.stop()
+        redis_server_.stop()
         for job_id in jobs[:5]:  # end while Redis is down
             emulator.patch_job("daily", job_id, duration=0)
         time.sleep(3)
-        redis_server.start()  # same port, empty
+        redis_server_.start()  # same port, empty
         time.sleep(3)
         for job_id in jobs[5:]:
             emulator.patch_job("daily", job_id, duration=0)
@@ -219,6 +241,8 @@ def test_a_redis_restart_mid_run_loses_no_wait(
     assert events == dict.fromkeys(jobs, "succeeded"), answers
     assert all(not a["errors"] for a in answers), answers
     assert sum(a["counters"]["shared"]["failures"] for a in answers) > 0  # they did see the outage
+    assert sum(a["counters"]["shared"]["hits"] for a in answers) > 0
+    _assert_no_secret_in_redis(redis_server_, [credential])  # final statuses are kept an hour
 
 
 def _submits(emulator: EmulatorServer, app_id: str) -> list[int]:
@@ -230,7 +254,7 @@ def _submits(emulator: EmulatorServer, app_id: str) -> list[int]:
 
 
 def test_symbl_submits_beyond_the_limit_queue_for_a_slot_with_no_429(
-    make_connection, emulator: EmulatorServer, redis_server: RedisServer
+    make_connection, emulator: EmulatorServer, redis_server_: RedisServer
 ) -> None:
     """3 worker processes x 2 tasks, limit 2: every job runs, the service never refuses one."""
     emulator.configure(symbl_max_concurrent_jobs=2)
@@ -238,7 +262,7 @@ def test_symbl_submits_beyond_the_limit_queue_for_a_slot_with_no_429(
     alone_conn, alone_app = make_connection("symbl", max_retries=0, max_concurrent_jobs=2)
     url = f"https://media.example/{uuid.uuid4().hex[:6]}.mp3?emu_duration=1.5"
     workers = Workers()
-    for conn_id, redis_url in ((shared_conn, redis_server.url), (alone_conn, None)):
+    for conn_id, redis_url in ((shared_conn, redis_server_.url), (alone_conn, None)):
         for _ in range(3):
             workers.start(["submit", "--conn", conn_id, "--count", "2", "--url", url], redis_url)
     answers = workers.results(timeout=240)
@@ -249,8 +273,72 @@ def test_symbl_submits_beyond_the_limit_queue_for_a_slot_with_no_429(
     assert 429 in _submits(emulator, alone_app)  # the control: without Redis the service refuses some
     import redis
 
-    client = redis.Redis.from_url(redis_server.url)
+    client = redis.Redis.from_url(redis_server_.url)
     # every slot was freed when its job ended (they would be held an hour otherwise); an empty
     # sorted set is no key at all
     assert client.keys("jobstatus:slots:*") == []
+    client.close()
+
+
+def test_a_deferred_wait_frees_the_symbl_slot_when_the_job_ends(
+    make_connection, emulator: EmulatorServer, redis_server_: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The poll hub (triggerer side) frees the slot of a job it sees end; a running job's slot is kept."""
+    import asyncio
+
+    import redis
+    from airflow.sdk import BaseHook
+
+    from airflow_jobstatus.http.client import close_async_clients
+    from airflow_jobstatus.services import SYMBL
+    from airflow_jobstatus.shared.accounts import account_key
+    from airflow_jobstatus.shared.concurrency import slots_key, submit_in_slot
+    from airflow_jobstatus.triggers.job import JobStatusTrigger
+
+    monkeypatch.setenv("AIRFLOW__JOBSTATUS__REDIS_URL", redis_server_.url)
+    conn_id, _ = make_connection("symbl", max_concurrent_jobs=5)
+    conn = BaseHook.get_connection(conn_id)
+    hook = SymblHook(conn_id)
+
+    class Log:
+        def info(self, *args: Any) -> None: ...
+        def warning(self, *args: Any) -> None: ...
+
+    def submit(name: str, duration: float) -> str:
+        url = f"https://media.example/{name}.mp3?emu_duration={duration}"
+        return submit_in_slot(
+            SYMBL, lambda: conn, lambda: hook.submit_job(audio_url=url), wait_limit=5, hold=600, log=Log()
+        )
+
+    ends, runs = submit("ends", 2), submit("runs", 100000)
+    client = redis.Redis.from_url(redis_server_.url)
+    key = slots_key(account_key(SYMBL, conn))
+    assert _members(client, key) == {ends, runs}
+
+    async def wait() -> str:
+        trigger = JobStatusTrigger(
+            service="symbl", conn_id=conn_id, job_id=ends, poll_interval=0.5, deadline=time.time() + 60
+        )
+        other = asyncio.ensure_future(
+            JobStatusTrigger(
+                service="symbl", conn_id=conn_id, job_id=runs, poll_interval=0.5, deadline=time.time() + 60
+            )
+            .run()
+            .__anext__()
+        )
+        try:
+            async for event in trigger.run():
+                await asyncio.sleep(0.5)  # the slot is freed in the background
+                return str(event.payload["event"])
+        finally:
+            other.cancel()
+            await asyncio.gather(other, return_exceptions=True)
+            await close_async_clients()
+        return "none"
+
+    assert asyncio.run(wait()) == "succeeded"
+    assert _members(client, key) == {runs}
+    # the running job's slot was extended by the statuses seen (an hour from the last one)
+    score: Any = client.zscore(key, runs)
+    assert score is not None and float(score) > time.time() + 3000
     client.close()

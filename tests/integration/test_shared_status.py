@@ -23,7 +23,7 @@ import pytest
 from airflow_jobstatus.hooks.daily import DailyHook
 from airflow_jobstatus.hooks.symbl import SymblHook
 from jobstatus_emulator.server import EmulatorServer
-from tests.helpers.redis_server import REDIS_SERVER, RedisServer
+from tests.helpers.redis_server import RedisServer, running_redis
 
 pytestmark = pytest.mark.integration
 
@@ -31,13 +31,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def redis_server_(tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server of this test's own, on a free port (stopped by PID)."""
-    if REDIS_SERVER is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    server = RedisServer(tmp_path).start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from running_redis(tmp_path)
 
 
 ROOT = Path(__file__).resolve().parents[2]

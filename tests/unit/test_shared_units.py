@@ -19,19 +19,13 @@ from airflow_jobstatus.shared import redis as shared_redis
 from airflow_jobstatus.shared.accounts import account_key
 from airflow_jobstatus.shared.concurrency import free_slot, job_limit, slots_key, submit_in_slot, take_slot
 from airflow_jobstatus.shared.status import Record, fresh_for, peer_retry
-from tests.helpers.redis_server import REDIS_SERVER, RedisServer
+from tests.helpers.redis_server import RedisServer, running_redis
 
 
 @pytest.fixture
 def redis_server_(tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server of this test's own, on a free port (stopped by PID)."""
-    if REDIS_SERVER is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    server = RedisServer(tmp_path).start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from running_redis(tmp_path)
 
 
 def _conn(conn_id: str = "a", login: str = "app", password: str = "s3cret-value", **extra: Any) -> Connection:

@@ -70,6 +70,7 @@ from airflow_jobstatus.exceptions import InvalidParameterError, JobStatusError, 
 from airflow_jobstatus.models import JobState, JobStatus
 from airflow_jobstatus.models.common import DEFAULT_MAX_XCOM_BYTES
 from airflow_jobstatus.services import SubmitRequest
+from airflow_jobstatus.shared.concurrency import JOB_HOLD, free_slot, submit_in_slot
 from airflow_jobstatus.triggers.job import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
     check_wait_parameters,
@@ -283,6 +284,9 @@ class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
     external_id_key = STATE_KEY
     delete_on_kill: bool = False
     """Set by operators whose service can delete a job (Daily)."""
+    concurrency_wait_timeout: float = 0.0
+    """Seconds a submission waits for a free job slot, for a service whose account limits concurrent
+    jobs (its description's ``job_concurrency``; the operator sets it, e.g. Symbl.ai's 1 hour)."""
 
     def __init__(
         self,
@@ -414,9 +418,34 @@ class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
 
     def submit_job(self, context: Context) -> dict[str, Any]:
         """Submit the job; return the record that goes to the task state store."""
-        job_id = self._send(self._request, context)
+        job_id = self._submit(context)
         self.log.info("Submitted %s job %s", self.spec.display_name, job_id)
         return {"job_id": job_id, "request": self._fingerprint, "max_tries": max_tries(context)}
+
+    def _submit(self, context: Context) -> str:
+        """`_send`, after waiting for a free slot where the account limits concurrent jobs
+        (`airflow_jobstatus.shared.concurrency`; only with ``[jobstatus] redis_url``)."""
+        if self.spec.job_concurrency is None:
+            return self._send(self._request, context)
+        remaining = max(0.0, self._deadline - time.time())
+        return submit_in_slot(
+            self.spec,
+            lambda: self.hook.get_connection(self.conn_id),
+            lambda: self._send(self._request, context),
+            wait_limit=min(self.concurrency_wait_timeout, remaining),
+            hold=min(JOB_HOLD, remaining) if remaining > 0 else JOB_HOLD,
+            log=self.log,
+        )
+
+    def _job_ended(self, job_id: str | None) -> None:
+        """Free the ended (or deleted) job's slot at once instead of at its expiry."""
+        if job_id and self.spec.job_concurrency is not None:
+            free_slot(self.spec, lambda: self.hook.get_connection(self.conn_id), job_id)
+
+    def _finish(self, status: JobStatus) -> dict[str, Any]:
+        if status.is_terminal:
+            self._job_ended(self._job_id)
+        return super()._finish(status)
 
     def get_job_status(self, external_id: Any, context: Context) -> str:
         """The state of the job an earlier try recorded, or why this try submits a new one."""
@@ -591,6 +620,7 @@ class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
         if self.delete_on_kill and job_id:
             try:
                 self._delete(job_id)
+                self._job_ended(job_id)
             except Exception as exc:
                 self.log.error(
                     "The task %s; deleting %s job %s (delete_on_kill=True) failed: %s",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from airflow_jobstatus.push.config import PUSH_SERVICES
@@ -67,7 +68,10 @@ class PushLink:
             # the webhook may name the job differently (Symbl: jobId, the wait: "jobId:conversationId")
             pushed_id = webhook_job_id(self.poller.service, job_id)
             self._registrations[job_id] = self.listener.register(
-                self.poller.service, self.poller.conn_id, pushed_id, lambda _event: self._on_event(job_id)
+                self.poller.service,
+                self.poller.conn_id,
+                pushed_id,
+                lambda event: self._on_event(job_id, event.received_at),
             )
 
     def unwatch(self, job_id: str) -> None:
@@ -105,11 +109,13 @@ class PushLink:
             return watch.interval
         return self.listener.interval_for(self.poller.service, watch.interval)
 
-    def _on_event(self, job_id: str) -> None:
+    def _on_event(self, job_id: str, received_at: float = 0.0) -> None:
         watch = self.poller.watches.get(job_id)
         if watch is None or not watch.active:
             return
         self.pokes += 1
+        # a status shared by another triggerer (shared/status.py) must be newer than the event
+        watch.poked_at = max(watch.poked_at, received_at or time.time())
         if watch.busy:
             self._poked_busy.add(job_id)
             return

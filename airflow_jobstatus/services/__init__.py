@@ -6,6 +6,7 @@ from airflow_jobstatus.services._spec import (
     ExtraField,
     FormField,
     Invalid,
+    JobConcurrency,
     ServiceSpec,
     SubmitRequest,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "ExtraField",
     "FormField",
     "Invalid",
+    "JobConcurrency",
     "ServiceSpec",
     "SubmitRequest",
 ]

@@ -199,6 +199,16 @@ class OutputsLag:
 
 
 @dataclass(frozen=True)
+class JobConcurrency:
+    """An account-wide limit of jobs running at once (`airflow_jobstatus.shared.concurrency`)."""
+
+    extra: str
+    """The connection extra that sets the limit."""
+    default: int
+    """The limit when the connection sets none."""
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
     """The fixed facts of one job service."""
 
@@ -233,6 +243,8 @@ class ServiceSpec:
     """What to check when a succeeded job lists no outputs (the transfer's error says it)."""
     can_delete_jobs: bool = False
     """The service can delete a job (``delete_on_kill``): the hook's ``delete_job``/``adelete_job``."""
+    job_concurrency: JobConcurrency | None = None
+    """The account's concurrent-job limit, kept across the deployment when Redis is configured."""
     status_map: Mapping[str, JobState] = field(default_factory=dict)
     """The service's documented job statuses and the state each one is."""
     submit_request: type[SubmitRequest] | None = None

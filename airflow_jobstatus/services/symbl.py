@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from airflow_jobstatus.services._spec import FormField, ServiceSpec
+from airflow_jobstatus.services._spec import ExtraField, FormField, JobConcurrency, ServiceSpec
 
 if TYPE_CHECKING:
     from airflow_jobstatus.hooks.base import JobServiceHook
@@ -31,6 +31,21 @@ SYMBL = ServiceSpec(
     },
     default_max_rps=10.0,
     docs_url="https://docs.symbl.ai/",
+    extra_fields=(
+        # contracts S8: a 429 on submit at the account's concurrent-job limit (50 assumed: paid plans).
+        ExtraField(
+            "max_concurrent_jobs",
+            "Maximum concurrent jobs",
+            "Symbl.ai refuses a new job (429) while the account runs its maximum of concurrent jobs. "
+            "With [jobstatus] redis_url set, submissions from every worker wait for a free slot instead. "
+            "0 leaves it to the service's 429. Default 50.",
+            "integer",
+            50,
+            "50",
+            minimum=0,
+        ),
+    ),
+    job_concurrency=JobConcurrency("max_concurrent_jobs", 50),
     no_outputs_hint="Symbl job references need the 'jobId:conversationId' form that SymblHook.submit_job "
     "returns; check the job at the service",
 )

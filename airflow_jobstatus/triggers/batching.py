@@ -20,6 +20,7 @@ from airflow_jobstatus.triggers.waits import JobWatch
 if TYPE_CHECKING:
     from airflow_jobstatus.exceptions import ServiceError
     from airflow_jobstatus.services import ServiceSpec
+    from airflow_jobstatus.shared.status import SharedStatus
 
 log = logging.getLogger("airflow_jobstatus.triggers.hub")  # one logger for the whole poll hub
 
@@ -46,6 +47,7 @@ class Sweeping:
         _oldest_page: int
         _list_retry_at: float
         counters: dict[str, int]
+        shared: SharedStatus | None
 
         def _schedule(self, watch: JobWatch, due: float) -> None: ...
         def _start_get(self, watch: JobWatch) -> None: ...
@@ -100,9 +102,12 @@ class Sweeping:
             while True:
                 await self.pause.hold()
                 deadline = time.monotonic() + CALL_BUDGET
+                listed_at = time.time()
                 jobs, cursor = await self.hook.arun(self._list_plan(cursor), deadline=deadline)
                 pages += 1
                 self.counters["pages"] += 1
+                if self.shared is not None:
+                    await self._share_listing(jobs, listed_at, popped)
                 now = self.loop.time()
                 for job_id, state, raw_status in jobs:
                     if job_id not in unseen:
@@ -159,6 +164,25 @@ class Sweeping:
                 self._start_get(watch)
             else:
                 self._schedule(watch, due)
+
+    async def _share_listing(
+        self,
+        jobs: list[tuple[str, JobState, str | None]],
+        listed_at: float,
+        popped: list[tuple[float, JobWatch]],
+    ) -> None:
+        """Share every running job of the page with the other triggerers (an ended job's full
+        status comes from its own request, which is shared in turn)."""
+        from airflow_jobstatus.shared.status import Record
+
+        assert self.shared is not None
+        interval = min((w.interval for _, w in popped), default=1.0)
+        records = [
+            (job_id, Record(listed_at, state, raw_status))
+            for job_id, state, raw_status in jobs
+            if not state.is_terminal
+        ]
+        await self.shared.publish(records, interval)
 
     def _sweep_failed(self, popped: list[tuple[float, JobWatch]], exc: Exception) -> None:
         if is_permanent(exc):

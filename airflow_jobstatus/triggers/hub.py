@@ -25,6 +25,10 @@ one `ConnectionPoller` per ``(service, connection id)`` that owns every request 
   also holds every poll of the connection for its ``retry_after`` (or one interval). When the
   connection's own per-day budget is spent (`RequestBudgetExhaustedError`, nothing was sent), every
   poll is held until it refills and the failed poll is not counted as an error: waits keep waiting.
+* **Across triggerers:** with ``[jobstatus] redis_url`` set, a poller first uses a status another
+  triggerer fetched within the interval, and claims each fetch (a job, or a listing of the account)
+  so that one triggerer asks the service and the others read its answer
+  (`airflow_jobstatus.shared.status`). Without Redis, or while it fails, each triggerer polls alone.
 * **Jitter:** every interval is drawn from ``interval * [0.9, 1.1]``. The first poll of a new watch
   comes one (jittered) interval after registration, and never less than `MIN_FIRST_EVENT_DELAY`
   seconds; no waiter gets an outcome before that delay either (a trigger firing within about a
@@ -43,7 +47,8 @@ poller stops and its in-flight requests are cancelled.
 Where each part lives: this module (`PollHub`, the registry and ``wait``), `waits` (`Waiter`,
 `JobWatch`, `Outcome`), `poller` (`ConnectionPoller`: the schedule loop, polls, errors), `batching`
 (sweeps of list endpoints), `pacing` (jitter, first-poll delay, the rate-limit pause); push
-completion plugs in through `airflow_jobstatus.push.hub_link`.
+completion plugs in through `airflow_jobstatus.push.hub_link`, sharing across triggerers through
+`airflow_jobstatus.shared.status`.
 """
 
 from __future__ import annotations

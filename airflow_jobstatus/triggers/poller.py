@@ -27,6 +27,7 @@ from airflow_jobstatus.hooks.base import being_cancelled
 from airflow_jobstatus.models import JobState, JobStatus
 from airflow_jobstatus.push.hub_link import PushLink
 from airflow_jobstatus.services import SERVICES, ServiceSpec
+from airflow_jobstatus.shared.status import MAX_PEER_WAITS, Record, SharedStatus, fresh_for, peer_retry
 from airflow_jobstatus.triggers.batching import SWEEP_HORIZON, Sweeping
 from airflow_jobstatus.triggers.pacing import CALL_BUDGET, GATHER, Pause, first_poll_in, jittered
 from airflow_jobstatus.triggers.waits import JobWatch, Outcome, Waiter, describe
@@ -70,6 +71,7 @@ class ConnectionPoller(Sweeping):
         self._next_error_log = 0.0
         self.counters = {"sweeps": 0, "pages": 0, "gets": 0, "errors": 0}
         self.push = PushLink.for_poller(self)  # None unless [jobstatus] redis_url is set
+        self.shared = SharedStatus.for_poller(self.spec, conn_id)  # likewise: shared/status.py
         self.task = self.loop.create_task(self._run(), name=f"jobstatus-poller-{service}-{conn_id}")
 
     def __repr__(self) -> str:
@@ -124,6 +126,8 @@ class ConnectionPoller(Sweeping):
         self.hub._forget(self)
         if self.push is not None:
             self.push.close()
+        if self.shared is not None:
+            self.shared.close()
         self._queue.clear()
         current = asyncio.current_task()
         for task in [*self._workers, self.task]:
@@ -229,15 +233,100 @@ class ConnectionPoller(Sweeping):
         popped = self._pop_due(horizon)
         if not popped:
             return
+        shared = self.shared if self.shared is not None and self.shared.ready else None
+        if shared is not None:
+            popped = await self._answer_shared(shared, popped)
+            if not popped:
+                return
         if listing and self._sweep_pays(popped, now, first.interval):
-            await self._sweep(popped)
+            if (
+                shared is None
+                or any(w.peer_waits >= MAX_PEER_WAITS for _, w in popped)
+                or await shared.claim_sweep(first.interval)
+            ):
+                await self._sweep(popped)
+            else:
+                self._wait_for_peer(popped)  # another triggerer lists the account right now
             return
-        ready = now + GATHER
+        ready = self.loop.time() + GATHER
+        now_due = []
         for due, watch in popped:
             if due <= ready:
-                self._start_get(watch)
+                now_due.append(watch)
             else:
                 self._schedule(watch, due)
+        if shared is not None and now_due:
+            # a job poked by push, or that waited enough for a peer, is fetched here at once
+            own = [w for w in now_due if w.peer_waits >= MAX_PEER_WAITS or w.poked_at]
+            asking = [w for w in now_due if w.peer_waits < MAX_PEER_WAITS and not w.poked_at]
+            interval = min((w.interval for w in asking), default=0.0)
+            claimed = await shared.claim_jobs([w.job_id for w in asking], interval)
+            self._wait_for_peer([(0.0, w) for w in asking if w.job_id not in claimed])
+            now_due = own + [w for w in asking if w.job_id in claimed]
+        for watch in now_due:
+            if watch.active and not watch.busy and watch.due is None:
+                self._start_get(watch)
+
+    # ------------------------------------------------------------------ shared status (Redis)
+
+    async def _answer_shared(
+        self, shared: SharedStatus, popped: list[tuple[float, JobWatch]]
+    ) -> list[tuple[float, JobWatch]]:
+        """Answer the due jobs another triggerer fetched recently; return the others."""
+        for _, watch in popped:
+            watch.busy = True  # a push poke meanwhile makes the next poll immediate (hub_link)
+        try:
+            records = await shared.lookup([w.job_id for _, w in popped])
+        finally:
+            for _, watch in popped:
+                watch.busy = False
+        rest = []
+        wall = time.time()
+        for due, watch in popped:
+            record = records.get(watch.job_id)
+            if not watch.active or watch.due is not None:
+                continue  # ended, or rescheduled (poked) while Redis answered
+            if (
+                record is None
+                or record.at < watch.poked_at
+                or (record.job is None and record.state.is_terminal)
+            ):
+                rest.append((due, watch))  # a listing saw it end: its full status is still to fetch
+                continue
+            age = wall - record.at
+            if record.job is None and age >= fresh_for(watch.interval):
+                rest.append((due, watch))
+                continue
+            shared.counters["hits"] += 1
+            self._on_shared(watch, record, age)
+        return rest
+
+    def _on_shared(self, watch: JobWatch, record: Record, age: float) -> None:
+        watch.peer_waits = 0
+        watch.errors = 0
+        watch.last_status = record.raw_status
+        if record.job is not None:
+            self._job_seen(watch.job_id, ended=True)
+            self._resolve(watch, Outcome(job=record.job))
+            return
+        self._note_unknown(watch, record.state, record.raw_status)
+        # next poll when the shared answer gets stale, so the triggerers keep one fetch per interval
+        interval = self._next_interval(watch)
+        self._schedule(watch, self.loop.time() + max(jittered(interval) - max(0.0, age), 0.25 * interval))
+
+    def _wait_for_peer(self, popped: list[tuple[float, JobWatch]]) -> None:
+        """Come back shortly for the status another triggerer is fetching."""
+        now = self.loop.time()
+        for _, watch in popped:
+            if watch.active and not watch.busy:
+                watch.peer_waits += 1
+                if self.shared is not None:
+                    self.shared.counters["peer_waits"] += 1
+                self._schedule(watch, now + peer_retry(watch.interval))
+
+    def _job_seen(self, job_id: str, *, ended: bool) -> None:
+        if self.shared is not None:
+            self.shared.job_seen(job_id, ended=ended)
 
     # ------------------------------------------------------------------ one job at a time
 
@@ -264,7 +353,10 @@ class ConnectionPoller(Sweeping):
             self.counters["gets"] += 1
             deadline = time.monotonic() + max(CALL_BUDGET, 2 * watch.interval)
             plan = self.hook._get_job(self.hook._check_job_id(watch.job_id))
+            fetched_at = time.time()
             status = await self.hook.arun(plan, deadline=deadline)
+            if self.shared is not None:
+                await self.shared.publish_status(watch.job_id, status, fetched_at, watch.interval)
         except asyncio.CancelledError:
             watch.busy = False
             if self.closed or being_cancelled():
@@ -274,16 +366,22 @@ class ConnectionPoller(Sweeping):
             watch.busy = False
             if not isinstance(exc, JobStatusError | AirflowNotFoundException):
                 log.warning("unexpected error polling job %s", watch.job_id, exc_info=True)
+            if self.shared is not None:
+                await self.shared.release_claim(watch.job_id)
             self._on_error(watch, exc)
         else:
             watch.busy = False
+            if watch.poked_at <= fetched_at:
+                watch.poked_at = 0.0
             self._on_status(watch, status)
 
     def _on_status(self, watch: JobWatch, status: JobStatus) -> None:
         if not watch.active:
             return
         watch.errors = 0
+        watch.peer_waits = 0
         watch.last_status = status.raw_status
+        self._job_seen(watch.job_id, ended=status.is_terminal)
         if status.is_terminal:
             self._resolve(watch, Outcome(job=status))
             return

@@ -81,6 +81,8 @@ class JobWatch:
         "last_error",
         "last_status",
         "listed",
+        "peer_waits",
+        "poked_at",
         "unknown_logged",
         "waiters",
     )
@@ -97,4 +99,8 @@ class JobWatch:
         self.last_error = ""
         self.last_status: str | None = None
         self.listed = False
+        self.peer_waits = 0
+        """Rounds this job came back for a status another triggerer claimed (shared status)."""
+        self.poked_at = 0.0
+        """Epoch time of a push event not yet answered by a status fetched after it (0: none)."""
         self.unknown_logged = False

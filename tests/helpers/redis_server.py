@@ -62,8 +62,8 @@ class RedisServer:
             self._proc = None
 
 
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+def running_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A started server for a fixture to yield from (skips without ``redis-server``), then stopped."""
     if REDIS_SERVER is None:
         pytest.skip(
             "redis-server is not installed (apt-get install redis-server); push tests need a real one"
@@ -73,3 +73,8 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    yield from running_redis(tmp_path)

@@ -68,6 +68,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_jobstatus.exceptions import InvalidParameterError, JobStatusError, NotFoundError
 from airflow_jobstatus.models import JobState, JobStatus
 from airflow_jobstatus.models.common import DEFAULT_MAX_XCOM_BYTES
+from airflow_jobstatus.shared.budget import wait_for_budget_until
 from airflow_jobstatus.triggers.job import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
     check_wait_parameters,
@@ -314,7 +315,10 @@ class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
         self._deadline = time.time() + self.timeout
         self._request, request = self._validated()  # after templating, before any request
         self._fingerprint = fingerprint(self.spec.name, request)
-        return self.execute_resumable(context)
+        # With shared limits, a spent account budget delays the submission (up to the timeout)
+        # instead of failing it: see airflow_jobstatus.shared.budget.
+        with wait_for_budget_until(time.monotonic() + self.timeout):
+            return self.execute_resumable(context)
 
     def _known(self, job_id: str, context: Context) -> None:
         """The job of this try is known (and stored): remember it, and push it to XCom once."""

@@ -28,6 +28,7 @@ import contextvars
 import functools
 import hashlib
 import logging
+import os
 import threading
 import time
 import weakref
@@ -211,6 +212,7 @@ class Meter:
 
     @contextlib.contextmanager
     def waiting(self) -> Iterator[None]:
+        """Count a request as queued while it waits for its slot."""
         self.queued += 1
         try:
             yield
@@ -253,13 +255,37 @@ def _metric_part(text: str) -> str:
     return "".join(c if c.isalnum() or c in "_-" else "_" for c in text)
 
 
-def _stats(kind: str, name: str, value: float, tags: dict[str, str]) -> None:
-    try:
-        from airflow.sdk.observability.stats import Stats
+_stats_pid = 0
 
-        getattr(Stats, kind)(name, value, tags=tags)
+
+def _stats(kind: str, name: str, value: float, tags: dict[str, str]) -> None:
+    """Emit through Airflow's task SDK metrics (StatsD or OpenTelemetry, as ``[metrics]`` says)."""
+    global _stats_pid
+    try:
+        from airflow.sdk.observability import stats
+
+        if _stats_pid != os.getpid():
+            _stats_pid = os.getpid()
+            _ensure_stats_backend()
+        getattr(stats, kind)(name, value, tags=tags)
     except Exception:  # metrics are best effort: never fail or slow a request for them
         log.debug("could not emit metric %s", name, exc_info=True)
+
+
+def _ensure_stats_backend() -> None:
+    """Set up the SDK's metrics from ``[metrics]`` where this process has not (Airflow does it in
+    task runners and when ``airflow.sdk.serde`` loads; a triggerer sets up only its core copy)."""
+    from airflow.sdk._shared.observability.metrics import stats as sdk_stats
+
+    if getattr(sdk_stats, "_factory", None) is not None:
+        return
+    from airflow.sdk import conf
+    from airflow.sdk.observability.metrics import stats_utils
+
+    sdk_stats.initialize(
+        factory=stats_utils.get_stats_factory(),
+        export_legacy_names=conf.getboolean("metrics", "legacy_names_on", fallback=True),
+    )
 
 
 HEALTH = shared_redis.Health("shared request limits", "each process limits its own requests")
@@ -343,18 +369,19 @@ class SharedSyncLimiter:
         return slot
 
     def acquire(self, deadline: float | None = None) -> None:
-        with self.shared.meter.waiting():
-            slot = self._run(self.shared.take_args(deadline))
-            if slot is None:
-                self._local_acquire(deadline)
-                return
-            wait = self.shared.outcome(slot)
-            if wait > 0:
+        slot = self._run(self.shared.take_args(deadline))
+        if slot is None:
+            self._local_acquire(deadline)
+            return
+        wait = self.shared.outcome(slot)
+        if wait > 0:
+            with self.shared.meter.waiting():
                 time.sleep(wait)
 
     def _local_acquire(self, deadline: float | None) -> None:
         try:
-            self.local.acquire(deadline)
+            with self.shared.meter.waiting():
+                self.local.acquire(deadline)
         except BudgetExhausted:
             self.shared.meter.held(shared=False)
             raise
@@ -392,18 +419,19 @@ class SharedAsyncLimiter:
         return slot
 
     async def acquire(self, deadline: float | None = None) -> None:
-        with self.shared.meter.waiting():
-            slot = await self._run(self.shared.take_args(deadline))
-            if slot is None:
-                try:
+        slot = await self._run(self.shared.take_args(deadline))
+        if slot is None:
+            try:
+                with self.shared.meter.waiting():
                     await self.local.acquire(deadline)
-                except BudgetExhausted:
-                    self.shared.meter.held(shared=False)
-                    raise
-                self.shared.meter.sent(None, shared=False)
-                return
-            wait = self.shared.outcome(slot)
-            if wait > 0:
+            except BudgetExhausted:
+                self.shared.meter.held(shared=False)
+                raise
+            self.shared.meter.sent(None, shared=False)
+            return
+        wait = self.shared.outcome(slot)
+        if wait > 0:
+            with self.shared.meter.waiting():
                 await asyncio.sleep(wait)
 
     def pause(self, seconds: float) -> None:

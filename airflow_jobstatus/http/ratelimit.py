@@ -26,6 +26,11 @@ log = logging.getLogger(__name__)
 DAY = 86400.0
 
 
+def window_text(window: float) -> str:
+    """A budget window as messages name it: ``24 h`` for the usual day."""
+    return "24 h" if window == DAY else f"{window:g} s"
+
+
 class DeadlineExceeded(Exception):
     """The next send slot lies beyond the caller's deadline."""
 
@@ -76,15 +81,15 @@ class _Schedule:
                 if not self.exhausted_logged:  # once per spell, not once per refused request
                     self.exhausted_logged = True
                     log.warning(
-                        "connection %s: its request budget of %d per %.0f s ('max_requests_per_day') "
+                        "connection %s: its request budget of %d per %s ('max_requests_per_day') "
                         "is spent; no request is sent and waits hold until one frees up in %.0f s",
                         self.key,
                         self.per_day,
-                        self.window,
+                        window_text(self.window),
                         retry_in,
                     )
                 raise BudgetExhausted(
-                    f"the connection's request budget of {self.per_day} per {self.window:.0f}s is spent; "
+                    f"the connection's request budget of {self.per_day} per {window_text(self.window)} is spent; "
                     f"the next request frees up in {retry_in:.0f}s",
                     retry_in,
                 )

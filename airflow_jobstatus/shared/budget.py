@@ -45,6 +45,7 @@ from airflow_jobstatus.http.ratelimit import (
     SyncRateLimiter,
     async_limiter,
     sync_limiter,
+    window_text,
 )
 from airflow_jobstatus.shared import redis as shared_redis
 
@@ -330,17 +331,17 @@ class _Shared:
         if not self.exhausted_logged:  # once per spell, not once per refused request
             self.exhausted_logged = True
             log.warning(
-                "connection %s: its account's request budget of %d per %.0f s ('max_requests_per_day', "
+                "connection %s: its account's request budget of %d per %s ('max_requests_per_day', "
                 "shared by every process through Redis) is spent; no request is sent and waits hold "
                 "until one frees up in %.0f s",
                 self.conn_key,
                 self.limits.per_day,
-                self.limits.window,
+                window_text(self.limits.window),
                 slot.seconds,
             )
         raise BudgetExhausted(
-            f"the account's request budget of {self.limits.per_day} per {self.limits.window:.0f}s is "
-            f"spent; the next request frees up in {slot.seconds:.0f}s",
+            f"the account's request budget of {self.limits.per_day} per {window_text(self.limits.window)} "
+            f"is spent; the next request frees up in {slot.seconds:.0f}s",
             slot.seconds,
         )
 

@@ -307,7 +307,8 @@ class _Shared:
         self.account = account
         self.limits = limits
         self.meter = meter
-        self.keys = [f"{KEY_PREFIX}{account}", f"{KEY_PREFIX}{account}:day"]
+        # {account}: a Redis Cluster hash tag, so that the script's two keys live on one node
+        self.keys = [f"{KEY_PREFIX}{{{account}}}", f"{KEY_PREFIX}{{{account}}}:day"]
         self.exhausted_logged = False
 
     def take_args(self, deadline: float | None) -> list[Any]:

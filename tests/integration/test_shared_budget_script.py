@@ -134,3 +134,29 @@ def test_limiter_falls_back_per_process_while_redis_is_down_and_logs_each_change
         assert not any(redis_server.url in m for m in messages)
     finally:
         shared_redis.reset()
+
+
+def test_a_submission_waits_for_the_shared_budget_up_to_its_deadline(
+    redis_server: RedisServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AIRFLOW__JOBSTATUS__REDIS_URL", redis_server.url)
+    shared_redis.reset()
+    account = account_key("DeepAffects", "http://127.0.0.1:1", ("submit",))
+    limits = Limits(rate=0, per_day=1, window=1.5)
+    meter = budget.Meter("DeepAffects", "s", account, 1)
+    limiter = budget.SharedSyncLimiter(
+        budget._Shared("DeepAffects:s", account, limits, meter), SyncRateLimiter(0, 1, "s", 1.5)
+    )
+    try:
+        limiter.acquire()
+        with pytest.raises(BudgetExhausted):  # no deadline: refused at once (a wait holds)
+            limiter.acquire()
+        started = time.monotonic()
+        with budget.wait_for_budget_until(time.monotonic() + 10):  # as a submit operator runs
+            limiter.acquire()
+        assert 1.2 < time.monotonic() - started < 2.5  # slept until the first send left the window
+        with budget.wait_for_budget_until(time.monotonic() + 0.5), pytest.raises(BudgetExhausted):
+            limiter.acquire()  # frees up after the deadline: refused, nothing taken
+    finally:
+        shared_redis.reset()

@@ -40,7 +40,7 @@ from airflow_jobstatus.http.redaction import excerpt, install_log_filters, redac
 from airflow_jobstatus.http.retry import RetryPolicy, is_certificate_error, parse_retry_after
 from airflow_jobstatus.http.settings import HttpSettings
 from airflow_jobstatus.http.transport import AiohttpTransport, ready_ssl_context
-from airflow_jobstatus.shared.budget import Limits, account_key, async_limiter_for, sync_limiter_for
+from airflow_jobstatus.shared import budget as shared_budget  # a module: budget imports http too
 
 log = logging.getLogger(__name__)
 install_log_filters()
@@ -190,9 +190,11 @@ class ServiceClient:
         given = tuple(secret for secret in secrets if secret)
         for secret in given:
             register_secret(secret)
-        self._account = account_key(service, self.base_url, given)
+        self._account = shared_budget.account_key(service, self.base_url, given)
         """The account the connection's requests count against (credentials only as a one-way hash)."""
-        self._limits = Limits(settings.rate, settings.max_requests_per_day, settings.request_budget_window)
+        self._limits = shared_budget.Limits(
+            settings.rate, settings.max_requests_per_day, settings.request_budget_window
+        )
         fingerprint = hashlib.sha256(repr((self.base_url, settings, max_connections)).encode()).hexdigest()[
             :16
         ]
@@ -386,7 +388,7 @@ class ServiceClient:
     ) -> httpx.Response:
         """Send with retries; return the successful (2xx) response with its body read."""
         client = self._client()
-        limiter = sync_limiter_for(self.service, self.conn_id, self._account, self._limits)
+        limiter = shared_budget.sync_limiter_for(self.service, self.conn_id, self._account, self._limits)
         plan = self._attempts(
             client,
             operation,
@@ -506,7 +508,7 @@ class ServiceClient:
     ) -> httpx.Response:
         """Async twin of `request`: the same plan, driven with the loop's shared client."""
         client = await self._aclient()
-        limiter = async_limiter_for(self.service, self.conn_id, self._account, self._limits)
+        limiter = shared_budget.async_limiter_for(self.service, self.conn_id, self._account, self._limits)
         plan = self._attempts(
             client,
             operation,

@@ -9,6 +9,7 @@ URL is set, so a deployment without Redis never needs the package.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import threading
 import time
@@ -65,6 +66,13 @@ def redis_url() -> str | None:
                     _url = read_redis_url()
                 except InvalidParameterError as exc:  # push reports it too; requests must still go
                     log.warning("Redis is not used by this process: %s", exc)
+                    _url = None
+                if _url is not None and importlib.util.find_spec("redis") is None:
+                    log.warning(
+                        "Redis is not used by this process: [%s] redis_url is set but the 'redis' "
+                        "package is not installed (pip install 'airflow-jobstatus[push]')",
+                        SECTION,
+                    )
                     _url = None
     return _url
 

@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +99,31 @@ def arrivals(emulator: Any, service: str, credential: str, method: str = "GET") 
     ]
 
 
+def until(ready: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def start_waits(
+    workers: list[Worker], tmp: Path, service: str, conn: str, jobs: list[str], env: dict[str, str]
+) -> None:
+    """Two triggerer-like processes, each waiting on half of ``jobs``."""
+    half = len(jobs) // 2
+    for name, part in (("t1", jobs[:half]), ("t2", jobs[half:])):
+        workers.append(Worker(tmp, name, ["waits", service, conn, ",".join(part), "--poll", "1"], env))
+
+
+def end_jobs_and_collect(emulator: Any, service: str, jobs: list[str], workers: list[Worker]) -> None:
+    """End every job now; every wait must report it succeeded (none lost, none failed)."""
+    for job_id in jobs:
+        emulator.patch_job(service, job_id, duration=0)
+    ended = [line for w in workers for line in w.wait(timeout=180)]
+    assert sorted(e["job_id"] for e in ended) == sorted(jobs)
+    assert {e["event"]["event"] for e in ended} == {"succeeded"}, ended[:3]
+
+
 @pytest.fixture(autouse=True)
 def _fresh_redis_config() -> Iterator[None]:
     shared_redis.reset()
@@ -151,20 +176,10 @@ def test_a_deepaffects_budget_of_100_holds_for_50_waits_in_two_triggerers(
         hook.submit_job("asr", url=f"https://media.example/{i}.wav", webhook="https://hooks.example/da")
         for i in range(50)
     ]
-    env = worker_env(redis_server.url)
-    for name, part in (("t1", jobs[:25]), ("t2", jobs[25:])):
-        workers.append(
-            Worker(tmp_path, name, ["waits", "deepaffects", conn, ",".join(part), "--poll", "1"], env)
-        )
-    deadline = time.monotonic() + 120
-    while len(arrivals(emulator, "deepaffects", key, method="GET")) < 150:  # spent, then refilled
-        assert time.monotonic() < deadline, len(arrivals(emulator, "deepaffects", key, method="GET"))
-        time.sleep(0.5)
-    for job_id in jobs:
-        emulator.patch_job("deepaffects", job_id, duration=0)  # ended now
-    ended = [line for w in workers for line in w.wait(timeout=180)]
-    assert sorted(e["job_id"] for e in ended) == sorted(jobs)  # no wait lost
-    assert {e["event"]["event"] for e in ended} == {"succeeded"}, ended[:3]
+    start_waits(workers, tmp_path, "deepaffects", conn, jobs, worker_env(redis_server.url))
+    # the budget is spent, then refilled
+    until(lambda: len(arrivals(emulator, "deepaffects", key)) >= 150, timeout=120)
+    end_jobs_and_collect(emulator, "deepaffects", jobs, workers)
     times = arrivals(emulator, "deepaffects", key, method="GET")
     assert len(times) > 100  # the budget was spent and refilled during the run
     # Never more than the budget in one window, as the service counts (arrival times; 0.3 s for
@@ -184,10 +199,7 @@ def test_retry_after_seen_by_one_process_holds_the_other(
     emulator.add_fault(service="daily", credential=key, kind="rate_limit", retry_after=8, count=1)
     env = worker_env(redis_server.url)
     workers.append(Worker(tmp_path, "a", ["requests", "daily", conn_a, "no-such-job", "1"], env))
-    deadline = time.monotonic() + 60
-    while not arrivals(emulator, "daily", key):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    until(lambda: bool(arrivals(emulator, "daily", key)), timeout=60)
     throttled_at = arrivals(emulator, "daily", key)[0]
     workers.append(Worker(tmp_path, "b", ["requests", "daily", conn_b, "no-such-job", "1"], env))
     for worker in workers:
@@ -211,13 +223,8 @@ def test_redis_stopped_mid_run_falls_back_per_process_and_recovers_without_losin
     emulator.configure(job_duration=600)  # the test ends the jobs after Redis is back
     hook = DailyHook(daily_conn_id=conn)
     jobs = [hook.submit_job("transcript", uri=f"https://media.example/{i}.mp4") for i in range(10)]
-    env = worker_env(redis_server.url)
-    for name, part in (("t1", jobs[:5]), ("t2", jobs[5:])):
-        workers.append(Worker(tmp_path, name, ["waits", "daily", conn, ",".join(part), "--poll", "1"], env))
-    deadline = time.monotonic() + 90
-    while len(arrivals(emulator, "daily", key)) < 20:  # both processes are polling
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    start_waits(workers, tmp_path, "daily", conn, jobs, worker_env(redis_server.url))
+    until(lambda: len(arrivals(emulator, "daily", key)) >= 20, timeout=90)  # both are polling
     time.sleep(3)
     redis_server.stop()
     stopped_at = time.time()
@@ -225,12 +232,9 @@ def test_redis_stopped_mid_run_falls_back_per_process_and_recovers_without_losin
     redis_server.start()
     restarted_at = time.time()
     time.sleep(10)
-    for job_id in jobs:
-        emulator.patch_job("daily", job_id, duration=0)
-    ended = [line for w in workers for line in w.wait(timeout=120)]
-    assert sorted(e["job_id"] for e in ended) == sorted(jobs)  # no wait lost
-    assert {e["event"]["event"] for e in ended} == {"succeeded"}
+    end_jobs_and_collect(emulator, "daily", jobs, workers)
     times = arrivals(emulator, "daily", key)
+    assert any(stopped_at < t < restarted_at for t in times)  # polling went on without Redis
     shared_before = [t for t in times if stopped_at - 3 < t < stopped_at]
     shared_after = [t for t in times if t > restarted_at + 6]  # each process retries Redis within 5 s
     assert most_in_any_window(shared_before, 1.0) <= 3 + 1

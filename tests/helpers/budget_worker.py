@@ -3,9 +3,10 @@ triggerer-like event loop running real `JobStatusTrigger` waits. Configuration c
 environment (``AIRFLOW_CONN_*``, ``AIRFLOW__JOBSTATUS__REDIS_URL``) as in a deployment.
 
     python -m tests.helpers.budget_worker requests SERVICE CONN_ID JOB_ID COUNT [--threads N]
+    python -m tests.helpers.budget_worker arequests SERVICE CONN_ID JOB_ID COUNT   (one event loop)
     python -m tests.helpers.budget_worker waits SERVICE CONN_ID JOB_ID[,JOB_ID...] [--poll S]
 
-``requests`` prints one JSON line ``{"ok": N, "errors": {...}}``; ``waits`` prints one JSON line per
+``requests`` and ``arequests`` print one JSON line ``{"ok": N, "errors": {...}}``; ``waits`` prints one JSON line per
 ended wait (``{"job_id", "event"}``). A wait that ends in an error is reported, not raised.
 """
 
@@ -41,6 +42,23 @@ def send_requests(service: str, conn_id: str, job_id: str, count: int, threads: 
     return {"ok": ok, "errors": dict(errors)}
 
 
+async def send_requests_async(service: str, conn_id: str, job_id: str, count: int) -> dict[str, Any]:
+    """As `send_requests`, on one event loop (the async client and limiter a triggerer uses)."""
+    hook = SERVICES[service].make_hook(conn_id)
+    errors: Counter[str] = Counter()
+
+    async def one() -> bool:
+        try:
+            await hook.aget_job(job_id)
+            return True
+        except Exception as exc:  # counted and reported: the test decides
+            errors[type(exc).__name__] += 1
+            return False
+
+    ok = sum(await asyncio.gather(*(one() for _ in range(count))))
+    return {"ok": ok, "errors": dict(errors)}
+
+
 async def run_waits(service: str, conn_id: str, job_ids: list[str], poll: float, timeout: float) -> None:
     from airflow_jobstatus.triggers.job import JobStatusTrigger
 
@@ -61,7 +79,7 @@ async def run_waits(service: str, conn_id: str, job_ids: list[str], poll: float,
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=("requests", "waits"))
+    parser.add_argument("mode", choices=("requests", "arequests", "waits"))
     parser.add_argument("service")
     parser.add_argument("conn_id")
     parser.add_argument("job_ids")
@@ -73,6 +91,9 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     if args.mode == "requests":
         result = send_requests(args.service, args.conn_id, args.job_ids, args.count, args.threads)
+        print(json.dumps(result), flush=True)
+    elif args.mode == "arequests":
+        result = asyncio.run(send_requests_async(args.service, args.conn_id, args.job_ids, args.count))
         print(json.dumps(result), flush=True)
     else:
         asyncio.run(run_waits(args.service, args.conn_id, args.job_ids.split(","), args.poll, args.timeout))

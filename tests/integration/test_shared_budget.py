@@ -198,7 +198,8 @@ def test_retry_after_seen_by_one_process_holds_the_other(
     conn_b, _ = make_connection("daily", credential=key, max_requests_per_second=10)
     emulator.add_fault(service="daily", credential=key, kind="rate_limit", retry_after=8, count=1)
     env = worker_env(redis_server.url)
-    workers.append(Worker(tmp_path, "a", ["requests", "daily", conn_a, "no-such-job", "1"], env))
+    # a: a triggerer's event loop (async client); b: a worker (sync client)
+    workers.append(Worker(tmp_path, "a", ["arequests", "daily", conn_a, "no-such-job", "1"], env))
     until(lambda: bool(arrivals(emulator, "daily", key)), timeout=60)
     throttled_at = arrivals(emulator, "daily", key)[0]
     workers.append(Worker(tmp_path, "b", ["requests", "daily", conn_b, "no-such-job", "1"], env))

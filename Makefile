@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/trigger_scale.py
 	$(BIN)/python benchmarks/transfer.py
 	$(BIN)/python benchmarks/transfer_memory.py
+	$(BIN)/python benchmarks/shared_limiter.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-output

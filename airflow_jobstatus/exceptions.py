@@ -125,7 +125,8 @@ class RequestBudgetExhaustedError(RateLimitedError):
     """The connection's own per-day request budget (``max_requests_per_day``) is spent: nothing was sent.
 
     Waits (sensors, deferred tasks) do not count it as a failed check: they hold until the budget
-    refills (``retry_after`` seconds). A submission fails with it (retry the task later).
+    refills (``retry_after`` seconds). A submission fails with it (retry the task later); with shared
+    budgets (``[jobstatus] redis_url``) a submit operator first waits for the budget, up to its timeout.
     """
 
     permanent = False  # the budget refills: waits hold, they do not end

@@ -49,3 +49,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if report is not None:
         terminalreporter.section("secret canary scan")
         terminalreporter.write_line(report.summary())
+
+
+@pytest.fixture(autouse=True)
+def _forget_redis_url() -> object:
+    """``[jobstatus] redis_url`` is read once per process; tests set it (monkeypatch), so forget it around each."""
+    from airflow_jobstatus.shared import redis as shared_redis
+
+    shared_redis.reset()
+    yield
+    shared_redis.reset()

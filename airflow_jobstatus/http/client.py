@@ -34,11 +34,12 @@ from airflow_jobstatus.exceptions import (
 )
 from airflow_jobstatus.http.auth import RefreshableTokenAuth
 from airflow_jobstatus.http.call import Call
-from airflow_jobstatus.http.ratelimit import BudgetExhausted, DeadlineExceeded, async_limiter, sync_limiter
+from airflow_jobstatus.http.ratelimit import BudgetExhausted, DeadlineExceeded
 from airflow_jobstatus.http.redaction import excerpt, install_log_filters, redact_url, register_secret, scrub
 from airflow_jobstatus.http.retry import RetryPolicy, is_certificate_error, parse_retry_after
 from airflow_jobstatus.http.settings import HttpSettings
 from airflow_jobstatus.http.transport import AiohttpTransport, ready_ssl_context
+from airflow_jobstatus.shared import budget as shared_budget  # a module: budget imports http too
 
 log = logging.getLogger(__name__)
 install_log_filters()
@@ -172,13 +173,18 @@ class ServiceClient:
         self.auth = auth
         self.policy = policy or RetryPolicy(max_retries=settings.max_retries)
         self.max_connections = max_connections
-        for secret in secrets:
+        given = tuple(secret for secret in secrets if secret)
+        for secret in given:
             register_secret(secret)
+        self._account = shared_budget.account_key(service, self.base_url, given)
+        """The account the connection's requests count against (credentials only as a one-way hash)."""
+        self._limits = shared_budget.Limits(
+            settings.rate, settings.max_requests_per_day, settings.request_budget_window
+        )
         fingerprint = hashlib.sha256(repr((self.base_url, settings, max_connections)).encode()).hexdigest()[
             :16
         ]
         self._client_key = f"{service}:{conn_id}:{fingerprint}"
-        self._limiter_key = f"{service}:{conn_id}"
         self._sync_client: httpx.Client | None = None
         self.options: dict[str, Any] = {}
         """Service-specific connection settings a hook reads from the extra (not secrets)."""
@@ -368,7 +374,7 @@ class ServiceClient:
     ) -> httpx.Response:
         """Send with retries; return the successful (2xx) response with its body read."""
         client = self._client()
-        limiter = sync_limiter(self._limiter_key, self.settings.rate, self.settings.max_requests_per_day)
+        limiter = shared_budget.sync_limiter_for(self.service, self.conn_id, self._account, self._limits)
         plan = self._attempts(
             client,
             operation,
@@ -488,7 +494,7 @@ class ServiceClient:
     ) -> httpx.Response:
         """Async twin of `request`: the same plan, driven with the loop's shared client."""
         client = await self._aclient()
-        limiter = async_limiter(self._limiter_key, self.settings.rate, self.settings.max_requests_per_day)
+        limiter = shared_budget.async_limiter_for(self.service, self.conn_id, self._account, self._limits)
         plan = self._attempts(
             client,
             operation,

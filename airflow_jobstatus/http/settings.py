@@ -21,7 +21,10 @@ class HttpSettings:
     max_requests_per_minute: float = 0.0
     """A second, per-minute rate limit (0: none); the stricter of the two applies."""
     max_requests_per_day: int = 0
-    """Requests this process may send in any 24 hours (0: no budget); see `http.ratelimit`."""
+    """Requests the account may send in any ``request_budget_window`` (0: no budget): per process, or
+    for the whole deployment with ``[jobstatus] redis_url`` (`shared.budget`)."""
+    request_budget_window: float = 86400.0
+    """Seconds of the sliding window ``max_requests_per_day`` counts in (a day; shorter for tests)."""
     verify_tls: bool = True
     allow_http_links: bool = False
     max_response_bytes: int = 32 * 1024 * 1024
@@ -65,6 +68,7 @@ class HttpSettings:
             ("max_requests_per_second", float),
             ("max_requests_per_minute", float),
             ("max_requests_per_day", int),
+            ("request_budget_window", float),
             ("max_response_bytes", int),
         ):
             raw = get(name)
@@ -79,7 +83,7 @@ class HttpSettings:
                     f"connection extra '{name}' must be a number, got {raw!r}",
                     hint=f"Set '{name}' in the connection's extra to a number",
                 ) from None
-            if value < 0 or (name == "request_timeout" and value == 0):
+            if value < 0 or (name in ("request_timeout", "request_budget_window") and value == 0):
                 raise InvalidParameterError(
                     f"connection extra '{name}' must be positive, got {raw!r}",
                     hint=f"Set '{name}' in the connection's extra to a positive number",

@@ -70,6 +70,7 @@ from airflow_jobstatus.exceptions import InvalidParameterError, JobStatusError, 
 from airflow_jobstatus.models import JobState, JobStatus
 from airflow_jobstatus.models.common import DEFAULT_MAX_XCOM_BYTES
 from airflow_jobstatus.services import SubmitRequest
+from airflow_jobstatus.shared.budget import wait_for_budget_until
 from airflow_jobstatus.shared.concurrency import JOB_HOLD, free_slot, submit_in_slot
 from airflow_jobstatus.triggers.job import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
@@ -402,7 +403,10 @@ class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
         self._deadline = time.time() + self.timeout
         self._request, request = self._validated()  # after templating, before any request
         self._fingerprint = fingerprint(self.spec.name, request)
-        return self.execute_resumable(context)
+        # With shared limits, a spent account budget delays the submission (up to the timeout)
+        # instead of failing it: see airflow_jobstatus.shared.budget.
+        with wait_for_budget_until(time.monotonic() + self.timeout):
+            return self.execute_resumable(context)
 
     def _known(self, job_id: str, context: Context) -> None:
         """The job of this try is known (and stored): remember it, and push it to XCom once."""

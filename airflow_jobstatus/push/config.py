@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from airflow_jobstatus.exceptions import InvalidParameterError
-
-SECTION = "jobstatus"
+from airflow_jobstatus.shared.redis import SECTION, read_redis_url
 
 DEFAULT_EVENT_TTL = 86400.0
 """Seconds a received event is kept in Redis for waits that register (or restart) later."""
@@ -72,12 +71,7 @@ def load_config() -> PushConfig:
         value = conf.get(SECTION, option, fallback=None)
         return value if value is None else str(value)
 
-    redis_url = (get("redis_url") or "").strip() or None
-    if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
-        raise InvalidParameterError(
-            f"[{SECTION}] redis_url must be a redis://, rediss:// or unix:// URL",
-            hint="For example redis://127.0.0.1:6379/0; leave it unset to keep push off.",
-        )
+    redis_url = read_redis_url()
     base = (get("webhook_base_url") or "").strip().rstrip("/") or None
     if base is not None and not base.startswith(("https://", "http://")):
         raise InvalidParameterError(

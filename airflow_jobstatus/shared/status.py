@@ -27,11 +27,11 @@ import logging
 import time
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow_jobstatus.models import JobState, JobStatus
 from airflow_jobstatus.shared.accounts import aaccount_key
-from airflow_jobstatus.shared.redis import async_client
+from airflow_jobstatus.shared.redis import async_client, redis_url
 from airflow_jobstatus.triggers.pacing import GATHER, JITTER
 
 if TYPE_CHECKING:
@@ -96,10 +96,11 @@ class Record:
 class SharedStatus:
     """The Redis side of one connection poller: shared records, claims, and job slots."""
 
-    def __init__(self, spec: ServiceSpec, conn_id: str, redis: Redis) -> None:
+    def __init__(self, spec: ServiceSpec, conn_id: str) -> None:
         self.spec = spec
         self.conn_id = conn_id
-        self.redis = redis
+        self.redis: Redis = cast("Redis", None)
+        """The loop's client, set by `_read_account` before `ready` can be true."""
         self.loop = asyncio.get_running_loop()
         self.account: str | None = None
         """Read from the connection once, off the poll path; until then nothing is shared."""
@@ -112,14 +113,17 @@ class SharedStatus:
     @classmethod
     def for_poller(cls, spec: ServiceSpec, conn_id: str) -> SharedStatus | None:
         """None without ``[jobstatus] redis_url``: the poller then works exactly as on its own."""
-        redis = async_client()
-        return cls(spec, conn_id, redis) if redis is not None else None
+        return cls(spec, conn_id) if redis_url() is not None else None
 
     def __repr__(self) -> str:
         return f"SharedStatus({self.spec.name}, {self.conn_id!r}, ready={self.ready})"
 
     async def _read_account(self) -> None:
         try:
+            redis = await async_client()
+            if redis is None:
+                return
+            self.redis = redis
             self.account = await aaccount_key(self.spec, self.conn_id)
         except asyncio.CancelledError:
             raise

@@ -237,7 +237,7 @@ async def test_a_broken_jobstatus_section_turns_the_receiver_off(
     assert {(r.status_code, r.text) for r in responses} == {(404, '{"detail":"rejected"}')}
     assert [r.getMessage() for r in caplog.records if "webhooks are off" in r.getMessage()] == [
         "jobstatus webhooks are off: [jobstatus] redis_url must be a redis://, rediss:// or unix:// URL. "
-        "For example redis://127.0.0.1:6379/0; leave it unset to keep push off."
+        "For example redis://127.0.0.1:6379/0; leave it unset to keep push off and limits per process."
     ]
 
 

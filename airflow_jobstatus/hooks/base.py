@@ -203,6 +203,8 @@ class JobServiceHook(BaseHook):
             secrets=secrets,
             error_text=self.spec.error_body.text_of if self.spec.error_body is not None else None,
         )
+        if self.spec.error_body is not None:
+            client.error_types = self.spec.error_body.handled_as
         self._configure(client, conn, extra)
         return client
 

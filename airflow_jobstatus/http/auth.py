@@ -64,6 +64,19 @@ class QueryParamAuth(httpx.Auth):
         return f"QueryParamAuth({self._name}=***)"
 
 
+@dataclass(frozen=True)
+class CredentialQuery:
+    """A description's auth: a connection field sent as a query parameter (DeepAffects' ``apikey``)."""
+
+    field: str
+    param: str
+
+    def build(self, read: Callable[[str], str]) -> tuple[httpx.Auth, list[str]]:
+        """The auth and its secret; ``read(field)`` gives the connection field (or fails naming it)."""
+        value = read(self.field)
+        return QueryParamAuth(self.param, value), [value]
+
+
 class TokenSource(Protocol):
     """Supplies a bearer token, shared and cached by its owner."""
 

@@ -50,22 +50,18 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 M = TypeVar("M", bound=pydantic.BaseModel)
 
 
-MESSAGE_KEYS = ("error", "Error", "ErrorCode", "type", "message", "info")
-"""Where Daily, Wasabi, Symbl and DeepAffects (``{"type", "message"}``) put their error text."""
+MESSAGE_KEYS = ("error", "Error", "ErrorCode", "message", "info")
+"""Where error text usually is, for a body no description's `ErrorBody` reads (Symbl's ``{"message"}``)."""
 
 
 def service_message(content: bytes) -> str:
-    """The service's own error text from a response body, whichever of the four shapes it uses."""
+    """A guess at the error text of a response body its service's `ErrorBody` did not read."""
     try:
         body = json.loads(content)
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nesting too deep
         return excerpt(content, 200) if content else ""
     if not isinstance(body, dict):
         return excerpt(content, 200)
-    fault = body.get("fault")
-    if isinstance(fault, dict):  # DeepAffects
-        code = (fault.get("detail") or {}).get("errorcode") if isinstance(fault.get("detail"), dict) else None
-        return scrub(" ".join(str(p) for p in (fault.get("faultstring"), code and f"({code})") if p))
     parts = []
     for key in MESSAGE_KEYS:
         value = body.get(key)

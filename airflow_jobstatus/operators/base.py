@@ -198,7 +198,7 @@ def params_doc(request: type[SubmitRequest], conn_id_kwarg: str) -> str:
     """The ``:param:`` lines of an operator whose parameters are ``request``'s fields."""
     lines = [
         f":param {name}: {field.description or ''} (templated)"
-        for name, field in request.model_fields.items()
+        for name, field in request.parameters().items()
     ]
     conn_type = conn_id_kwarg.removesuffix("_conn_id")
     lines.append(f":param {conn_id_kwarg}: a ``{conn_type}`` connection. Default ``{conn_type}_default``.")
@@ -216,7 +216,7 @@ def _request_init(
     ``default_args``, ``expand``), so the signature is built from them.
     """
     spec = cls.spec
-    fields = request.model_fields
+    fields = request.parameters()
 
     def __init__(self: JobSubmitOperator, **kwargs: Any) -> None:
         conn_id = kwargs.pop(spec.conn_id_kwarg, spec.default_conn_id)
@@ -340,7 +340,7 @@ class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
         request = cls.__dict__["spec"].submit_request if "spec" in cls.__dict__ else None
         if request is not None:
             if "template_fields" not in cls.__dict__:
-                cls.template_fields = tuple(request.model_fields)
+                cls.template_fields = tuple(request.parameters())
             own = cls.__dict__.get("__init__", JobSubmitOperator.__init__)
             cls.__init__ = _request_init(cls, request, own)  # type: ignore[method-assign]
             cls.__doc__ = f"{cls.__doc__ or ''}\n{params_doc(request, cls.spec.conn_id_kwarg)}"
@@ -356,7 +356,7 @@ class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
         model = self.spec.submit_request
         if model is None:
             raise NotImplementedError
-        request = model.of(self.spec.display_name, {name: getattr(self, name) for name in model.model_fields})
+        request = model.of(self.spec.display_name, {name: getattr(self, name) for name in model.parameters()})
         call = request.call()
         return {"request": request}, {
             "method": call.method,

@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pydantic
+from pydantic.fields import FieldInfo
 
 from airflow_jobstatus.http.call import Call
 from airflow_jobstatus.models.common import JobState
 
 if TYPE_CHECKING:
     from airflow_jobstatus.hooks.base import JobServiceHook
-    from airflow_jobstatus.http.auth import CredentialHeaders
+    from airflow_jobstatus.http.auth import CredentialHeaders, CredentialQuery
 
 
 def _types_of(annotation: Any) -> set[Any]:
@@ -68,6 +69,13 @@ class SubmitRequest(pydantic.BaseModel):
 
     positional: ClassVar[str | None] = None
     """The field a hook's ``submit_job`` also takes as its first positional argument."""
+    set_at_send: ClassVar[frozenset[str]] = frozenset()
+    """Fields the operator fills in itself when it sends the job: not operator parameters."""
+
+    @classmethod
+    def parameters(cls) -> dict[str, FieldInfo]:
+        """The fields an operator takes as parameters (all but `set_at_send`)."""
+        return {k: v for k, v in cls.model_fields.items() if k not in cls.set_at_send}
 
     @pydantic.model_validator(mode="before")
     @classmethod
@@ -149,6 +157,9 @@ class ErrorBody(pydantic.BaseModel):
     """A service's documented error body; `message` is the text its errors show."""
 
     model_config = pydantic.ConfigDict(extra="ignore")
+
+    handled_as: ClassVar[Mapping[str, int]] = types.MappingProxyType({})
+    """A body's ``type`` -> the HTTP status its error is handled as, whatever status it came with."""
 
     def message(self) -> str:
         raise NotImplementedError
@@ -249,7 +260,7 @@ class ServiceSpec:
     """The service's documented job statuses and the state each one is."""
     submit_request: type[SubmitRequest] | None = None
     """The submission: the hook's ``submit_job`` and the operator's parameters (None: not converted yet)."""
-    auth: CredentialHeaders | None = None
+    auth: CredentialHeaders | CredentialQuery | None = None
     """How requests carry the connection's credentials (None: the hook's own ``_auth``)."""
     outputs_lag: OutputsLag | None = None
     """A finished job's outputs may answer 404 for a while: `get_outputs` reads them again meanwhile."""

@@ -1,13 +1,390 @@
-"""DeepAffects: the service's description (its hook, models and submission still live in hooks/ and models/)."""
+"""DeepAffects async API: submit to ``/audio/generic/api/...``, poll the transaction status.
+
+Contract: docs/contracts.md A1-A11 (seed 004, providers.md). The API key travels in the query
+string (``apikey``, A10), redacted from every URL printed. The result is inline (A9): a completed
+status carries it under ``response.response``, so the job's one output is an `InlineDocument`
+pointing there inside ``JobStatus.raw``.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import base64
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_jobstatus.services._spec import ExtraField, FormField, ServiceSpec
+from pydantic import Field, field_validator, model_validator
+
+from airflow_jobstatus.http.auth import CredentialQuery
+from airflow_jobstatus.http.call import Call
+from airflow_jobstatus.models.common import (
+    ApiModel,
+    InlineDocument,
+    JobOutput,
+    JobState,
+    JobStatus,
+    Service,
+    media_type_for,
+    normalize_state,
+    redact_secrets,
+)
+from airflow_jobstatus.services._spec import (
+    ErrorBody,
+    ExtraField,
+    FormField,
+    Invalid,
+    ServiceSpec,
+    SubmitRequest,
+)
 
 if TYPE_CHECKING:
     from airflow_jobstatus.hooks.base import JobServiceHook
+
+SUBMIT_PATHS: Mapping[str, str] = MappingProxyType(
+    {"asr": "/audio/generic/api/v1/async/asr", "diarize": "/audio/generic/api/v2/async/diarize"}
+)
+STATUS_PATH = "/transaction/generic/api/v1/async/status"
+
+#: DeepAffects' documented statuses (A6; other casings match case-insensitively).
+DEEPAFFECTS_STATUS_MAP: Mapping[str, JobState] = MappingProxyType(
+    {"Running": JobState.RUNNING, "Completed": JobState.SUCCEEDED, "Failed": JobState.FAILED}
+)
+#: Where the inline result sits in a status response (and so in ``JobStatus.raw``).
+DEEPAFFECTS_RESULT_POINTER = "/response/response"
+#: ``audioType`` values of both APIs (A5).
+AUDIO_TYPES = ("callcenter", "meeting", "earningscalls", "interview", "media-broadcast")
+#: Errors page, "Error types" (A7): the body's ``type`` decides, as this HTTP status would.
+ERROR_TYPES: Mapping[str, int] = MappingProxyType(
+    {
+        "params_invalid": 400,  # permanent: fix the parameters
+        "unknown_route": 404,
+        "queued": 429,  # "try this request again in a few minutes": wait and retry
+        "rate_limit": 429,
+        "api_error": 503,  # transient
+    }
+)
+WEBHOOK_HINT = (
+    "Pass webhook= with the http(s) URL DeepAffects should POST the result to; "
+    "the task still polls for the result, so any URL you control will do"
+)
+
+
+class DeepAffectsWord(ApiModel):
+    """One recognized word. Times are seconds; the service sends ``1`` and ``2.6`` alike."""
+
+    word: str
+    start: float
+    end: float
+    confidence: float | None = None
+    speaker_id: str | None = None
+
+
+class DeepAffectsAsrResult(ApiModel):
+    """The ASR result (``/audio/generic/api/v1/async/asr``)."""
+
+    num_speakers: int | None = None
+    transcript: str
+    confidence: float | None = None
+    words: list[DeepAffectsWord] = Field(default_factory=list)
+
+
+class DeepAffectsDiarizeSegment(ApiModel):
+    """One speaker turn. The type of ``speaker_id`` is undocumented here, so both forms are accepted."""
+
+    speaker_id: str | int
+    start: float
+    end: float
+
+
+class DeepAffectsDiarizeResult(ApiModel):
+    """The diarization result (``/audio/generic/api/v2/async/diarize``)."""
+
+    num_speakers: int | None = None
+    segments: list[DeepAffectsDiarizeSegment] = Field(default_factory=list)
+
+
+class DeepAffectsEnvelope(ApiModel):
+    """``response`` of a status response: the request id and the API-specific result.
+
+    ``response`` stays a plain object, its shape depends on the API called (parse it with
+    `DeepAffectsAsrResult` or `DeepAffectsDiarizeResult`). A string is accepted too: what a failed
+    job carries there is undocumented, and a bare message must not make the poll itself fail.
+    """
+
+    request_id: str | None = None
+    response: dict[str, Any] | str | None = None
+
+
+class DeepAffectsStatusResponse(ApiModel):
+    """``GET .../async/status``: ``{"status", "response": {"request_id", "response"}}``."""
+
+    status: str | None = None
+    response: DeepAffectsEnvelope | None = None
+
+    @property
+    def result(self) -> dict[str, Any] | None:
+        """The inline result object, when there is one."""
+        if self.response is not None and isinstance(self.response.response, dict):
+            return self.response.response
+        return None
+
+    def asr_result(self) -> DeepAffectsAsrResult:
+        """The result parsed as an ASR result; ``ValueError`` when there is none."""
+        if self.result is None:
+            raise ValueError("the status response carries no result")
+        return DeepAffectsAsrResult.model_validate(self.result)
+
+    def diarize_result(self) -> DeepAffectsDiarizeResult:
+        """The result parsed as a diarization result; ``ValueError`` when there is none."""
+        if self.result is None:
+            raise ValueError("the status response carries no result")
+        return DeepAffectsDiarizeResult.model_validate(self.result)
+
+
+class DeepAffectsSubmitResponse(ApiModel):
+    """``202`` from an async endpoint: the request id to poll with and the API name."""
+
+    request_id: str
+    api: str | None = None
+
+
+class DeepAffectsFaultDetail(ApiModel):
+    """``fault.detail``: the machine-readable code, e.g. ``oauth.v2.InvalidApiKey``."""
+
+    errorcode: str | None = None
+
+
+class DeepAffectsFaultBody(ApiModel):
+    """``fault``: the message and its detail."""
+
+    faultstring: str
+    detail: DeepAffectsFaultDetail | None = None
+
+
+class DeepAffectsError(ErrorBody):
+    """The gateway's ``{"fault": {"faultstring", "detail": {"errorcode"}}}`` (e.g. a 401) or the API's
+    ``{"type", "message"}`` (A7); the ``type`` decides the handling (`handled_as`)."""
+
+    handled_as: ClassVar[Mapping[str, int]] = ERROR_TYPES
+
+    fault: DeepAffectsFaultBody | None = None
+    type: str | None = None
+    text: str | None = Field(None, alias="message")
+
+    def message(self) -> str:
+        if self.fault is not None:
+            code = self.fault.detail.errorcode if self.fault.detail is not None else None
+            return f"{self.fault.faultstring} ({code})" if code else self.fault.faultstring
+        return ": ".join(p for p in (self.type, self.text) if p)
+
+
+_MESSAGE_KEYS = ("error", "message", "errorMessage", "error_message", "detail", "reason", "faultstring")
+
+
+def _find_message(value: Any) -> str | None:
+    """The first non-empty message-like string in a failed job's payload (shape undocumented)."""
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, Mapping):
+        for key in _MESSAGE_KEYS:
+            found = value.get(key)
+            if isinstance(found, str) and found:
+                return found
+            if isinstance(found, Mapping) and (nested := _find_message(found)):
+                return nested
+    return None
+
+
+def deepaffects_job_status(resp: DeepAffectsStatusResponse, request_id: str) -> JobStatus:
+    """Translate a DeepAffects status response into a `JobStatus` for ``request_id``.
+
+    The status response may omit the request id while the job runs, so the caller passes the one it
+    submitted; a different id echoed back is a ``ValueError`` (someone else's result). A
+    ``Completed`` response with a result object has one output, ``result`` (json), an
+    `InlineDocument` at `DEEPAFFECTS_RESULT_POINTER`. On ``Failed`` the error is the first message
+    found in the response (its shape is undocumented), else ``None``.
+    """
+    if not request_id:
+        raise ValueError("request_id must not be empty")
+    echoed = resp.response.request_id if resp.response is not None else None
+    if echoed and echoed != request_id:
+        raise ValueError(f"status response is for request {echoed!r}, not {request_id!r}")
+    state = normalize_state(resp.status, DEEPAFFECTS_STATUS_MAP)
+    outputs: list[JobOutput] = []
+    if state is JobState.SUCCEEDED and resp.result is not None:
+        location = InlineDocument(pointer=DEEPAFFECTS_RESULT_POINTER)
+        outputs.append(
+            JobOutput(name="result", format="json", media_type=media_type_for("json"), location=location)
+        )
+    error = None
+    if state is JobState.FAILED:
+        error = _find_message(resp.response.response if resp.response is not None else None)
+        error = error or _find_message(resp.model_extra or {})
+    dumped = resp.model_dump(mode="json", exclude_unset=True, by_alias=True)
+    raw = redact_secrets(dumped)
+    if outputs:
+        # The result is the job's output: keep it verbatim (redaction is for the envelope only).
+        raw["response"]["response"] = dumped["response"]["response"]
+    return JobStatus(
+        service=Service.DEEPAFFECTS,
+        job_id=request_id,
+        state=state,
+        raw_status=resp.status,
+        error=error,
+        outputs=outputs,
+        raw=raw,
+    )
+
+
+class DeepAffectsSubmitRequest(SubmitRequest):
+    """``POST /audio/generic/api/{v1/async/asr,v2/async/diarize}?webhook=&request_id=`` (A1-A5, A11)."""
+
+    positional = "api"
+    set_at_send = frozenset({"request_id"})
+
+    api: str = Field(description="``asr`` (speech to text) or ``diarize`` (who spoke when).")
+    url: str | None = Field(None, description="an audio file URL the service downloads.")
+    content: str | None = Field(
+        None,
+        description="the audio itself, base64-encoded (bytes are encoded for you). Exactly one of "
+        "``url`` and ``content``.",
+    )
+    encoding: str = Field(
+        "wav", description="the audio encoding, e.g. ``wav``, ``mp3``, ``FLAC``. Default ``wav``."
+    )
+    sample_rate: int = Field(16000, description="in Hz. Default 16000.")
+    language_code: str = Field("en-US", description="Default ``en-US``.")
+    speaker_count: int | None = Field(
+        None,
+        description="how many speakers, -1 for unknown (the service's default); ``diarize`` only, sent "
+        "as ``speakers``.",
+    )
+    audio_type: str | None = Field(None, description=f"one of {', '.join(f'``{t}``' for t in AUDIO_TYPES)}.")
+    enable_punctuation: bool | None = Field(None, description="``asr`` only.")
+    enable_speaker_diarization: bool | None = Field(
+        None, description="``asr`` only; the service's default is off."
+    )
+    webhook: str | None = Field(
+        None,
+        description="the http(s) URL DeepAffects POSTs the result to; the service refuses async requests "
+        "without one, so nothing is sent without it. The operator, when it is unset, passes the push-"
+        "completion receiver's URL if ``[jobstatus] webhook_base_url`` is configured and the connection "
+        'has a ``webhook_token`` (README "Push completion"); a value given here wins. The task still '
+        "polls for the result, so without push any URL you control will do.",
+    )
+    source: str | None = Field(
+        None,
+        description="where the audio comes from (``webex``, ``zoom``, ``gotomeeting``, ``phone``), for a "
+        "model built for it.",
+    )
+    do_vad: bool | None = Field(None, description="``diarize`` only: remove silence and noise segments.")
+    speaker_ids: list[str] | None = Field(None, description="``diarize`` only: speakers to identify.")
+    request_id: str | None = Field(
+        None,
+        description="sent as given (the docs show it as optional, A11); they do not say that resending one "
+        "returns the same job, so it never de-duplicates a submission. The operator sends a new one each time.",
+    )
+
+    @field_validator("url", "content", "audio_type", "webhook", "source", "request_id", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _encoded(cls, content: Any) -> Any:
+        return (
+            base64.b64encode(content).decode("ascii") if isinstance(content, bytes | bytearray) else content
+        )
+
+    @field_validator("speaker_ids", mode="before")
+    @classmethod
+    def _listed(cls, ids: Any) -> Any:
+        return list(ids) if isinstance(ids, tuple) else ids
+
+    @field_validator("api")
+    @classmethod
+    def _api(cls, api: str) -> str:
+        if api not in SUBMIT_PATHS:
+            raise Invalid(f"api must be one of {', '.join(SUBMIT_PATHS)}, got {api!r:.80}")
+        return api
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook(cls, webhook: str | None) -> str | None:
+        if webhook is not None and not webhook.startswith(("https://", "http://")):  # A2
+            raise Invalid(
+                f"webhook is required for DeepAffects async requests, got {webhook!r:.80}", WEBHOOK_HINT
+            )
+        return webhook
+
+    @model_validator(mode="after")
+    def _rules(self) -> DeepAffectsSubmitRequest:
+        diarize = self.api == "diarize"
+        if (self.url is None) == (self.content is None):
+            raise Invalid(
+                "exactly one of url or content (base64 audio) is needed",
+                hint="Pass url= for audio the service can download, or content= with base64-encoded audio",
+            )
+        if self.sample_rate <= 0:
+            raise Invalid(f"sample_rate must be a positive integer (Hz), got {self.sample_rate!r}")
+        if not self.encoding:
+            raise Invalid("encoding is required (e.g. 'wav', 'mp3', 'FLAC', 'LINEAR16')")
+        if self.audio_type is not None and self.audio_type not in AUDIO_TYPES:
+            raise Invalid(
+                f"audio_type for {self.api} must be one of {', '.join(AUDIO_TYPES)}, got {self.audio_type!r:.80}"
+            )
+        if self.speaker_count is not None and not diarize:
+            raise Invalid(
+                "speaker_count is a diarize parameter; the asr API takes no speaker count",
+                hint="Drop speaker_count=, or pass enable_speaker_diarization=True to tag words by speaker",
+            )
+        if self.speaker_count is not None and self.speaker_count < 1 and self.speaker_count != -1:
+            raise Invalid(
+                f"speaker_count must be a positive integer or -1 (unknown), got {self.speaker_count!r}"
+            )
+        if diarize and (self.enable_punctuation is not None or self.enable_speaker_diarization is not None):
+            raise Invalid(
+                "enable_punctuation and enable_speaker_diarization are asr parameters, not diarize ones"
+            )
+        if not diarize and (self.do_vad is not None or self.speaker_ids is not None):
+            raise Invalid("do_vad and speaker_ids are diarize parameters, not asr ones")
+        if self.speaker_ids is not None and not all(self.speaker_ids):
+            raise Invalid(f"speaker_ids must be a list of speaker id strings, got {self.speaker_ids!r:.80}")
+        return self
+
+    def call(self) -> Call:
+        body: dict[str, Any] = {
+            "encoding": self.encoding,
+            "sampleRate": self.sample_rate,
+            "languageCode": self.language_code,
+        }
+        optional = {
+            "url": self.url,
+            "content": self.content,
+            "speakers": self.speaker_count,  # the documented name (A3), -1 = unknown
+            "audioType": self.audio_type,
+            "enablePunctuation": self.enable_punctuation,
+            "enableSpeakerDiarization": self.enable_speaker_diarization,
+            "source": self.source,
+            "doVad": self.do_vad,
+            "speakerIds": self.speaker_ids,
+        }
+        body.update({k: v for k, v in optional.items() if v is not None})
+        return Call(
+            "submit_job",
+            "POST",
+            SUBMIT_PATHS[self.api],
+            DeepAffectsSubmitResponse,
+            params={"webhook": self.webhook, "request_id": self.request_id},
+            json=body,
+            # A11 does not promise that a resent request_id returns the same job: a POST that may
+            # have been processed is never resent, request_id or not.
+            idempotent=False,
+        )
+
+    def job_ref(self, response: DeepAffectsSubmitResponse) -> str:
+        return response.request_id
 
 
 def _deepaffects_hook() -> type[JobServiceHook]:
@@ -66,5 +443,9 @@ DEEPAFFECTS = ServiceSpec(
     default_max_per_day=100,
     # One job waited on for 24 h: at most 12 status requests, 12% of the default 100/day (README).
     default_poll_interval=7200.0,
-    result_path="/transaction/generic/api/v1/async/status",
+    result_path=STATUS_PATH,
+    status_map=DEEPAFFECTS_STATUS_MAP,
+    submit_request=DeepAffectsSubmitRequest,
+    auth=CredentialQuery("password", "apikey"),  # A10
+    error_body=DeepAffectsError,
 )

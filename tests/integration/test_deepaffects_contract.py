@@ -49,6 +49,30 @@ def test_no_webhook_fails_before_anything_is_sent(make_connection, jobstatus_emu
     assert jobstatus_emulator.requests(service="deepaffects", credential=key) == []
 
 
+def test_the_async_submit_is_the_same_request(make_connection, jobstatus_emulator) -> None:
+    from airflow_jobstatus.services.deepaffects import DeepAffectsSubmitRequest
+
+    conn_id, key = make_connection("deepaffects")
+    hook = DeepAffectsHook(deepaffects_conn_id=conn_id)
+    request = DeepAffectsSubmitRequest.of(
+        "DeepAffects", {"api": "asr", "url": MEDIA, "webhook": WEBHOOK, "request_id": "async-1"}
+    )
+
+    async def scenario() -> str:
+        try:
+            with pytest.raises(InvalidParameterError, match="webhook is required"):
+                await hook.asubmit_job("asr", url=MEDIA)  # checked when sent, nothing sent
+            assert jobstatus_emulator.requests(service="deepaffects", credential=key) == []
+            return await hook.asubmit_job(request)
+        finally:
+            await close_async_clients()
+
+    rid = asyncio.run(scenario())
+    sent = jobstatus_emulator.job("deepaffects", rid)["request"]
+    assert sent["query"]["webhook"] == WEBHOOK and sent["query"]["request_id"] == "async-1"
+    assert sent["body"] == request.call().json
+
+
 def test_speaker_count_is_sent_as_speakers_and_minus_one_means_unknown(
     make_connection, jobstatus_emulator
 ) -> None:

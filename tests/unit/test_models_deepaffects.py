@@ -8,12 +8,12 @@ import pytest
 from pydantic import ValidationError
 
 from airflow_jobstatus.models import InlineDocument, JobState, JobStatus, Service
-from airflow_jobstatus.models.deepaffects import (
+from airflow_jobstatus.services.deepaffects import (
     DEEPAFFECTS_RESULT_POINTER,
     DEEPAFFECTS_STATUS_MAP,
     DeepAffectsAsrResult,
     DeepAffectsDiarizeResult,
-    DeepAffectsFault,
+    DeepAffectsError,
     DeepAffectsStatusResponse,
     DeepAffectsSubmitResponse,
     deepaffects_job_status,
@@ -274,10 +274,10 @@ def test_submit_and_fault_bodies() -> None:
     assert submitted.request_id == "0b3a"
     with pytest.raises(ValidationError):
         DeepAffectsSubmitResponse.model_validate({"request_id": 123})
-    fault = DeepAffectsFault.model_validate(DEEPAFFECTS_401)
-    assert fault.message == "Invalid ApiKey" and fault.error_code == "oauth.v2.InvalidApiKey"
+    fault = DeepAffectsError.model_validate(DEEPAFFECTS_401)
+    assert fault.message() == "Invalid ApiKey (oauth.v2.InvalidApiKey)"
     with pytest.raises(ValidationError):
-        DeepAffectsFault.model_validate({"fault": {"detail": {}}})
+        DeepAffectsError.model_validate({"fault": {"detail": {}}})
 
 
 def test_job_status_round_trip() -> None:

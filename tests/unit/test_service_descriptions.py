@@ -154,3 +154,122 @@ def test_daily_request_body_and_rules() -> None:
     with pytest.raises(InvalidParameterError, match="unknown placeholder") as info:
         DailySubmitRequest.of("Daily", {**fixed, "s3_key_template": "{when}"})
     assert "{epoch_time}" in info.value.hint
+
+
+# ------------------------------------------------------------------------------- DeepAffects
+
+DA_FIELDS: dict[str, Any] = {
+    "api": "diarize",
+    "url": "https://m/a.wav",
+    "webhook": "https://hooks.example/da",
+}
+
+
+def test_deepaffects_request_states_the_http_call() -> None:
+    from airflow_jobstatus.services.deepaffects import DeepAffectsSubmitRequest
+
+    request = DeepAffectsSubmitRequest.of(
+        "DeepAffects",
+        {**DA_FIELDS, "speaker_count": "-1", "do_vad": "true", "speaker_ids": ("a", "b"), "source": ""},
+    )
+    call = request.call()
+    assert (call.method, call.path) == ("POST", "/audio/generic/api/v2/async/diarize")
+    assert call.params == {"webhook": "https://hooks.example/da", "request_id": None}
+    assert call.json == {
+        "encoding": "wav",
+        "sampleRate": 16000,
+        "languageCode": "en-US",
+        "url": "https://m/a.wav",
+        "speakers": -1,  # speaker_count's documented name (A3), from rendered text
+        "doVad": True,
+        "speakerIds": ["a", "b"],
+    }  # an empty source is left out
+    assert call.idempotent is False  # a submit POST is never resent, request_id or not (A11)
+    asr = DeepAffectsSubmitRequest.of(
+        "DeepAffects", {"api": "asr", "content": b"RIFF", "request_id": "r-1", "enable_punctuation": "false"}
+    )
+    assert asr.call().json["content"] == "UklGRg==" and asr.call().json["enablePunctuation"] is False
+    assert asr.call().params == {"webhook": None, "request_id": "r-1"}  # the webhook is checked at send
+
+
+@pytest.mark.parametrize(
+    ("change", "says", "hint"),
+    [
+        ({"api": "emotion"}, "api must be one of asr, diarize", None),
+        ({"url": None}, "exactly one of url or content", "Pass url= for audio"),
+        ({"content": "UklGRg=="}, "exactly one of url or content", None),
+        ({"webhook": "ftp://h/x"}, "webhook is required", "Pass webhook= with the http(s) URL"),
+        ({"speaker_count": 0}, "speaker_count must be a positive integer or -1", None),
+        ({"api": "asr", "speaker_count": 2}, "asr API takes no speaker count", "Drop speaker_count="),
+        ({"enable_punctuation": True}, "are asr parameters, not diarize ones", None),
+        ({"api": "asr", "do_vad": True}, "are diarize parameters, not asr ones", None),
+        ({"audio_type": "phone"}, "audio_type for diarize must be one of callcenter", None),
+        ({"sample_rate": True}, "sample_rate", None),  # strict: a bool is no rate
+        ({"sample_rate": 0}, "sample_rate must be a positive integer", None),
+        ({"speaker_ids": ["a", ""]}, "speaker_ids must be a list of speaker id strings", None),
+        ({"speaker_ids": "alice"}, "speaker_ids must be a list, got text", "render_template_as_native_obj"),
+    ],
+)
+def test_deepaffects_invalid_fields_name_the_field_and_the_fix(
+    change: dict[str, Any], says: str, hint: str | None
+) -> None:
+    from airflow_jobstatus.services.deepaffects import DeepAffectsSubmitRequest
+
+    with pytest.raises(InvalidParameterError) as info:
+        DeepAffectsSubmitRequest.of("DeepAffects", {**DA_FIELDS, **change})
+    assert says in str(info.value) and "submit_job" in str(info.value)
+    if hint:
+        assert hint in info.value.hint
+
+
+def test_deepaffects_operator_parameters_are_the_request_fields_but_request_id() -> None:
+    from airflow_jobstatus.operators.deepaffects import DeepAffectsSubmitJobOperator
+    from airflow_jobstatus.services.deepaffects import DeepAffectsSubmitRequest
+
+    fields = tuple(DeepAffectsSubmitRequest.model_fields)
+    assert fields[-1] == "request_id" and DeepAffectsSubmitRequest.set_at_send == {"request_id"}
+    assert (
+        DeepAffectsSubmitJobOperator.template_fields == fields[:-1]
+    )  # the operator sends a new id each time
+    signature = inspect.signature(DeepAffectsSubmitJobOperator.__init__)
+    assert "request_id" not in signature.parameters and signature.parameters["sample_rate"].default == 16000
+    assert ":param request_id:" not in (DeepAffectsSubmitJobOperator.__doc__ or "")
+    op = DeepAffectsSubmitJobOperator(task_id="t", api="asr", url="https://m/a.wav")  # push may add a webhook
+    assert (op.deepaffects_conn_id, op.webhook) == ("deepaffects_default", None)
+    with pytest.raises(TypeError, match="request_id"):
+        DeepAffectsSubmitJobOperator(task_id="t", request_id="r", **DA_FIELDS)
+
+
+def test_deepaffects_error_model_reads_its_own_bodies() -> None:
+    from airflow_jobstatus.services.deepaffects import DEEPAFFECTS, DeepAffectsError
+
+    fault = b'{"fault": {"faultstring": "Invalid ApiKey", "detail": {"errorcode": "oauth.v2.InvalidApiKey"}}}'
+    assert DeepAffectsError.text_of(fault) == "Invalid ApiKey (oauth.v2.InvalidApiKey)"
+    assert DeepAffectsError.text_of(b'{"fault": {"faultstring": "busy"}}') == "busy"
+    assert (
+        DeepAffectsError.text_of(b'{"type": "params_invalid", "message": "bad url"}')
+        == "params_invalid: bad url"
+    )
+    assert DeepAffectsError.text_of(b'{"message": "No request found"}') == "No request found"
+    assert DeepAffectsError.text_of(b'{"fault": {"detail": {}}}') is None  # not its shape: generic reading
+    assert DeepAffectsError.text_of(b"<html>busy</html>") is None and DeepAffectsError.text_of(b"{}") is None
+    assert DEEPAFFECTS.error_body is DeepAffectsError
+    assert dict(DeepAffectsError.handled_as) == {
+        "params_invalid": 400,
+        "unknown_route": 404,
+        "queued": 429,
+        "rate_limit": 429,
+        "api_error": 503,
+    }
+
+
+def test_deepaffects_auth_puts_the_key_in_the_query_string() -> None:
+    import httpx
+
+    from airflow_jobstatus.services.deepaffects import DEEPAFFECTS
+
+    assert DEEPAFFECTS.auth is not None
+    auth, secrets = DEEPAFFECTS.auth.build({"password": "k3y"}.__getitem__)
+    request = next(auth.auth_flow(httpx.Request("GET", "https://h/status?request_id=r")))
+    assert request.url.params["apikey"] == "k3y" and request.url.params["request_id"] == "r"
+    assert secrets == ["k3y"] and "k3y" not in repr(auth)

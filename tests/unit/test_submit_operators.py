@@ -76,7 +76,7 @@ class FakeHook:
 
     def submit_job(self, **kwargs: Any) -> str:
         self.calls.append(("submit_job", kwargs))
-        return kwargs.get("request_id") or self.job_id
+        return getattr(kwargs.get("request"), "request_id", None) or self.job_id  # DeepAffects' id
 
     def get_job(self, job_id: str) -> JobStatus:
         self.calls.append(("get_job", job_id))
@@ -288,7 +288,7 @@ def test_rendered_strings_are_coerced_for_typed_parameters() -> None:
     op = operator(DeepAffectsSubmitJobOperator, sample_rate="{{ params.rate }}", content=None)
     op.sample_rate, op.url, op.enable_punctuation = "8000", None, "false"
     op.content = b"RIFF"
-    kwargs, (path, body, webhook) = op._submission()
+    body = op._submission()[1]["json"]
     assert body["sampleRate"] == 8000 and body["content"] == "UklGRg==" and body["enablePunctuation"] is False
 
 
@@ -314,7 +314,7 @@ def test_submit_records_the_job_pushes_it_and_waits(cls: type[JobSubmitOperator]
     assert JobStatus.model_validate(value).succeeded
     submitted = hook.calls[0]
     assert submitted[0] == "submit_job" and hook.names().count("submit_job") == 1
-    job_id = "job-1" if cls is not DeepAffectsSubmitJobOperator else submitted[1]["request_id"]
+    job_id = "job-1" if cls is not DeepAffectsSubmitJobOperator else submitted[1]["request"].request_id
     assert store.writes == [(STATE_KEY, record_for(op, job_id))]
     assert ti.xcom == {"job_id": job_id}
     assert f"Submitted {op.spec.display_name} job {job_id}" in op.log.text()
@@ -541,10 +541,11 @@ def test_deepaffects_sends_a_new_request_id_with_every_submission() -> None:
         hook = FakeHook(job("succeeded", service="deepaffects"))
         op = operator(DeepAffectsSubmitJobOperator, hook=hook, webhook="https://hooks.example/da")
         op.execute(context(FakeStore(), FakeTI(try_number=try_number)))
-        sent = hook.calls[0][1]
-        assert sent["webhook"] == "https://hooks.example/da" and len(sent["request_id"]) == 36
-        assert f"Submitting DeepAffects request_id {sent['request_id']}" in op.log.text()
-        ids.append(sent["request_id"])
+        sent = hook.calls[0][1]["request"]
+        assert sent.webhook == "https://hooks.example/da" and len(sent.request_id) == 36
+        assert sent.call().params == {"webhook": sent.webhook, "request_id": sent.request_id}
+        assert f"Submitting DeepAffects request_id {sent.request_id}" in op.log.text()
+        ids.append(sent.request_id)
     assert len(set(ids)) == 3
 
 

@@ -142,7 +142,7 @@ def test_a_bare_symbl_job_id_has_no_outputs_and_says_why(monkeypatch: pytest.Mon
 def test_service_knowledge_the_operator_needs_is_in_the_service_specs() -> None:
     import inspect
 
-    from airflow_jobstatus.hooks.deepaffects import STATUS_PATH
+    from airflow_jobstatus.services.deepaffects import STATUS_PATH
 
     text = inspect.getsource(sys.modules[JobOutputsToStorageOperator.__module__])
     # no service-name branch and no service module in the shared operator

@@ -2,7 +2,7 @@
 
 ``airflow_jobstatus.models`` re-exports the shared job model (:mod:`.common`) and each service's
 status map and ``*_job_status`` translator; the services' response models live in
-:mod:`.daily`, :mod:`.symbl` and :mod:`.deepaffects`, or in the service's description
+:mod:`.daily` and :mod:`.deepaffects`, or in the service's description
 (``airflow_jobstatus.services.<service>``) once it is converted. Nothing here imports Airflow.
 """
 
@@ -30,9 +30,13 @@ from airflow_jobstatus.models.common import (
 )
 from airflow_jobstatus.models.daily import DAILY_STATUS_MAP, daily_attach_links, daily_job_status
 from airflow_jobstatus.models.deepaffects import DEEPAFFECTS_STATUS_MAP, deepaffects_job_status
-from airflow_jobstatus.models.symbl import SYMBL_STATUS_MAP, symbl_job_status
 
-_FROM_SERVICES = {"WASABI_STATUS_MAP": "wasabi_air", "wasabi_job_status": "wasabi_air"}
+_FROM_SERVICES = {
+    "WASABI_STATUS_MAP": "wasabi_air",
+    "wasabi_job_status": "wasabi_air",
+    "SYMBL_STATUS_MAP": "symbl",
+    "symbl_job_status": "symbl",
+}
 """Names now defined by a service's description (imported on first use: descriptions import this package)."""
 
 

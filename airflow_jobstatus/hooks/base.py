@@ -203,6 +203,9 @@ class JobServiceHook(BaseHook):
             secrets=secrets,
             error_text=self.spec.error_body.text_of if self.spec.error_body is not None else None,
         )
+        bind = getattr(auth, "bind", None)
+        if bind is not None:  # an auth that sends requests of its own (a token exchange) sends them here
+            bind(client)
         self._configure(client, conn, extra)
         return client
 

@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from pydantic import Field, field_validator, model_validator
 
+from airflow_jobstatus.http.auth import TokenExchange
 from airflow_jobstatus.http.call import Call
 from airflow_jobstatus.models.common import (
     ApiDocument,
@@ -453,6 +454,9 @@ SYMBL = ServiceSpec(
     no_outputs_hint="Symbl job references need the 'jobId:conversationId' form that SymblHook.submit_job "
     "returns; check the job at the service",
     status_map=SYMBL_STATUS_MAP,
+    auth=TokenExchange(  # S1
+        TOKEN, SymblToken, {"login": "appId", "password": "appSecret"}, constants={"type": "application"}
+    ),
     submit_request=SymblSubmitRequest,
     error_body=SymblError,
 )

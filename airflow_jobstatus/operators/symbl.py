@@ -29,7 +29,8 @@ class SymblSubmitJobOperator(JobSubmitOperator):
         answers 429 because the account runs its maximum number of concurrent jobs. The operator
         waits 15 s, doubling up to 5 minutes between attempts, and logs each wait with the reason;
         past this bound (or the ``timeout``) the task fails with `ConcurrencyLimitError`. Default
-        1 hour.
+        1 hour. With ``[jobstatus] redis_url`` set, a submission first waits (as long) for a free
+        slot under the connection's ``max_concurrent_jobs``, shared by every worker (README).
 
     Its other parameters are the fields of `SymblSubmitRequest` (dicts and lists given as JSON text,
     and ``"true"``/``"false"`` and digits rendered by templates, are accepted too):

@@ -205,6 +205,9 @@ class JobServiceHook(BaseHook):
         )
         if self.spec.error_body is not None:
             client.error_types = self.spec.error_body.handled_as
+        bind = getattr(auth, "bind", None)
+        if bind is not None:  # an auth that sends requests of its own (a token exchange) sends them here
+            bind(client)
         self._configure(client, conn, extra)
         return client
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import httpx
+import pydantic
 
 
 class BearerAuth(httpx.Auth):
@@ -102,6 +103,12 @@ class RefreshableTokenAuth(httpx.Auth):
         request.headers["Authorization"] = f"Bearer {await self.source.aget()}"
         yield request
 
+    def bind(self, client: Any) -> None:
+        """Give a source that makes requests of its own (a token exchange) the client to send them."""
+        bind = getattr(self.source, "bind", None)
+        if bind is not None:
+            self.source = bind(client)
+
     def invalidate_for(self, request: httpx.Request) -> None:
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
@@ -109,3 +116,52 @@ class RefreshableTokenAuth(httpx.Auth):
 
     def __repr__(self) -> str:
         return "RefreshableTokenAuth(***)"
+
+
+@dataclass(frozen=True)
+class TokenExchange:
+    """A description's auth: connection fields posted to ``path`` for a short-lived bearer token
+    (Symbl's appId/appSecret). One token per API and credentials is shared in the process
+    (`http.tokens.ExchangedToken`), refreshed shortly before it expires and once on a 401."""
+
+    path: str
+    response: type[pydantic.BaseModel]
+    """The token response; ``token_field`` holds the token, ``lifetime_field`` its seconds to live."""
+    fields: Mapping[str, str]
+    """``{connection field: body key}``; the ``password`` field is the secret."""
+    constants: Mapping[str, str] = field(default_factory=dict)
+    """Fixed body keys sent with the fields (``{"type": "application"}``)."""
+    token_field: str = "accessToken"
+    lifetime_field: str = "expiresIn"
+
+    def build(self, read: Callable[[str], str]) -> tuple[httpx.Auth, list[str]]:
+        """The auth (its token source joins a client in `RefreshableTokenAuth.bind`) and its secrets."""
+        values = {name: read(name) for name in self.fields}
+        body = {**self.constants, **{key: values[name] for name, key in self.fields.items()}}
+        secrets = [values["password"]] if "password" in values else []
+        return RefreshableTokenAuth(_UnboundExchange(self, body)), secrets
+
+
+class _UnboundExchange:
+    """A token exchange before `bind` gives it the client that sends it."""
+
+    def __init__(self, exchange: TokenExchange, body: dict[str, str]) -> None:
+        self.exchange = exchange
+        self._body = body
+
+    def __repr__(self) -> str:
+        return "_UnboundExchange(***)"
+
+    def bind(self, client: Any) -> TokenSource:
+        from airflow_jobstatus.http.tokens import shared_token  # imports Airflow: not at load time
+
+        return shared_token(client, self.exchange, self._body)
+
+    def get(self) -> str:
+        raise RuntimeError("token exchange not bound to a client")
+
+    async def aget(self) -> str:
+        raise RuntimeError("token exchange not bound to a client")
+
+    def invalidate(self, token: str) -> None:
+        return None

@@ -2,7 +2,7 @@
 
 ``airflow_jobstatus.models`` re-exports the shared job model (:mod:`.common`) and each service's
 status map and ``*_job_status`` translator; the services' response models live in
-:mod:`.daily` and :mod:`.symbl`, or in the service's description
+:mod:`.daily`, or in the service's description
 (``airflow_jobstatus.services.<service>``) once it is converted. Nothing here imports Airflow.
 """
 
@@ -29,13 +29,14 @@ from airflow_jobstatus.models.common import (
     resolve_json_pointer,
 )
 from airflow_jobstatus.models.daily import DAILY_STATUS_MAP, daily_attach_links, daily_job_status
-from airflow_jobstatus.models.symbl import SYMBL_STATUS_MAP, symbl_job_status
 
 _FROM_SERVICES = {
     "WASABI_STATUS_MAP": "wasabi_air",
     "wasabi_job_status": "wasabi_air",
     "DEEPAFFECTS_STATUS_MAP": "deepaffects",
     "deepaffects_job_status": "deepaffects",
+    "SYMBL_STATUS_MAP": "symbl",
+    "symbl_job_status": "symbl",
 }
 """Names now defined by a service's description (imported on first use: descriptions import this package)."""
 

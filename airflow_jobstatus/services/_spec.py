@@ -21,7 +21,7 @@ from airflow_jobstatus.models.common import JobState
 
 if TYPE_CHECKING:
     from airflow_jobstatus.hooks.base import JobServiceHook
-    from airflow_jobstatus.http.auth import CredentialHeaders, CredentialQuery
+    from airflow_jobstatus.http.auth import CredentialHeaders, CredentialQuery, TokenExchange
 
 
 def _types_of(annotation: Any) -> set[Any]:
@@ -260,7 +260,7 @@ class ServiceSpec:
     """The service's documented job statuses and the state each one is."""
     submit_request: type[SubmitRequest] | None = None
     """The submission: the hook's ``submit_job`` and the operator's parameters (None: not converted yet)."""
-    auth: CredentialHeaders | CredentialQuery | None = None
+    auth: CredentialHeaders | CredentialQuery | TokenExchange | None = None
     """How requests carry the connection's credentials (None: the hook's own ``_auth``)."""
     outputs_lag: OutputsLag | None = None
     """A finished job's outputs may answer 404 for a while: `get_outputs` reads them again meanwhile."""

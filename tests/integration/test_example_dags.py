@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_jobstatus.models.symbl import SYMBL_OUTPUT_DOCUMENTS
+from airflow_jobstatus.services.symbl import SYMBL_OUTPUT_DOCUMENTS
 from airflow_jobstatus.testing.s3 import S3Server
 from jobstatus_emulator.server import EmulatorServer
 from tests.helpers.canary import secret

@@ -22,9 +22,9 @@ from typing import Any, TypeVar
 import pytest
 from airflow.sdk import BaseHook
 
-from airflow_jobstatus.hooks import symbl as symbl_module
 from airflow_jobstatus.hooks.daily import DailyHook
 from airflow_jobstatus.hooks.symbl import SymblHook
+from airflow_jobstatus.http import tokens
 from airflow_jobstatus.http.client import close_async_clients
 from airflow_jobstatus.triggers.events import parse_event
 from airflow_jobstatus.triggers.hub import LIST_MIN_WATCHES
@@ -94,7 +94,7 @@ def test_cancelling_the_caller_that_started_a_symbl_token_exchange_fails_no_othe
     conn_id, app_id = make_connection("symbl")
     hook = SymblHook(symbl_conn_id=conn_id)
     job_ref = hook.submit_job(audio_url="https://media.example/a.mp3?emu_duration=600")
-    for source in symbl_module._token_sources.values():  # the submission's token: exchange again
+    for source in tokens._sources.values():  # the submission's token: exchange again
         if source._body["appId"] == app_id and source._token:
             source.invalidate(source._token)
     emulator.add_fault(service="symbl", route="/oauth2/token", kind="slow", delay=READ_DELAY, count=1)

@@ -151,3 +151,16 @@ def test_the_hook_types_the_limit_429(make_connection, emulator: EmulatorServer)
     assert "maximum of 1 number of concurrent jobs" in text and "concurrency_wait_timeout" in text
     with pytest.raises(ConcurrencyLimitError):  # the text variant too
         hook.submit_job(messages=[{"payload": {"content": "hello"}}])
+
+
+def test_a_spent_request_budget_is_not_the_concurrency_limit(
+    make_connection, emulator: EmulatorServer
+) -> None:
+    """Only the service's 429 is the concurrent-job limit: the connection's own budget stays itself."""
+    from airflow_jobstatus.exceptions import RequestBudgetExhaustedError
+
+    conn_id, app_id = make_connection("symbl", max_retries=0, max_requests_per_day=1)
+    with pytest.raises(RequestBudgetExhaustedError) as err:  # the token exchange spent the one request
+        SymblHook(conn_id).submit_job(audio_url="https://media.example/a.mp3")
+    assert not isinstance(err.value, ConcurrencyLimitError)
+    assert _submits(emulator, app_id) == []  # nothing was submitted

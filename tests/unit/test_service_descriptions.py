@@ -273,3 +273,58 @@ def test_deepaffects_auth_puts_the_key_in_the_query_string() -> None:
     request = next(auth.auth_flow(httpx.Request("GET", "https://h/status?request_id=r")))
     assert request.url.params["apikey"] == "k3y" and request.url.params["request_id"] == "r"
     assert secrets == ["k3y"] and "k3y" not in repr(auth)
+
+
+def test_symbl_description_and_operator() -> None:
+    from airflow_jobstatus.hooks.symbl import SymblHook
+    from airflow_jobstatus.operators.symbl import SymblSubmitJobOperator
+    from airflow_jobstatus.services.symbl import SYMBL, SymblError, SymblSubmitRequest
+
+    assert SERVICES["symbl"] is SYMBL and SYMBL.submit_request is SymblSubmitRequest
+    assert SYMBL.error_body is SymblError and SymblError.text_of(b'{"message": "bad"}') == "bad"
+    fields = tuple(SymblSubmitRequest.model_fields)
+    assert SymblSubmitJobOperator.template_fields == fields
+    parameters = inspect.signature(SymblSubmitJobOperator.__init__).parameters
+    assert [p for p in parameters if p in fields] == list(fields)
+    assert parameters["concurrency_wait_timeout"].default == 3600.0  # the operator's own parameter
+    assert ":param webhook_url:" in (SymblSubmitJobOperator.__doc__ or "")
+    op = SymblSubmitJobOperator(task_id="t", audio_url="https://m/a.mp3", concurrency_wait_timeout=60)
+    assert (op.conn_id, op.concurrency_wait_timeout, op.audio_url) == (
+        "symbl_default",
+        60.0,
+        "https://m/a.mp3",
+    )
+    with pytest.raises(InvalidParameterError, match="concurrency_wait_timeout must not be negative"):
+        SymblSubmitJobOperator(task_id="t", audio_url="https://m/a.mp3", concurrency_wait_timeout=-1)
+    hook = SymblHook(symbl_conn_id="unused")
+    assert hook.submit_request(audio_url="https://m/a.mp3") == SymblSubmitRequest.of(
+        "Symbl.ai", {"audio_url": "https://m/a.mp3"}
+    )
+    with pytest.raises(InvalidParameterError, match="request must be a SymblSubmitRequest"):
+        hook.submit_request("https://m/a.mp3")  # no positional field
+
+
+def test_a_token_exchange_is_shared_by_the_clients_of_one_api_and_app() -> None:
+    from airflow_jobstatus.http.auth import RefreshableTokenAuth
+    from airflow_jobstatus.http.client import ServiceClient
+    from airflow_jobstatus.http.settings import HttpSettings
+    from airflow_jobstatus.http.tokens import ExchangedToken
+    from airflow_jobstatus.services.symbl import SYMBL
+
+    assert SYMBL.auth is not None
+    credentials = {"login": "app-1", "password": "s3cret-app"}
+    sources = []
+    for base_url in ("http://a.example", "http://a.example", "http://b.example"):
+        auth, secrets = SYMBL.auth.build(credentials.__getitem__)
+        assert secrets == ["s3cret-app"] and "s3cret" not in repr(auth)
+        client = ServiceClient(
+            service="Symbl.ai", conn_id="c", base_url=base_url, settings=HttpSettings(), auth=auth
+        )
+        assert isinstance(auth, RefreshableTokenAuth)
+        auth.bind(client)
+        sources.append(auth.source)
+    assert isinstance(sources[0], ExchangedToken) and sources[0] is sources[1] is not sources[2]
+    call = sources[0].call()
+    assert (call.method, call.path, call.no_auth) == ("POST", "/oauth2/token:generate", True)
+    assert call.json == {"type": "application", "appId": "app-1", "appSecret": "s3cret-app"}
+    assert repr(sources[0]) == "ExchangedToken(type='application', appId='app-1', appSecret=***)"

@@ -222,7 +222,7 @@ def test_deferrable_default_comes_from_the_config() -> None:
         (
             SymblSubmitJobOperator,
             {"audio_url": None, "messages": "hello"},
-            "messages must be a list, got str",
+            "messages must be a list, got text 'hello'",
         ),
         (
             SymblSubmitJobOperator,

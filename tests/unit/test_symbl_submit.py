@@ -9,60 +9,54 @@ from typing import Any
 import pytest
 
 from airflow_jobstatus.exceptions import ConcurrencyLimitError, InvalidParameterError
-from airflow_jobstatus.hooks.symbl import symbl_submit_request
-from airflow_jobstatus.models.symbl import SymblSubmitRequest
 from airflow_jobstatus.operators.resubmit import submit_while_limited
+from airflow_jobstatus.services.symbl import SymblSubmitRequest
 
-NONE: dict[str, Any] = {
-    "audio_url": None,
-    "video_url": None,
-    "messages": None,
-    "name": None,
-    "language_code": None,
-    "enable_speaker_diarization": None,
-    "diarization_speaker_count": None,
-    "webhook_url": None,
-}
+AUDIO = {"audio_url": "https://m.example/a.wav"}
 CHANNELS = [
     {"channel": 1, "speaker": {"name": "Robert", "email": "robert@example.com"}},
     {"channel": 2, "speaker": {"name": "Arya"}},
 ]
 
 
+def request(**fields: Any) -> SymblSubmitRequest:
+    return SymblSubmitRequest.of("Symbl.ai", fields)
+
+
 def test_diarization_goes_in_the_query_and_the_other_options_in_the_body() -> None:
-    request = symbl_submit_request(
-        **{
-            **NONE,
-            "audio_url": "https://m.example/a.wav",
-            "enable_speaker_diarization": True,
-            "diarization_speaker_count": 3,
-        },
+    call = request(
+        **AUDIO,
+        enable_speaker_diarization=True,
+        diarization_speaker_count=3,
         detect_entities=True,
         enable_separate_recognition_per_channel=True,
         channel_metadata=CHANNELS,
+    ).call()
+    assert (call.method, call.path) == ("POST", "/v1/process/audio/url")
+    assert call.params == {"enableSpeakerDiarization": "true", "diarizationSpeakerCount": "3"}
+    assert call.json == {
+        "url": "https://m.example/a.wav",
+        "detectEntities": True,
+        "enableSeparateRecognitionPerChannel": True,
+        "channelMetadata": CHANNELS,
+    }
+    video = request(video_url="https://m.example/v.mp4", name="", webhook_url="").call()
+    assert (video.path, video.params, video.json) == (
+        "/v1/process/video/url",
+        None,
+        {"url": "https://m.example/v.mp4"},
     )
-    assert request == SymblSubmitRequest(
-        "/v1/process/audio/url",
-        {"enableSpeakerDiarization": "true", "diarizationSpeakerCount": "3"},
-        {
-            "url": "https://m.example/a.wav",
-            "detectEntities": True,
-            "enableSeparateRecognitionPerChannel": True,
-            "channelMetadata": CHANNELS,
-        },
-    )
-    video = symbl_submit_request(**{**NONE, "video_url": "https://m.example/v.mp4"})
-    assert video == SymblSubmitRequest("/v1/process/video/url", {}, {"url": "https://m.example/v.mp4"})
-    text = symbl_submit_request(
-        **{**NONE, "messages": [{"payload": {"content": "hi"}}]}, detect_entities=False
-    )
-    assert text.path == "/v1/process/text" and text.params == {} and text.body["detectEntities"] is False
+    text = request(messages=[{"payload": {"content": "hi"}}], detect_entities=False, name="n").call()
+    assert text.path == "/v1/process/text" and text.params is None
+    assert text.json == {"name": "n", "detectEntities": False, "messages": [{"payload": {"content": "hi"}}]}
+    rendered = request(**AUDIO, enable_speaker_diarization="false", diarization_speaker_count=None).call()
+    assert rendered.params == {"enableSpeakerDiarization": "false"}  # template text -> bool
 
 
 @pytest.mark.parametrize(
     ("options", "named"),
     [
-        ({"detect_entities": "yes"}, "detect_entities must be true or false"),
+        ({"detect_entities": "yes"}, "detect_entities"),
         ({"enable_separate_recognition_per_channel": 1}, "enable_separate_recognition_per_channel"),
         ({"channel_metadata": CHANNELS}, "channel_metadata needs separate recognition per channel"),
         (
@@ -80,11 +74,31 @@ def test_diarization_goes_in_the_query_and_the_other_options_in_the_body() -> No
             r"channel_metadata\[0\] needs speaker",
         ),
         ({"enable_separate_recognition_per_channel": True, "channel_metadata": []}, "non-empty list"),
+        ({"diarization_speaker_count": 0, "enable_speaker_diarization": True}, "positive integer"),
+        (
+            {"diarization_speaker_count": True, "enable_speaker_diarization": True},
+            "diarization_speaker_count",
+        ),
+        ({"diarization_speaker_count": 2}, "needs speaker diarization"),
+        ({"video_url": "https://m.example/v.mp4"}, "exactly one source is needed, got 2"),
     ],
 )
 def test_bad_options_are_named(options: dict[str, Any], named: str) -> None:
     with pytest.raises(InvalidParameterError, match=named):
-        symbl_submit_request(**{**NONE, "audio_url": "https://m.example/a.wav"}, **options)
+        request(**AUDIO, **options)
+
+
+def test_text_refuses_the_audio_only_options_and_needs_message_content() -> None:
+    text = {"messages": [{"payload": {"content": "hi"}}]}
+    with pytest.raises(
+        InvalidParameterError, match="language_code applies to audio_url or video_url only"
+    ) as info:
+        request(**text, language_code="en-US")
+    assert "Remove language_code" in info.value.hint
+    with pytest.raises(InvalidParameterError, match=r"messages\[0\] needs payload.content"):
+        request(messages=[{"payload": {"content": 1}}])
+    with pytest.raises(InvalidParameterError, match="exactly one source is needed, got 0"):
+        request(messages=[], audio_url="")
 
 
 def _limited() -> ConcurrencyLimitError:

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from airflow_jobstatus.services import SERVICES
+
 DAILY_EVENT_TYPES = frozenset({"batch-processor.job-finished", "batch-processor.error"})
 SYMBL_IN_FLIGHT = frozenset({"scheduled", "in_progress"})
 """Symbl posts every status change; these documented in-flight ones cannot end a wait."""
@@ -90,12 +92,8 @@ KEY_PREFIX = "jobstatus:event:"
 
 
 def webhook_job_id(service: str, job_id: str) -> str:
-    """The id a service's webhook names a job by, from the id a wait tracks it by.
-
-    Symbl.ai's webhook carries its ``jobId`` (contracts H6); the provider tracks a Symbl job as
-    ``"<jobId>:<conversationId>"`` (the conversation holds the outputs). Others use one id.
-    """
-    return job_id.partition(":")[0] if service == "symbl" else job_id
+    """The id a service's webhook names a job by, from the id a wait tracks it by (its description says)."""
+    return SERVICES[service].webhook_job_id(job_id)
 
 
 def event_key(service: str, conn_id: str, job_id: str) -> str:

@@ -256,6 +256,8 @@ class ServiceSpec:
     """The service can delete a job (``delete_on_kill``): the hook's ``delete_job``/``adelete_job``."""
     job_concurrency: JobConcurrency | None = None
     """The account's concurrent-job limit, kept across the deployment when Redis is configured."""
+    webhook_job_id: Callable[[str], str] = str
+    """The id the service's webhook names a job by, from the id a wait tracks it by (push completion)."""
     status_map: Mapping[str, JobState] = field(default_factory=dict)
     """The service's documented job statuses and the state each one is."""
     submit_request: type[SubmitRequest] | None = None

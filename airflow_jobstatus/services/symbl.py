@@ -474,6 +474,7 @@ SYMBL = ServiceSpec(
         ),
     ),
     job_concurrency=JobConcurrency("max_concurrent_jobs", 50),
+    webhook_job_id=lambda ref: split_job_ref(ref)[0],  # the webhook carries the jobId (contracts H6)
     no_outputs_hint="Symbl job references need the 'jobId:conversationId' form that SymblHook.submit_job "
     "returns; check the job at the service",
     status_map=SYMBL_STATUS_MAP,

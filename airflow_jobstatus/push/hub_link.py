@@ -1,4 +1,4 @@
-"""The link between one connection's poller (`airflow_jobstatus.triggers.hub`) and push events.
+"""The link between one connection's poller (`airflow_jobstatus.triggers.poller`) and push events.
 
 An event only *pokes* the job: its watch becomes due now, so the poller sends one status request
 and the service's answer decides, exactly as for a timed poll. A poke that arrives while a request
@@ -15,15 +15,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_jobstatus.push.config import PUSH_SERVICES
 from airflow_jobstatus.push.fields import SECRET_EXTRA
 from airflow_jobstatus.push.listener import PushListener, Registration, listener_for_loop
 from airflow_jobstatus.push.models import webhook_job_id
+from airflow_jobstatus.triggers.pacing import jittered
 
 if TYPE_CHECKING:
-    from airflow_jobstatus.triggers.hub import ConnectionPoller, JobWatch
+    from airflow_jobstatus.triggers.waits import JobWatch
 
 log = logging.getLogger(__name__)
 _config_error_logged = False
@@ -41,10 +42,21 @@ def _listener() -> PushListener | None:
         return None
 
 
+class PolledConnection(Protocol):
+    """What a link reads and reschedules of its poller (`ConnectionPoller`, which owns the link)."""
+
+    service: str
+    conn_id: str
+    loop: asyncio.AbstractEventLoop
+    watches: dict[str, JobWatch]
+
+    def _schedule(self, watch: JobWatch, due: float) -> None: ...
+
+
 class PushLink:
     """Registrations of one poller's watches with the loop's listener."""
 
-    def __init__(self, poller: ConnectionPoller, listener: PushListener) -> None:
+    def __init__(self, poller: PolledConnection, listener: PushListener) -> None:
         self.poller = poller
         self.listener = listener
         self._registrations: dict[str, Registration] = {}
@@ -56,7 +68,7 @@ class PushLink:
         self._reader = poller.loop.create_task(self._read_connection())
 
     @classmethod
-    def for_poller(cls, poller: ConnectionPoller) -> PushLink | None:
+    def for_poller(cls, poller: PolledConnection) -> PushLink | None:
         """None when push is off, or the service documents no webhook (Wasabi AiR)."""
         if poller.service not in PUSH_SERVICES:
             return None
@@ -124,8 +136,6 @@ class PushLink:
     def _on_health(self, healthy: bool) -> None:
         if healthy:
             return  # parked watches keep their due time; the listener re-reads stored events
-        from airflow_jobstatus.triggers.hub import jittered
-
         now = self.poller.loop.time()
         for watch in list(self.poller.watches.values()):
             due: Any = watch.due

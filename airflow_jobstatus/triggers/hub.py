@@ -107,7 +107,7 @@ class PollHub:
         key = (service, conn_id)
         poller = self.pollers.get(key)
         if poller is None or poller.closed:
-            poller = self.pollers[key] = ConnectionPoller(self, service, conn_id)
+            poller = self.pollers[key] = ConnectionPoller(service, conn_id, self._forget)
         return poller
 
     def _forget(self, poller: ConnectionPoller) -> None:

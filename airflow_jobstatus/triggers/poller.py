@@ -11,7 +11,8 @@ import logging
 import math
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from airflow.sdk.exceptions import AirflowNotFoundException
 
@@ -32,9 +33,6 @@ from airflow_jobstatus.triggers.batching import SWEEP_HORIZON, Sweeping
 from airflow_jobstatus.triggers.pacing import CALL_BUDGET, GATHER, Pause, first_poll_in, jittered
 from airflow_jobstatus.triggers.waits import JobWatch, Outcome, Waiter, describe
 
-if TYPE_CHECKING:
-    from airflow_jobstatus.triggers.hub import PollHub
-
 log = logging.getLogger("airflow_jobstatus.triggers.hub")  # one logger for the whole poll hub
 
 MAX_INFLIGHT = 32
@@ -51,8 +49,9 @@ def _hook_for(spec: ServiceSpec, conn_id: str) -> Any:
 class ConnectionPoller(Sweeping):
     """Every poll of one (service, connection) in one event loop."""
 
-    def __init__(self, hub: PollHub, service: str, conn_id: str) -> None:
-        self.hub = hub
+    def __init__(self, service: str, conn_id: str, on_close: Callable[[ConnectionPoller], None]) -> None:
+        self._on_close = on_close
+        """Called once when the poller stops (`PollHub` forgets it)."""
         self.spec = SERVICES[service]
         self.service = service
         self.conn_id = conn_id
@@ -123,7 +122,7 @@ class ConnectionPoller(Sweeping):
         if self.closed:
             return
         self.closed = True
-        self.hub._forget(self)
+        self._on_close(self)
         if self.push is not None:
             self.push.close()
         if self.shared is not None:

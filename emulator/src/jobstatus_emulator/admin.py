@@ -29,7 +29,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from jobstatus_emulator.base import BadJson, Request, Response, Route, Router
 from jobstatus_emulator.content import SYMBL_DOCUMENTS
@@ -42,7 +42,23 @@ from jobstatus_emulator.state import (
 )
 
 if TYPE_CHECKING:
-    from jobstatus_emulator.app import Emulator
+    from jobstatus_emulator.faults import FaultEngine
+    from jobstatus_emulator.state import EmulatorConfig, Stats, Store
+    from jobstatus_emulator.webhooks import WebhookSender
+
+
+class AdminHost(Protocol):
+    """What the admin API reads and changes of the emulator (`jobstatus_emulator.app.Emulator`)."""
+
+    config: EmulatorConfig
+    store: Store
+    faults: FaultEngine
+    stats: Stats
+    webhooks: WebhookSender
+
+    def reset(self) -> None: ...
+
+    def unrevoke(self, rule_id: str) -> None: ...
 
 
 def _bad(message: str) -> Response:
@@ -56,7 +72,7 @@ def _not_found(message: str) -> Response:
 class Admin:
     prefix = "/_admin"
 
-    def __init__(self, emu: Emulator) -> None:
+    def __init__(self, emu: AdminHost) -> None:
         self.emu = emu
         self.router = Router(
             [

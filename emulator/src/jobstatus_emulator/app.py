@@ -54,7 +54,7 @@ class Emulator:
             self.config.s3_region,
         )
         self.daily_storage = DailyStorage()
-        self.webhooks = WebhookSender(self)
+        self.webhooks = WebhookSender(self.config, self.store)
         self.daily = DailyService(self)
         self.wasabi = WasabiService(self)
         self.symbl = SymblService(self)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, unquote_plus
 
 if TYPE_CHECKING:
-    from jobstatus_emulator.app import Emulator
-    from jobstatus_emulator.state import Account
+    from jobstatus_emulator.state import Account, EmulatorConfig, Store
+    from jobstatus_emulator.webhooks import WebhookSender
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -225,6 +225,14 @@ class Router:
         return None, {}, other
 
 
+class ServiceHost(Protocol):
+    """What every service uses of the emulator (`jobstatus_emulator.app.Emulator`)."""
+
+    config: EmulatorConfig
+    store: Store
+    webhooks: WebhookSender
+
+
 class Service:
     """One emulated API. Subclasses define routes, identity extraction, auth and error shapes."""
 
@@ -236,7 +244,7 @@ class Service:
     list_keys: tuple[str, ...] = ()
     body_limit: int = DEFAULT_BODY_LIMIT
 
-    def __init__(self, emulator: Emulator) -> None:
+    def __init__(self, emulator: ServiceHost) -> None:
         self.emu = emulator
         self.router = Router(self.routes())
 

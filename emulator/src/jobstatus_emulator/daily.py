@@ -37,7 +37,7 @@ from jobstatus_emulator import content
 from jobstatus_emulator.base import Request, Response, Route, Service
 from jobstatus_emulator.daily_webhooks import DailyWebhooks
 from jobstatus_emulator.state import Job, OutputError
-from jobstatus_emulator.storage import DailyStorage, S3Object
+from jobstatus_emulator.storage import DailyStorage, S3Object, StorageHost
 
 PRESETS = ("transcript", "summarize", "soap-notes")
 SOURCE_TYPES = ("recordingId", "uri", "transcriptUri")
@@ -85,8 +85,13 @@ class DailyService(Service):
     status_keys = ("status",)
     list_keys = ("data",)
 
+    emu: StorageHost
+
+    def __init__(self, emulator: StorageHost) -> None:
+        super().__init__(emulator)
+
     def routes(self) -> list[Route]:
-        self.webhooks = DailyWebhooks(self)
+        self.webhooks = DailyWebhooks(self.emu.webhooks, self.view)
         return [
             Route("POST", "/webhooks", self.webhooks.create),
             Route("GET", "/webhooks", self.webhooks.list),

@@ -29,6 +29,7 @@ import hmac
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,7 @@ from jobstatus_emulator.base import Request, Response
 from jobstatus_emulator.state import Job
 
 if TYPE_CHECKING:
-    from jobstatus_emulator.daily import DailyService
+    from jobstatus_emulator.webhooks import WebhookSender
 
 EVENT_TYPES = {"finished": "batch-processor.job-finished", "error": "batch-processor.error"}
 RETRY_TYPES = ("circuit-breaker", "exponential")
@@ -62,8 +63,10 @@ def _invalid(info: str) -> Response:
 
 
 class DailyWebhooks:
-    def __init__(self, service: DailyService) -> None:
-        self.service = service
+    def __init__(self, sender: WebhookSender, view: Callable[[Job, str], dict[str, Any]]) -> None:
+        self.sender = sender
+        self.view = view
+        """The job as the service shows it: the payload of a job event."""
         self.hooks: dict[str, dict[str, Any]] = {}
         """Account identity -> its webhook (the documented object)."""
 
@@ -110,9 +113,7 @@ class DailyWebhooks:
         }
 
     async def _test(self, url: str, secret: str) -> bool:
-        status = await self.service.emu.webhooks.send_now(
-            url, {"test": "test"}, self._headers(secret), TEST_TIMEOUT
-        )
+        status = await self.sender.send_now(url, {"test": "test"}, self._headers(secret), TEST_TIMEOUT)
         return status == 200
 
     # -- routes -----------------------------------------------------------------------------------
@@ -190,7 +191,7 @@ class DailyWebhooks:
             "version": ENVELOPE_VERSION,
             "type": event_type,
             "id": str(uuid.uuid4()),
-            "payload": self.service.view(job, status),
+            "payload": self.view(job, status),
             "event_ts": now,
         }
         exponential = hook["retryType"] == "exponential"
@@ -204,7 +205,7 @@ class DailyWebhooks:
             if not exponential and hook["failedCount"] >= CIRCUIT_BREAKER_FAILURES:
                 hook["state"] = "FAILED"
 
-        self.service.emu.webhooks.post(
+        self.sender.post(
             hook["url"],
             envelope,
             service="daily",

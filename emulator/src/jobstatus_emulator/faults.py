@@ -35,7 +35,7 @@ import logging
 import random
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from jobstatus_emulator.base import (
     TRANSPORT_KEY,
@@ -50,10 +50,10 @@ from jobstatus_emulator.base import (
     raw_headers,
     send_response,
 )
-from jobstatus_emulator.storage import _xml_error
+from jobstatus_emulator.storage import DailyStorage, _xml_error
 
 if TYPE_CHECKING:
-    from jobstatus_emulator.app import Emulator
+    from jobstatus_emulator.state import Stats, Store
 
 log = logging.getLogger("jobstatus.emulator")
 
@@ -288,8 +288,17 @@ async def send_truncated(scope: Scope, receive: Receive, send: Send, resp: Respo
 
 
 # -- dispatch -------------------------------------------------------------------------------------
+class DispatchHost(Protocol):
+    """What routing a request uses of the emulator (`jobstatus_emulator.app.Emulator`)."""
+
+    faults: FaultEngine
+    stats: Stats
+    store: Store
+    daily_storage: DailyStorage
+
+
 async def dispatch(
-    emu: Emulator, service: Service, sub_path: str, scope: Scope, receive: Receive, send: Send
+    emu: DispatchHost, service: Service, sub_path: str, scope: Scope, receive: Receive, send: Send
 ) -> None:
     """Route one service request: identity, faults, auth, handler, stats."""
     arrived = time.time()
@@ -373,7 +382,7 @@ async def dispatch(
         emu.stats.record(service.name, method, template, req.identity, status, at=arrived)
 
 
-async def dispatch_download(emu: Emulator, path: str, scope: Scope, receive: Receive, send: Send) -> None:
+async def dispatch_download(emu: DispatchHost, path: str, scope: Scope, receive: Receive, send: Send) -> None:
     """Serve one Daily-storage download (``path`` is the full ``/_storage/daily/<token>``), with faults."""
     arrived = time.time()
     method = scope["method"]

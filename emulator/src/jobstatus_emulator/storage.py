@@ -16,9 +16,9 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from jobstatus_emulator.base import Response
+from jobstatus_emulator.base import Response, ServiceHost
 from jobstatus_emulator.state import OutputError
 
 
@@ -177,3 +177,10 @@ def _xml_error(status: int, code: str, message: str) -> Response:
         f"<Error><Code>{code}</Code><Message>{message}</Message></Error>"
     ).encode()
     return Response(status, body=body, content_type=b"application/xml")
+
+
+class StorageHost(ServiceHost, Protocol):
+    """What a service that writes outputs (Daily, Wasabi AiR) uses of the emulator."""
+
+    daily_storage: DailyStorage
+    s3: S3Writer

@@ -40,7 +40,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from jobstatus_emulator import content
-from jobstatus_emulator.base import Request, Response, Route, Service
+from jobstatus_emulator.base import Request, Response, Route, Service, ServiceHost
 from jobstatus_emulator.state import Job, ceil_seconds
 
 TOKEN_FAILED = {"message": "Token validation failed for provided token."}
@@ -58,7 +58,7 @@ class SymblService(Service):
     status_keys = ("status",)
     body_limit = ONE_MB
 
-    def __init__(self, emulator: Any) -> None:
+    def __init__(self, emulator: ServiceHost) -> None:
         super().__init__(emulator)
         self.tokens: dict[str, tuple[str, float]] = {}  # token -> (appId, expires_at)
         self.app_tokens: dict[str, str] = {}  # appId -> latest token

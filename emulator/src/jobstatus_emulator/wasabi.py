@@ -31,7 +31,7 @@ from typing import Any
 from jobstatus_emulator import content
 from jobstatus_emulator.base import Request, Response, Route, Service
 from jobstatus_emulator.state import Job
-from jobstatus_emulator.storage import S3Object
+from jobstatus_emulator.storage import S3Object, StorageHost
 
 SERVICE_NAMES = ("ocr", "s2t", "nld", "audiotag", "face", "logo")
 FAILURE = "Preflight check failed: the source object could not be read or its media format is not supported"
@@ -55,6 +55,11 @@ class WasabiService(Service):
     prefix = "/wasabi"
     status_keys = ("Status",)
     list_keys = ("Records",)
+
+    emu: StorageHost
+
+    def __init__(self, emulator: StorageHost) -> None:
+        super().__init__(emulator)
 
     def routes(self) -> list[Route]:
         return [

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
-    from jobstatus_emulator.app import Emulator
+    from jobstatus_emulator.state import EmulatorConfig, Store
 
 log = logging.getLogger("jobstatus.emulator")
 
@@ -96,8 +96,9 @@ class Delivery:
 class WebhookSender:
     """Sends webhooks in the background with each service's retry policy; records every attempt."""
 
-    def __init__(self, emu: Emulator) -> None:
-        self.emu = emu
+    def __init__(self, config: EmulatorConfig, store: Store) -> None:
+        self.config = config
+        self.store = store
         self._client: Any = None
         self._last: dict[str, asyncio.Future[Any]] = {}
         self._slots: asyncio.Semaphore | None = None
@@ -115,9 +116,7 @@ class WebhookSender:
         except ValueError:
             return False
         return (
-            host is not None
-            and host in self.emu.config.webhook_hosts
-            and url.startswith(("http://", "https://"))
+            host is not None and host in self.config.webhook_hosts and url.startswith(("http://", "https://"))
         )
 
     def post(
@@ -139,7 +138,7 @@ class WebhookSender:
         self.deliveries.append(delivery)
         body = json.dumps(payload, separators=(",", ":")).encode()
         previous = self._last.get(url)
-        task = self.emu.store.spawn(self._deliver(delivery, body, headers, previous, on_result))
+        task = self.store.spawn(self._deliver(delivery, body, headers, previous, on_result))
         self._last[url] = task
         task.add_done_callback(lambda t: self._last.pop(url, None) if self._last.get(url) is t else None)
         return delivery
@@ -169,7 +168,7 @@ class WebhookSender:
             await asyncio.wait([previous])
         for attempt in range(delivery.retries + 1):
             if attempt:
-                base = float(self.emu.config.webhook_retry_base)
+                base = float(self.config.webhook_retry_base)
                 await asyncio.sleep(min(MAX_BACKOFF, base * 2 ** (attempt - 1)))
             if self._slots is None:
                 self._slots = asyncio.Semaphore(MAX_CONCURRENT)

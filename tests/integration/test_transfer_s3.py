@@ -325,7 +325,9 @@ def test_a_stream_of_unknown_size_fits_its_parts_or_fails_with_the_fix(s3_env) -
     head = s3_env["client"].head_object(Bucket=s3_env["dest"], Key="in/daily/job-u/stream0.bin")
     assert head["ContentLength"] == 45 * MIB and head["ETag"].endswith('-9"')
     with pytest.raises(TransferError, match="limited to 52428800 bytes") as info:
-        deliver_generated(bucket_sink(s3_env, part_size=PART, max_parts=10), [60 * MIB], if_exists="overwrite")
+        deliver_generated(
+            bucket_sink(s3_env, part_size=PART, max_parts=10), [60 * MIB], if_exists="overwrite"
+        )
     assert "part_size" in str(info.value.__cause__)
     again = s3_env["client"].head_object(Bucket=s3_env["dest"], Key="in/daily/job-u/stream0.bin")
     assert again["ETag"] == head["ETag"]  # the object delivered before is still there, untouched

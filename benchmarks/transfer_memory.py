@@ -2,13 +2,16 @@
 
 A generated stream (2 GiB by default; never stored on disk) of unknown size, like a download link
 without ``Content-Length``, is delivered by the transfer machinery of `JobOutputsToStorageOperator`
-(`airflow_jobstatus.transfer.deliver_outputs` into an `S3Sink` with its defaults) to a bucket on a
-moto S3 server (a separate process on loopback). The same bytes are then uploaded by boto3's
-managed ``upload_fileobj`` (default ``TransferConfig``) as the reference.
+(`airflow_jobstatus.transfer.deliver_outputs` into an `S3Sink` with its defaults: boto3's managed
+transfer with the sink's part size, concurrency and memory budget, the bytes hashed and verified
+before the upload completes) to a bucket on a moto S3 server (a separate process on loopback).
+The same bytes are then uploaded by boto3's ``upload_fileobj`` with its default ``TransferConfig``
+as the reference.
 
 Each case runs in its own process: "peak RSS" is its ``ru_maxrss``, "RSS growth" the peak minus
 the RSS after imports and client set-up. The documented bound is the sink's upload buffer
-(``UPLOAD_BUFFER_BYTES``, or the largest part if larger) plus two 1 MiB chunks per output.
+(``UPLOAD_BUFFER_BYTES``: parts queued or uploading) plus, per output, two parts (the next part
+while it is joined from chunks) and two 1 MiB chunks.
 
 With ``--repeat R`` the cases run interleaved R times; throughput is the median run's, RSS the
 highest seen.
@@ -73,7 +76,7 @@ def worker(case: dict[str, Any]) -> dict[str, Any]:
         from airflow_jobstatus.models import DownloadLink, JobOutput
         from airflow_jobstatus.transfer import deliver_outputs, plan_outputs
         from airflow_jobstatus.transfer.s3 import S3Access
-        from airflow_jobstatus.transfer.sinks import UPLOAD_BUFFER_BYTES, S3Sink
+        from airflow_jobstatus.transfer.sinks import S3Sink
         from airflow_jobstatus.transfer.sources import Opened, Source
 
         class Generated(Source):
@@ -107,12 +110,7 @@ def worker(case: dict[str, Any]) -> dict[str, Any]:
             sink.client.head_object(Bucket=BUCKET, Key=sink.key(p.relative_key))["ContentLength"]
             for p in planned
         )
-        largest_part, covered, number = 0, 0, 0
-        while covered < each:  # the parts a stream of this size is cut into
-            number += 1
-            largest_part = sink.part_size_for(number, None)
-            covered += largest_part
-        bound = max(UPLOAD_BUFFER_BYTES, largest_part) + outputs * 2 * MIB
+        bound = sink.upload_buffer_bytes + outputs * (2 * sink.part_size + 2 * MIB)
         assert manifest["summary"]["written"] == outputs
     else:
         import boto3

@@ -303,14 +303,18 @@ class _StreamFile:
 
     When the stream ends (the read that returns short, always before boto3 can complete the upload)
     it calls ``before_commit``: an error there or from the stream fails the upload, and boto3 aborts
-    its multipart upload. ``limit``: the most bytes that fit in the upload's parts, if capped.
+    its multipart upload. ``parts``: (most parts, part size) when the upload's part size cannot
+    grow (a stream of unknown size): more bytes than they hold fail the upload.
     """
 
-    def __init__(self, chunks: Iterable[Chunk], before_commit: BeforeCommit, *, limit: int | None, uri: str):
+    def __init__(
+        self, chunks: Iterable[Chunk], before_commit: BeforeCommit, *, parts: tuple[int, int] | None, uri: str
+    ) -> None:
         self._chunks = iter(chunks)
         self._rest: Chunk = b""
         self._before_commit = before_commit
-        self._limit = limit
+        self._parts = parts
+        self._limit = parts[0] * parts[1] if parts is not None else None
         self._uri = uri
         self.read_bytes = 0
         self.ended = False
@@ -348,10 +352,10 @@ class _StreamFile:
                 self._rest = view[take:]
             have += take
         self.read_bytes += have
-        if self._limit is not None and self.read_bytes > self._limit:
+        if self._parts is not None and self._limit is not None and self.read_bytes > self._limit:
             raise SinkError(
                 f"{self._uri}: a stream of unknown size is limited to {self._limit} bytes "
-                f"(S3's 10,000 parts of {self._limit // MAX_PARTS} bytes), and the source sent more",
+                f"({self._parts[0]} parts of {self._parts[1]} bytes), and the source sent more",
                 operation="transfer outputs",
                 hint="Pass a larger part_size to S3Sink (the limit is 10,000 parts)",
             )
@@ -614,8 +618,8 @@ class S3Sink(Sink):
         extra: dict[str, Any] = {"Metadata": metadata}
         if content_type:
             extra["ContentType"] = content_type
-        limit = None if size_hint is not None else self.part_size * self.max_parts
-        stream = _StreamFile(chunks, before_commit, limit=limit, uri=self.uri(rel))
+        parts = None if size_hint is not None else (self.max_parts, self.part_size)
+        stream = _StreamFile(chunks, before_commit, parts=parts, uri=self.uri(rel))
         known = [_KnownSize(size_hint)] if size_hint is not None and size_hint >= self.part_size else []
         with self._transfers() as manager, self._recorded(rel, key):
             future = manager.upload(stream, self.bucket, key, extra_args=extra, subscribers=known)

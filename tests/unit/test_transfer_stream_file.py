@@ -21,7 +21,7 @@ def reused(data: bytes, size: int) -> Iterator[memoryview]:
 def test_reads_are_cut_exactly_and_copied_out_of_a_reused_buffer() -> None:
     data = bytes(range(256)) * 4096 * 3  # 3 MiB
     ends: list[int] = []
-    stream = _StreamFile(reused(data, MIB), ends.append, limit=None, uri="s3://b/k")
+    stream = _StreamFile(reused(data, MIB), ends.append, parts=None, uri="s3://b/k")
     first, second = stream.read(MIB + 500), stream.read(MIB + 500)
     assert first == data[: MIB + 500] and second == data[MIB + 500 : 2 * MIB + 1000]
     assert ends == [] and not stream.ended
@@ -34,16 +34,16 @@ def test_the_end_is_verified_before_the_read_that_reveals_it_returns() -> None:
     def refuse(written: int) -> None:
         raise ValueError(f"checksum mismatch after {written} bytes")
 
-    stream = _StreamFile([b"x" * 1000, b"y" * 1000], refuse, limit=None, uri="s3://b/k")
+    stream = _StreamFile([b"x" * 1000, b"y" * 1000], refuse, parts=None, uri="s3://b/k")
     assert stream.read(1500) == b"x" * 1000 + b"y" * 500
     with pytest.raises(ValueError, match="after 2000 bytes"):
         stream.read(1500)  # boto3 never gets the last bytes, so it cannot complete the upload
 
 
 def test_a_stream_of_unknown_size_beyond_its_parts_fails_with_the_fix() -> None:
-    stream = _StreamFile([b"z" * 100] * 5, lambda n: None, limit=250, uri="s3://b/k")
+    stream = _StreamFile([b"z" * 100] * 5, lambda n: None, parts=(5, 50), uri="s3://b/k")
     assert len(stream.read(200)) == 200
-    with pytest.raises(SinkError, match="limited to 250 bytes") as info:
+    with pytest.raises(SinkError, match="limited to 250 bytes \\(5 parts of 50 bytes\\)") as info:
         stream.read(200)
     assert "part_size" in str(info.value)
 
@@ -56,7 +56,7 @@ def test_a_stopped_upload_reads_nothing_more() -> None:
             read.append(i)
             yield b"c" * 10
 
-    stream = _StreamFile(chunks(), lambda n: None, limit=None, uri="s3://b/k")
+    stream = _StreamFile(chunks(), lambda n: None, parts=None, uri="s3://b/k")
     stream.read(10)
     stream.stopped = True
     with pytest.raises(SinkError, match="stopped"):

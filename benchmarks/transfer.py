@@ -36,7 +36,7 @@ per target and exits 1 on a FAIL (``--quick`` is a smoke run: it prints the same
 only on wrong bytes or a crash, since its objects are too small to time).
 
 Usage: python benchmarks/transfer.py [--quick] [--large-mib N] [--small N] [--small-kib K] [--repeat R]
-       [--only large|small] [--to local|bucket]
+       [--only large|small] [--to local|bucket] [--impl NAME ...]
 """
 
 from __future__ import annotations
@@ -63,6 +63,8 @@ sys.path.insert(0, str(ROOT))
 SRC_BUCKET = "bench-src"
 CONN_ID = "bench_aws"
 LARGE_KEY = "large/object.bin"
+KEPT = ("ours", "boto3 get_object + fsync", "amazon S3Hook.copy_object")
+"""Always run: ours and each scenario's like-for-like reference (the --impl option cannot drop them)."""
 
 
 # ------------------------------------------------------------------------------------------ worker side
@@ -307,6 +309,12 @@ def main() -> int:
     )
     parser.add_argument("--only", choices=("large", "small"), help="only this object size")
     parser.add_argument("--to", choices=("local", "bucket"), help="only this destination")
+    parser.add_argument(
+        "--impl",
+        action="append",
+        help="only these implementations (repeat the option; 'ours' and one like-for-like reference "
+        "per scenario are always kept)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -380,6 +388,8 @@ def main() -> int:
                 runs: dict[str, list[dict[str, Any]]] = {}
                 for attempt in range(repeat):
                     for impl in impls[target]:
+                        if args.impl and impl not in args.impl and impl not in KEPT:
+                            continue
                         if attempt and _clearly_slower(impl, runs, total):
                             continue  # cannot be the best reference: measured once
                         if target == "local":
@@ -428,6 +438,9 @@ def main() -> int:
                                 )
                         runs.setdefault(impl, []).append(result)
                 results = {impl: _median_run(found) for impl, found in runs.items()}
+                for impl, found in runs.items():
+                    rates = ", ".join(f"{total / r['seconds'] / 1e6:.0f}" for r in found)
+                    print(f"{size_kind} -> {target} {impl}: MB/s by round: {rates}")
                 refs = [impl for impl in results if impl != "ours"]
                 like = [impl for impl in refs if target == "bucket" or impl.endswith("fsync")]
                 best_ref = max(total / results[impl]["seconds"] for impl in like)

@@ -21,6 +21,7 @@ slack); the stored object's size equals the bytes sent. Throughput is printed fo
 (moto on a shared machine is the bottleneck: compare them within one run only).
 
 Usage: python benchmarks/transfer_memory.py [--gib G | --mib M] [--outputs N] [--quick] [--repeat R]
+       [--part-mib P] [--concurrency C] [--buffer-mib B]
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ def worker(case: dict[str, Any]) -> dict[str, Any]:
             def open(self) -> Opened:
                 return Opened(_generated(each, int(self.output.name[1:])), None, None)
 
-        sink = S3Sink(S3Access(CONN_ID), BUCKET, "ours")
+        tuning = {k: v for k, v in case["sink"].items() if v is not None}  # the sink's defaults otherwise
+        sink = S3Sink(S3Access(CONN_ID), BUCKET, "ours", **tuning)
         sink.client.head_bucket(Bucket=BUCKET)
         sources = [
             Generated(
@@ -188,6 +190,11 @@ def main() -> int:
     parser.add_argument("--outputs", type=int, default=1, help="outputs moved at the same time (default 1)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 48 MiB")
     parser.add_argument("--repeat", type=int, default=1, help="interleaved runs per case; medians shown")
+    parser.add_argument(
+        "--part-mib", type=int, help="ours: S3Sink(part_size=...) in MiB (default: the sink's)"
+    )
+    parser.add_argument("--concurrency", type=int, help="ours: S3Sink(upload_concurrency=...)")
+    parser.add_argument("--buffer-mib", type=int, help="ours: S3Sink(upload_buffer_bytes=...) in MiB")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -213,7 +220,17 @@ def main() -> int:
             for impl in ("ours", "boto3 upload_fileobj"):
                 s3.reset()  # moto keeps objects in memory: one case's objects at a time
                 s3.client().create_bucket(Bucket=BUCKET)
-                case = {"impl": impl, "bytes": total, "outputs": args.outputs, "endpoint": s3.endpoint_url}
+                case = {
+                    "impl": impl,
+                    "bytes": total,
+                    "outputs": args.outputs,
+                    "endpoint": s3.endpoint_url,
+                    "sink": {
+                        "part_size": args.part_mib and args.part_mib * MIB,
+                        "upload_concurrency": args.concurrency,
+                        "upload_buffer_bytes": args.buffer_mib and args.buffer_mib * MIB,
+                    },
+                }
                 runs.setdefault(impl, []).append(_run(case, env))
         for impl, found in runs.items():
             r = sorted(found, key=lambda x: x["seconds"])[(len(found) - 1) // 2]  # the median run
@@ -222,6 +239,8 @@ def main() -> int:
             rate = r["bytes"] / MIB / r["seconds"]
             peak = max(x["rss_peak_mb"] for x in found)
             print(f"{impl:<24}{rate:>8.1f}{peak:>13.0f}{growth:>15.0f}{bound:>10}")
+            rounds = ", ".join(f"{x['bytes'] / MIB / x['seconds']:.1f}" for x in found)
+            print(f"  MiB/s by round: {rounds}")
             if any(x["stored"] != x["bytes"] for x in found):
                 failures.append(f"{impl}: {r['stored']} bytes stored, {r['bytes']} sent")
             if r["bound_bytes"] and growth > r["bound_bytes"] / MIB + SLACK_MIB:

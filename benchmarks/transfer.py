@@ -25,8 +25,8 @@ case pays for the previous one's writes. Ours ``fsync``s what it writes to a fol
 rename (its durability guarantee), so its like-for-like reference is ``boto3 get_object + fsync``;
 the references without ``fsync`` are printed beside it.
 
-The runs of all implementations are interleaved and each reports its median (``--repeat``,
-default 5): on a shared 2-core VM the same case varies by 2x from run to run. A reference whose
+The runs of all implementations are interleaved, in an order that rotates every round, and each
+reports its median (``--repeat``, default 5; every round's figure is printed too): on a shared 2-core VM the same case varies by 2x from run to run. A reference whose
 first run is under a quarter of the fastest reference's is run once (it cannot be the best).
 
 Targets: throughput at least 0.9x the best like-for-like reference of the same scenario (to a
@@ -387,7 +387,8 @@ def main() -> int:
                     continue
                 runs: dict[str, list[dict[str, Any]]] = {}
                 for attempt in range(repeat):
-                    for impl in impls[target]:
+                    shift = attempt % len(impls[target])  # each implementation takes every place in turn
+                    for impl in impls[target][shift:] + impls[target][:shift]:
                         if args.impl and impl not in args.impl and impl not in KEPT:
                             continue
                         if attempt and _clearly_slower(impl, runs, total):

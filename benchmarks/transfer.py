@@ -243,11 +243,13 @@ def worker(case: dict[str, Any]) -> dict[str, Any]:
         raise SystemExit(f"unknown implementation {impl!r}")
 
     rss_before = _current_rss_mb()
+    cpu_before = time.process_time()
     start = time.perf_counter()
     worker_bytes = run()
     seconds = time.perf_counter() - start
     return {
         "seconds": seconds,
+        "cpu_seconds": time.process_time() - cpu_before,
         "worker_bytes": worker_bytes,
         "rss_peak_mb": _rss_mb(),
         "rss_after_imports_mb": rss_before,
@@ -441,7 +443,8 @@ def main() -> int:
                 results = {impl: _median_run(found) for impl, found in runs.items()}
                 for impl, found in runs.items():
                     rates = ", ".join(f"{total / r['seconds'] / 1e6:.0f}" for r in found)
-                    print(f"{size_kind} -> {target} {impl}: MB/s by round: {rates}")
+                    cpu = ", ".join(f"{r['cpu_seconds']:.2f}" for r in found)
+                    print(f"{size_kind} -> {target} {impl}: MB/s by round: {rates}; worker CPU s: {cpu}")
                 refs = [impl for impl in results if impl != "ours"]
                 like = [impl for impl in refs if target == "bucket" or impl.endswith("fsync")]
                 best_ref = max(total / results[impl]["seconds"] for impl in like)

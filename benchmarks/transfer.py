@@ -13,16 +13,20 @@ Against one moto S3 server (a separate process on loopback), measured in the sam
 
 Every case runs in its own process, so its peak RSS (``ru_maxrss``) is its own; "RSS growth" is
 the peak minus the RSS after imports. "Worker bytes" is what the transfer counted through the
-worker; "loopback bytes" is the traffic on the loopback interface during the case (the worker and
-the S3 server, both directions), an independent check from outside the code under test.
+worker; "S3 server bytes" is what crossed between the worker and the S3 server during the case
+(both directions), counted by a relay in this driver process in front of the S3 server: an
+independent check from outside the code under test that sees only the case's own traffic. It
+is measured for the bucket scenarios, where it is small (a copy through the worker would be
+>= 200% of the data); the folder scenarios connect to the server directly (relaying their
+gigabyte would cost the driver CPU that the cases share) and show "-".
 References run as a plain loop, the way a DAG author would call them; ours uses its default
 concurrency (4 outputs at a time). The page cache is flushed (``sync``) before every case, so no
 case pays for the previous one's writes. Ours ``fsync``s what it writes to a folder before the
 rename (its durability guarantee), so its like-for-like reference is ``boto3 get_object + fsync``;
 the references without ``fsync`` are printed beside it.
 
-The runs of all implementations are interleaved and each reports its median (``--repeat``,
-default 5): on a shared 2-core VM the same case varies by 2x from run to run. A reference whose
+The runs of all implementations are interleaved, in an order that rotates every round, and each
+reports its median (``--repeat``, default 5; every round's figure is printed too): on a shared 2-core VM the same case varies by 2x from run to run. A reference whose
 first run is under a quarter of the fastest reference's is run once (it cannot be the best).
 
 Targets: throughput at least 0.9x the best like-for-like reference of the same scenario (to a
@@ -32,20 +36,23 @@ per target and exits 1 on a FAIL (``--quick`` is a smoke run: it prints the same
 only on wrong bytes or a crash, since its objects are too small to time).
 
 Usage: python benchmarks/transfer.py [--quick] [--large-mib N] [--small N] [--small-kib K] [--repeat R]
-       [--only large|small] [--to local|bucket]
+       [--only large|small] [--to local|bucket] [--impl NAME ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import json
 import os
 import resource
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -56,6 +63,8 @@ sys.path.insert(0, str(ROOT))
 SRC_BUCKET = "bench-src"
 CONN_ID = "bench_aws"
 LARGE_KEY = "large/object.bin"
+KEPT = ("ours", "boto3 get_object + fsync", "amazon S3Hook.copy_object")
+"""Always run: ours and each scenario's like-for-like reference (the --impl option cannot drop them)."""
 
 
 # ------------------------------------------------------------------------------------------ worker side
@@ -73,21 +82,51 @@ def _current_rss_mb() -> float:
     return 0.0
 
 
-def _loopback_bytes() -> int:
-    """Bytes received on the loopback interface (Linux ``/proc/net/dev``), 0 where unavailable.
+class CountingRelay:
+    """A TCP relay on a free loopback port in front of ``target``, counting the bytes it passes.
 
-    The S3 server and the worker talk over loopback and nothing else runs during a case, so the
-    growth during a case is the traffic between them, measured outside the code under test.
+    Only connections made to the relay are counted, so other processes' loopback traffic (other
+    work on a shared machine) does not enter the figure.
     """
-    try:
-        with open("/proc/net/dev") as f:
-            for line in f:
-                name, _, counters = line.partition(":")
-                if name.strip() == "lo":
-                    return int(counters.split()[0])
-    except OSError:
-        pass
-    return 0
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._lock = threading.Lock()
+        self._bytes = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def bytes(self) -> int:
+        with self._lock:
+            return self._bytes
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            server = socket.create_connection(self.target)
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        buffer = bytearray(1 << 16)
+        try:
+            while n := src.recv_into(buffer):
+                dst.sendall(memoryview(buffer)[:n])
+                with self._lock:
+                    self._bytes += n
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                dst.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self._listener.close()
 
 
 def _boto3_client(endpoint: str) -> Any:
@@ -204,14 +243,14 @@ def worker(case: dict[str, Any]) -> dict[str, Any]:
         raise SystemExit(f"unknown implementation {impl!r}")
 
     rss_before = _current_rss_mb()
-    io_before = _loopback_bytes()
+    cpu_before = time.process_time()
     start = time.perf_counter()
     worker_bytes = run()
     seconds = time.perf_counter() - start
     return {
         "seconds": seconds,
+        "cpu_seconds": time.process_time() - cpu_before,
         "worker_bytes": worker_bytes,
-        "loopback_bytes": _loopback_bytes() - io_before,
         "rss_peak_mb": _rss_mb(),
         "rss_after_imports_mb": rss_before,
     }
@@ -220,7 +259,8 @@ def worker(case: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ driver
 
 
-def _run_case(case: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+def _run_case(case: dict[str, Any], env: dict[str, str], relay: CountingRelay | None) -> dict[str, Any]:
+    before = relay.bytes if relay is not None else 0
     proc = subprocess.run(
         [sys.executable, __file__, "--worker", json.dumps(case)],
         env=env,
@@ -232,7 +272,9 @@ def _run_case(case: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
         raise RuntimeError(
             f"case {case['impl']} ({case['kind']}) failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
         )
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    result = dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    result["server_bytes"] = relay.bytes - before if relay is not None else None
+    return result
 
 
 def _median_run(found: list[dict[str, Any]]) -> dict[str, Any]:
@@ -240,7 +282,8 @@ def _median_run(found: list[dict[str, Any]]) -> dict[str, Any]:
     ordered = sorted(found, key=lambda r: r["seconds"])
     chosen = dict(ordered[(len(ordered) - 1) // 2])
     chosen["rss_peak_mb"] = max(r["rss_peak_mb"] for r in found)
-    chosen["loopback_bytes"] = max(r["loopback_bytes"] for r in found)
+    traffic = [r["server_bytes"] for r in found if r["server_bytes"] is not None]
+    chosen["server_bytes"] = max(traffic) if traffic else None
     chosen["worker_bytes"] = max(r["worker_bytes"] for r in found)
     chosen["runs"] = len(found)
     return chosen
@@ -268,6 +311,12 @@ def main() -> int:
     )
     parser.add_argument("--only", choices=("large", "small"), help="only this object size")
     parser.add_argument("--to", choices=("local", "bucket"), help="only this destination")
+    parser.add_argument(
+        "--impl",
+        action="append",
+        help="only these implementations (repeat the option; 'ours' and one like-for-like reference "
+        "per scenario are always kept)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -314,6 +363,10 @@ def main() -> int:
             env.update(s3.airflow_connection_env(CONN_ID))
             env.setdefault("AIRFLOW_HOME", str(work / "airflow-home"))
             env["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+            relay = CountingRelay((s3.host, s3.port))
+            relayed = f"http://127.0.0.1:{relay.port}"
+            # the bucket scenarios reach the server through the relay, which counts their traffic
+            relay_env = {k: v.replace(s3.endpoint_url, relayed) for k, v in env.items()}
             scenarios = [
                 ("large", "local", [LARGE_KEY], large_mib << 20),
                 ("large", "bucket", [LARGE_KEY], large_mib << 20),
@@ -336,7 +389,10 @@ def main() -> int:
                     continue
                 runs: dict[str, list[dict[str, Any]]] = {}
                 for attempt in range(repeat):
-                    for impl in impls[target]:
+                    shift = attempt % len(impls[target])  # each implementation takes every place in turn
+                    for impl in impls[target][shift:] + impls[target][:shift]:
+                        if args.impl and impl not in args.impl and impl not in KEPT:
+                            continue
                         if attempt and _clearly_slower(impl, runs, total):
                             continue  # cannot be the best reference: measured once
                         if target == "local":
@@ -352,10 +408,13 @@ def main() -> int:
                             "impl": impl,
                             "keys": keys,
                             "dest": dest,
-                            "endpoint": s3.endpoint_url,
+                            "endpoint": s3.endpoint_url if target == "local" else relayed,
                         }
                         os.sync()  # the previous case's dirty pages are not this case's cost
-                        result = _run_case(case, env)
+                        if target == "local":
+                            result = _run_case(case, env, None)
+                        else:
+                            result = _run_case(case, relay_env, relay)
                         if target == "local":
                             got = sum(
                                 p.stat().st_size
@@ -382,6 +441,10 @@ def main() -> int:
                                 )
                         runs.setdefault(impl, []).append(result)
                 results = {impl: _median_run(found) for impl, found in runs.items()}
+                for impl, found in runs.items():
+                    rates = ", ".join(f"{total / r['seconds'] / 1e6:.0f}" for r in found)
+                    cpu = ", ".join(f"{r['cpu_seconds']:.2f}" for r in found)
+                    print(f"{size_kind} -> {target} {impl}: MB/s by round: {rates}; worker CPU s: {cpu}")
                 refs = [impl for impl in results if impl != "ours"]
                 like = [impl for impl in refs if target == "bucket" or impl.endswith("fsync")]
                 best_ref = max(total / results[impl]["seconds"] for impl in like)
@@ -405,14 +468,14 @@ def main() -> int:
                         "without fsync (not durable on a crash; no target)"
                     )
                 if target == "bucket":
-                    # requests, responses and the manifest cross the loopback; a payload passing through
+                    # requests, responses and the manifest cross the relay; a payload passing through
                     # the worker would cross it twice (down and up): at least 200% of the data
-                    share = ours["loopback_bytes"] / total
+                    share = ours["server_bytes"] / total
                     zero = ours["worker_bytes"] == 0 and share < 0.25
                     verdicts.append(
                         (
-                            f"{label}: {ours['worker_bytes']} bytes through the worker (target 0); loopback "
-                            f"traffic {ours['loopback_bytes']:,} bytes = {share:.1%} of the data (requests and "
+                            f"{label}: {ours['worker_bytes']} bytes through the worker (target 0); S3 server "
+                            f"traffic {ours['server_bytes']:,} bytes = {share:.1%} of the data (requests and "
                             "manifest only; a copy through the worker would be >= 200%)",
                             zero,
                             False,
@@ -435,18 +498,20 @@ def main() -> int:
             print()
             header = (
                 f"{'scenario':<16} {'implementation':<30} {'MB/s':>8} {'vs like ref':>11} {'runs':>4} "
-                f"{'worker bytes':>14} {'loopback bytes':>14} {'peak RSS':>9} {'RSS growth':>10}"
+                f"{'worker bytes':>14} {'S3 server bytes':>15} {'peak RSS':>9} {'RSS growth':>10}"
             )
             print(header)
             print("-" * len(header))
             for size_kind, target, impl, r, rel in rows:
                 total = (large_mib << 20) if size_kind == "large" else small_count * args.small_kib * 1024
+                traffic = "-" if r["server_bytes"] is None else f"{r['server_bytes']:,}"
                 print(
                     f"{size_kind + ' -> ' + target:<16} {impl:<30} {total / r['seconds'] / 1e6:>8.1f} {rel:>10.2f}x "
                     f"{r['runs']:>4} "
-                    f"{r['worker_bytes']:>14,} {r['loopback_bytes']:>14,} {r['rss_peak_mb']:>7.0f}MB "
+                    f"{r['worker_bytes']:>14,} {traffic:>15} {r['rss_peak_mb']:>7.0f}MB "
                     f"{r['rss_peak_mb'] - r['rss_after_imports_mb']:>8.0f}MB"
                 )
+            relay.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print()

@@ -2,13 +2,16 @@
 
 A generated stream (2 GiB by default; never stored on disk) of unknown size, like a download link
 without ``Content-Length``, is delivered by the transfer machinery of `JobOutputsToStorageOperator`
-(`airflow_jobstatus.transfer.deliver_outputs` into an `S3Sink` with its defaults) to a bucket on a
-moto S3 server (a separate process on loopback). The same bytes are then uploaded by boto3's
-managed ``upload_fileobj`` (default ``TransferConfig``) as the reference.
+(`airflow_jobstatus.transfer.deliver_outputs` into an `S3Sink` with its defaults: boto3's managed
+transfer with the sink's part size, concurrency and memory budget, the bytes hashed and verified
+before the upload completes) to a bucket on a moto S3 server (a separate process on loopback).
+The same bytes are then uploaded by boto3's ``upload_fileobj`` with its default ``TransferConfig``
+as the reference.
 
 Each case runs in its own process: "peak RSS" is its ``ru_maxrss``, "RSS growth" the peak minus
 the RSS after imports and client set-up. The documented bound is the sink's upload buffer
-(``UPLOAD_BUFFER_BYTES``, or the largest part if larger) plus two 1 MiB chunks per output.
+(``UPLOAD_BUFFER_BYTES``: parts queued or uploading) plus, per output, two parts (the next part
+while it is joined from chunks) and two 1 MiB chunks.
 
 With ``--repeat R`` the cases run interleaved R times; throughput is the median run's, RSS the
 highest seen.
@@ -18,6 +21,7 @@ slack); the stored object's size equals the bytes sent. Throughput is printed fo
 (moto on a shared machine is the bottleneck: compare them within one run only).
 
 Usage: python benchmarks/transfer_memory.py [--gib G | --mib M] [--outputs N] [--quick] [--repeat R]
+       [--part-mib P] [--concurrency C] [--buffer-mib B]
 """
 
 from __future__ import annotations
@@ -73,14 +77,15 @@ def worker(case: dict[str, Any]) -> dict[str, Any]:
         from airflow_jobstatus.models import DownloadLink, JobOutput
         from airflow_jobstatus.transfer import deliver_outputs, plan_outputs
         from airflow_jobstatus.transfer.s3 import S3Access
-        from airflow_jobstatus.transfer.sinks import UPLOAD_BUFFER_BYTES, S3Sink
+        from airflow_jobstatus.transfer.sinks import S3Sink
         from airflow_jobstatus.transfer.sources import Opened, Source
 
         class Generated(Source):
             def open(self) -> Opened:
                 return Opened(_generated(each, int(self.output.name[1:])), None, None)
 
-        sink = S3Sink(S3Access(CONN_ID), BUCKET, "ours")
+        tuning = {k: v for k, v in case["sink"].items() if v is not None}  # the sink's defaults otherwise
+        sink = S3Sink(S3Access(CONN_ID), BUCKET, "ours", **tuning)
         sink.client.head_bucket(Bucket=BUCKET)
         sources = [
             Generated(
@@ -107,12 +112,7 @@ def worker(case: dict[str, Any]) -> dict[str, Any]:
             sink.client.head_object(Bucket=BUCKET, Key=sink.key(p.relative_key))["ContentLength"]
             for p in planned
         )
-        largest_part, covered, number = 0, 0, 0
-        while covered < each:  # the parts a stream of this size is cut into
-            number += 1
-            largest_part = sink.part_size_for(number, None)
-            covered += largest_part
-        bound = max(UPLOAD_BUFFER_BYTES, largest_part) + outputs * 2 * MIB
+        bound = sink.upload_buffer_bytes + outputs * (2 * sink.part_size + 2 * MIB)
         assert manifest["summary"]["written"] == outputs
     else:
         import boto3
@@ -190,6 +190,11 @@ def main() -> int:
     parser.add_argument("--outputs", type=int, default=1, help="outputs moved at the same time (default 1)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 48 MiB")
     parser.add_argument("--repeat", type=int, default=1, help="interleaved runs per case; medians shown")
+    parser.add_argument(
+        "--part-mib", type=int, help="ours: S3Sink(part_size=...) in MiB (default: the sink's)"
+    )
+    parser.add_argument("--concurrency", type=int, help="ours: S3Sink(upload_concurrency=...)")
+    parser.add_argument("--buffer-mib", type=int, help="ours: S3Sink(upload_buffer_bytes=...) in MiB")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -215,7 +220,17 @@ def main() -> int:
             for impl in ("ours", "boto3 upload_fileobj"):
                 s3.reset()  # moto keeps objects in memory: one case's objects at a time
                 s3.client().create_bucket(Bucket=BUCKET)
-                case = {"impl": impl, "bytes": total, "outputs": args.outputs, "endpoint": s3.endpoint_url}
+                case = {
+                    "impl": impl,
+                    "bytes": total,
+                    "outputs": args.outputs,
+                    "endpoint": s3.endpoint_url,
+                    "sink": {
+                        "part_size": args.part_mib and args.part_mib * MIB,
+                        "upload_concurrency": args.concurrency,
+                        "upload_buffer_bytes": args.buffer_mib and args.buffer_mib * MIB,
+                    },
+                }
                 runs.setdefault(impl, []).append(_run(case, env))
         for impl, found in runs.items():
             r = sorted(found, key=lambda x: x["seconds"])[(len(found) - 1) // 2]  # the median run
@@ -224,6 +239,8 @@ def main() -> int:
             rate = r["bytes"] / MIB / r["seconds"]
             peak = max(x["rss_peak_mb"] for x in found)
             print(f"{impl:<24}{rate:>8.1f}{peak:>13.0f}{growth:>15.0f}{bound:>10}")
+            rounds = ", ".join(f"{x['bytes'] / MIB / x['seconds']:.1f}" for x in found)
+            print(f"  MiB/s by round: {rounds}")
             if any(x["stored"] != x["bytes"] for x in found):
                 failures.append(f"{impl}: {r['stored']} bytes stored, {r['bytes']} sent")
             if r["bound_bytes"] and growth > r["bound_bytes"] / MIB + SLACK_MIB:

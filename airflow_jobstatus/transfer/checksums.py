@@ -21,6 +21,7 @@ import re
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 __all__ = [
@@ -134,6 +135,40 @@ class _Crc32:
         return f"{self.value:08x}"
 
 
+def _apply(matrix: tuple[int, ...], vector: int) -> int:
+    """A 32x32 matrix over GF(2) (its columns) times a 32-bit vector."""
+    out = 0
+    column = 0
+    while vector:
+        if vector & 1:
+            out ^= matrix[column]
+        vector >>= 1
+        column += 1
+    return out
+
+
+@lru_cache(maxsize=8)
+def _crc32_shift(length: int) -> tuple[int, ...]:
+    """The linear map that moves a CRC-32 past ``length`` zero bytes (zlib's ``crc32_combine`` operator).
+
+    One byte's map is read off zlib itself (``crc32(b"\0", c) ^ crc32(b"\0", 0)`` is linear in
+    ``c``); ``length`` bytes' is its power, by repeated squaring (a few ms, cached per length).
+    """
+    base = tuple(zlib.crc32(b"\0", 1 << i) ^ zlib.crc32(b"\0", 0) for i in range(32))
+    result = tuple(1 << i for i in range(32))
+    while length:
+        if length & 1:
+            result = tuple(_apply(base, column) for column in result)
+        base = tuple(_apply(base, column) for column in base)
+        length >>= 1
+    return result
+
+
+def crc32_combine(crc1: int, crc2: int, length2: int) -> int:
+    """The CRC-32 of ``a + b`` from ``crc32(a)``, ``crc32(b)`` and ``len(b)``, without the bytes."""
+    return _apply(_crc32_shift(length2), crc1) ^ crc2
+
+
 @dataclass
 class _Composite:
     algorithm: str
@@ -157,6 +192,15 @@ class _Composite:
                 self.digests.append(self.part.digest())
                 self.part = None
 
+    def whole_crc32(self) -> Checksum:
+        """The whole object's CRC-32, combined from the parts' (so the bytes are hashed once for both)."""
+        value = 0
+        for digest in self.digests:
+            value = crc32_combine(value, int.from_bytes(digest, "big"), self.part_size)
+        if self.part is not None:
+            value = crc32_combine(value, self.part.value, self.in_part)
+        return Checksum("crc32", f"{value:08x}")
+
     def result(self) -> Checksum:
         digests = list(self.digests)
         if self.part is not None:
@@ -172,11 +216,12 @@ class Hasher:
     def __init__(
         self, algorithms: Iterable[str] = (), *, composite: Iterable[str] = (), part_size: int | None = None
     ) -> None:
-        self._whole = {name: _new(name) for name in algorithms}
         composite = tuple(composite)
         if composite and not part_size:
             raise ValueError("composite checksums need the part size")
         self._composite = {name: _Composite(name, part_size or 0) for name in composite}
+        # a whole-object CRC-32 beside a composite one is combined from its parts, not hashed again
+        self._whole = {name: _new(name) for name in algorithms if name != "crc32" or name not in composite}
         self.size = 0
 
     @classmethod
@@ -202,6 +247,8 @@ class Hasher:
             comp = self._composite.get(algorithm)
             return comp.result() if comp is not None else None
         h = self._whole.get(algorithm)
+        if h is None and algorithm == "crc32" and "crc32" in self._composite:
+            return self._composite["crc32"].whole_crc32()
         return Checksum(algorithm, h.hexdigest()) if h is not None else None
 
 

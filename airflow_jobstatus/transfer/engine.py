@@ -6,7 +6,7 @@ A run has three phases:
    An output already there and identical is *skipped*; under ``if_exists="fail"`` one that differs
    stops the run before anything is written.
 2. **Deliver** (in parallel, ``max_concurrency`` at a time): S3 to S3 within one store is a
-   server-side copy; everything else streams through the worker in 1 MiB chunks, hashed as it
+   server-side copy; everything else streams through the worker in 256 KiB chunks, hashed as it
    passes (an S3 destination gathers them into parts within one memory budget for all outputs),
    and is committed only after its size and checksum are verified (see `sinks`).
    An output that fails leaves nothing under its final name; the others still complete.

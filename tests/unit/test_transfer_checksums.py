@@ -154,3 +154,14 @@ def test_a_part_size_of_whole_mib_is_inferred_without_asking_the_store() -> None
     # 20 MiB in 4 parts: 5 or 6 MiB would both do, so the store is asked
     exp = plan_expectation(size=20 * mib, etag=f'"{"0" * 32}-4"', checksums={}, part_size=lambda: 5 * mib)
     assert exp is not None and exp.part_size == 5 * mib and not exp.guessed
+
+
+@pytest.mark.parametrize("size", [0, 1, PART - 1, PART, PART + 1, 3 * PART, len(DATA)])
+def test_the_whole_crc32_beside_a_composite_one_is_combined_from_the_parts(size: int) -> None:
+    """Both readings of a multipart CRC-32 come from one pass over the bytes (half the CPU per byte)."""
+    data = DATA[:size]
+    hasher = feed(Hasher(["crc32"], composite=["crc32"], part_size=PART), data, step=777)
+    assert "crc32" not in hasher._whole  # hashed once: per part only
+    assert hasher.result("crc32") == Checksum("crc32", crc(data).hex())
+    composite = zlib.crc32(b"".join(crc(p) for p in parts(data))).to_bytes(4, "big").hex()
+    assert hasher.result("crc32", composite=True) == Checksum("crc32", composite, max(1, len(parts(data))))

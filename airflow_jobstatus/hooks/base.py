@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Generator, Iterator, Mapping
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
 
@@ -31,11 +31,15 @@ from airflow_jobstatus.exceptions import (
 from airflow_jobstatus.http.client import Call, ServiceClient
 from airflow_jobstatus.http.redaction import register_secret, scrub
 from airflow_jobstatus.http.settings import HttpSettings
-from airflow_jobstatus.models import ApiDocument, JobOutput, JobStatus
+from airflow_jobstatus.models import ApiDocument, JobOutput, JobState, JobStatus, normalize_state
 from airflow_jobstatus.services import ServiceSpec, SubmitRequest
+from airflow_jobstatus.services._spec import Listing
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+M = TypeVar("M", bound=pydantic.BaseModel)
+PAGE_SIZE = 100
+"""Records per page `list_jobs` asks for unless told."""
 Plan = Generator[Call, Any, T]
 """An operation: yields the calls it needs, receives each result, returns its value."""
 
@@ -207,7 +211,17 @@ class JobServiceHook(BaseHook):
         return client
 
     def _configure(self, client: ServiceClient, conn: Any, extra: dict[str, Any]) -> None:
-        """Read service-specific extras (subclasses)."""
+        """The options plans read: each of the description's extra fields (its default when unset)."""
+        client.options["allow_http_links"] = client.settings.allow_http_links
+        for extra_field in self.spec.extra_fields:
+            value = extra.get(extra_field.name) or extra_field.default
+            if extra_field.enum is not None and value not in extra_field.enum:
+                raise InvalidParameterError(
+                    f"connection extra {extra_field.name!r} must be "
+                    f"{' or '.join(repr(v) for v in extra_field.enum)}, got {value!r}",
+                    service=self.spec.display_name,
+                )
+            client.options[extra_field.name] = value
 
     def get_client(self) -> ServiceClient:
         """The sync client of this hook instance (reads the connection once)."""
@@ -322,7 +336,12 @@ class JobServiceHook(BaseHook):
     # ------------------------------------------------------------- the operations every service has
 
     def _get_job(self, job_id: str) -> Plan[JobStatus]:
-        raise NotImplementedError
+        """``GET`` the job as the description's `JobRead` says."""
+        read = self.spec.job
+        if read is None:
+            raise NotImplementedError(f"{self.spec.display_name} describes no JobRead")
+        job = yield Call("get_job", "GET", read.path.format(id=segment(job_id)), read.model, job_id=job_id)
+        return read.status(job, self.options)
 
     def get_job(self, job_id: str) -> JobStatus:
         """The job's normalized status."""
@@ -446,6 +465,10 @@ class JobServiceHook(BaseHook):
         return await self.arun(self._get_document(output))
 
     def _delete(self, job_id: str) -> Plan[None]:
+        """``DELETE`` on the job's path, where the description has ``can_delete_jobs``."""
+        if self.spec.can_delete_jobs and self.spec.job is not None:
+            yield Call("delete_job", "DELETE", self.spec.job.path.format(id=segment(job_id)), job_id=job_id)
+            return
         raise InvalidParameterError(
             f"{self.spec.display_name} cannot delete a job",
             service=self.spec.display_name,
@@ -463,7 +486,13 @@ class JobServiceHook(BaseHook):
         await self.arun(self._delete(self._check_job_id(job_id)))
 
     def _test_connection(self) -> Plan[str]:
-        raise NotImplementedError
+        """One record of the description's list endpoint: the credentials are accepted."""
+        listing = self.spec.listing
+        if listing is None:
+            raise NotImplementedError(f"{self.spec.display_name} describes no Listing")
+        params = {listing.size: 1, listing.cursor: 1 if listing.numbered else None}
+        yield Call("test_connection", "GET", listing.path, listing.page, params=params)
+        return f"Connected to {self.spec.display_name}: {self.spec.connected}"
 
     def test_connection(self) -> tuple[bool, str]:
         """For the UI's Test button: (ok, reason)."""
@@ -486,17 +515,70 @@ class JobServiceHook(BaseHook):
         return job_id.strip()
 
 
-class ListingHookMixin:
-    """Iterating every page of a list endpoint (Daily, Wasabi), sync and async."""
+class ListingHookMixin(JobServiceHook):
+    """The description's `Listing`: every page of the list endpoint (Daily, Wasabi), sync and async.
 
-    _list_page: Callable[..., Plan[tuple[list[JobStatus], Any]]]
-    """``(cursor, **filters)`` -> (jobs of one page, next cursor or None)."""
+    ``list_jobs(page_size=100, **filters)`` takes the listing's filters as keywords; a poller reads
+    `_list_states` (id, state and service status of each job, newest first).
+    """
+
+    @property
+    def listing(self) -> Listing:
+        if self.spec.listing is None:
+            raise NotImplementedError(f"{self.spec.display_name} describes no Listing")
+        return self.spec.listing
+
+    def _page(
+        self, model: type[M], cursor: Any, page_size: int, params: Mapping[str, Any]
+    ) -> Plan[tuple[M, Any]]:
+        """One page and the next page's cursor (None after the last page)."""
+        listing = self.listing
+        cursor = (cursor or 1) if listing.numbered else cursor
+        query = {listing.size: page_size, listing.cursor: cursor, **params}
+        page = yield Call("list_jobs", "GET", listing.path, model, params=query)
+        records = getattr(page, listing.records)
+        if len(records) < page_size:
+            return page, None
+        # the last id is the next page's cursor: it must survive being put in a URL
+        last = getattr(records[-1], listing.id_field)
+        return page, cursor + 1 if listing.numbered else self.usable_id("list_jobs", last)
+
+    def _list_page(
+        self, cursor: Any, *, page_size: int = PAGE_SIZE, **filters: Any
+    ) -> Plan[tuple[list[JobStatus], Any]]:
+        """``(cursor, **filters)`` -> (jobs of one page, next cursor or None)."""
+        listing = self.listing
+        if unknown := sorted(set(filters) - set(listing.filters)):
+            raise InvalidParameterError(
+                f"list_jobs takes no {', '.join(unknown)}",
+                service=self.spec.display_name,
+                operation="list_jobs",
+                hint=f"Filters: {', '.join(listing.filters) or 'none'} (and page_size)",
+            )
+        params = {**listing.params, **{listing.filters[k]: v for k, v in filters.items() if v is not None}}
+        page, cursor = yield from self._page(listing.page, cursor, page_size, params)
+        return [listing.status(record, self.options) for record in getattr(page, listing.records)], cursor
+
+    def _list_states(
+        self, cursor: Any, *, page_size: int = PAGE_SIZE
+    ) -> Plan[tuple[list[tuple[str, JobState, str | None]], Any]]:
+        """One page of ``(job id, state, service status)``, newest first, for a poller, without
+        building a `JobStatus` per job."""
+        listing = self.listing
+        page, cursor = yield from self._page(listing.states, cursor, page_size, listing.newest_first)
+        states = []
+        for record in getattr(page, listing.records):
+            raw = getattr(record, listing.status_field)
+            states.append(
+                (getattr(record, listing.id_field), normalize_state(raw, self.spec.status_map), raw)
+            )
+        return states, cursor
 
     def list_jobs(self, **filters: Any) -> Iterator[JobStatus]:
         """Every job of the account (matching the filters), page after page."""
         cursor: Any = None
         while True:
-            jobs, cursor = self.run(self._list_page(cursor, **filters))  # type: ignore[attr-defined]
+            jobs, cursor = self.run(self._list_page(cursor, **filters))
             yield from jobs
             if cursor is None:
                 return
@@ -504,7 +586,7 @@ class ListingHookMixin:
     async def alist_jobs(self, **filters: Any) -> AsyncIterator[JobStatus]:
         cursor: Any = None
         while True:
-            jobs, cursor = await self.arun(self._list_page(cursor, **filters))  # type: ignore[attr-defined]
+            jobs, cursor = await self.arun(self._list_page(cursor, **filters))
             for job in jobs:
                 yield job
             if cursor is None:

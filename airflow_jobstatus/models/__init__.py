@@ -2,7 +2,7 @@
 
 ``airflow_jobstatus.models`` re-exports the shared job model (:mod:`.common`) and each service's
 status map and ``*_job_status`` translator; the services' response models live in
-:mod:`.daily`, :mod:`.symbl` and :mod:`.deepaffects`, or in the service's description
+:mod:`.symbl` and :mod:`.deepaffects`, or in the service's description
 (``airflow_jobstatus.services.<service>``) once it is converted. Nothing here imports Airflow.
 """
 
@@ -28,11 +28,16 @@ from airflow_jobstatus.models.common import (
     redact_secrets,
     resolve_json_pointer,
 )
-from airflow_jobstatus.models.daily import DAILY_STATUS_MAP, daily_attach_links, daily_job_status
 from airflow_jobstatus.models.deepaffects import DEEPAFFECTS_STATUS_MAP, deepaffects_job_status
 from airflow_jobstatus.models.symbl import SYMBL_STATUS_MAP, symbl_job_status
 
-_FROM_SERVICES = {"WASABI_STATUS_MAP": "wasabi_air", "wasabi_job_status": "wasabi_air"}
+_FROM_SERVICES = {
+    "DAILY_STATUS_MAP": "daily",
+    "daily_attach_links": "daily",
+    "daily_job_status": "daily",
+    "WASABI_STATUS_MAP": "wasabi_air",
+    "wasabi_job_status": "wasabi_air",
+}
 """Names now defined by a service's description (imported on first use: descriptions import this package)."""
 
 

@@ -16,11 +16,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pydantic
 
 from airflow_jobstatus.http.call import Call
-from airflow_jobstatus.models.common import JobState
+from airflow_jobstatus.models.common import JobState, JobStatus
 
 if TYPE_CHECKING:
     from airflow_jobstatus.hooks.base import JobServiceHook
-    from airflow_jobstatus.http.auth import CredentialHeaders
+    from airflow_jobstatus.http.auth import AuthScheme
+
+ToStatus = Callable[[Any, Mapping[str, Any]], JobStatus]
+"""A response record as a `JobStatus`, given the connection's options (its extra fields' values)."""
 
 
 def _types_of(annotation: Any) -> set[Any]:
@@ -199,6 +202,46 @@ class OutputsLag:
 
 
 @dataclass(frozen=True)
+class JobRead:
+    """``GET`` one job: the generic hook's `get_job` (and ``DELETE`` on the same path, `delete_job`)."""
+
+    path: str
+    """The job's path; ``{id}`` is the job id, percent-encoded."""
+    model: type[pydantic.BaseModel]
+    status: ToStatus
+    """The job as a `JobStatus`: the description's output-location rules read the connection's options."""
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A list endpoint: `list_jobs` pages through it; a poller reads it for each job's id and status only."""
+
+    path: str
+    page: type[pydantic.BaseModel]
+    """A page of full records (`list_jobs`, the connection test)."""
+    states: type[pydantic.BaseModel]
+    """The same page read for ``id_field`` and ``status_field`` of each record only (cheap, lenient)."""
+    status: ToStatus
+    """A record of ``page`` as a `JobStatus`."""
+    records: str
+    """The page's attribute holding its records."""
+    size: str
+    """The query parameter of the page size."""
+    cursor: str
+    """The query parameter of the page's position: a page number, or the previous page's last id."""
+    numbered: bool = False
+    """Pages are numbered from 1; otherwise the next page starts after the last record's id."""
+    filters: Mapping[str, str] = field(default_factory=dict)
+    """`list_jobs` keyword -> query parameter."""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    """Sent with every `list_jobs` page (a filter given overrides)."""
+    newest_first: Mapping[str, Any] = field(default_factory=dict)
+    """Sent with a poller's pages so that the newest jobs come first."""
+    id_field: str = "id"
+    status_field: str = "status"
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
     """The fixed facts of one job service."""
 
@@ -237,8 +280,14 @@ class ServiceSpec:
     """The service's documented job statuses and the state each one is."""
     submit_request: type[SubmitRequest] | None = None
     """The submission: the hook's ``submit_job`` and the operator's parameters (None: not converted yet)."""
-    auth: CredentialHeaders | None = None
+    auth: AuthScheme | None = None
     """How requests carry the connection's credentials (None: the hook's own ``_auth``)."""
+    job: JobRead | None = None
+    """Reading one job (None: the hook's own ``_get_job``)."""
+    listing: Listing | None = None
+    """The list endpoint (`ListingHookMixin`); also the connection test's request."""
+    connected: str = "the credentials were accepted"
+    """What a passed connection test says after ``Connected to <display name>:``."""
     outputs_lag: OutputsLag | None = None
     """A finished job's outputs may answer 404 for a while: `get_outputs` reads them again meanwhile."""
     error_body: type[ErrorBody] | None = None

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from airflow_jobstatus.http.auth import CredentialHeaders
 from airflow_jobstatus.http.call import Call
@@ -33,6 +33,8 @@ from airflow_jobstatus.services._spec import (
     ExtraField,
     FormField,
     Invalid,
+    JobRead,
+    Listing,
     OutputsLag,
     ServiceSpec,
     SubmitRequest,
@@ -123,6 +125,21 @@ class WasabiMetadata(ApiModel):
 
 class WasabiJobList(ApiModel):
     Records: list[WasabiJob] = Field(default_factory=list)
+
+
+class WasabiJobState(BaseModel):
+    """A list record read only for its ``Id`` and ``Status`` (the rest is ignored, not validated)."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    Id: str
+    Status: str | None = None
+
+
+class WasabiStatePage(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    Records: list[WasabiJobState] = Field(default_factory=list)
 
 
 class WasabiSubmitResponse(ApiModel):
@@ -268,6 +285,18 @@ def wasabi_job_status(
     )
 
 
+def outputs_endpoint(job: WasabiJob, options: Mapping[str, Any]) -> str | None:
+    """The S3 endpoint of the job's outputs: the connection's ``s3_endpoint_url``, else the
+    destination region's ``https://s3.<region>.wasabisys.com``."""
+    region = job.Destination.Region if job.Destination is not None else None
+    default = f"https://s3.{region}.wasabisys.com" if region else None
+    return options.get("s3_endpoint_url") or default
+
+
+def _job_status(job: WasabiJob, options: Mapping[str, Any]) -> JobStatus:
+    return wasabi_job_status(job, endpoint_url=outputs_endpoint(job, options))
+
+
 def _hook() -> type[JobServiceHook]:
     from airflow_jobstatus.hooks.wasabi import WasabiAirHook
 
@@ -305,6 +334,23 @@ WASABI_AIR = ServiceSpec(
         ),
     ),
     has_list_endpoint=True,
+    job=JobRead(JOB, WasabiJob, _job_status),
+    listing=Listing(
+        JOBS,
+        page=WasabiJobList,
+        states=WasabiStatePage,
+        status=_job_status,
+        records="Records",
+        size="pageSize",
+        cursor="pageNumber",
+        numbered=True,
+        filters={"status": "status", "batch": "batch", "name": "name", "sort_order": "sortOrder"},
+        params={"sortBy": "Created", "sortOrder": "Asc"},
+        newest_first={"sortBy": "Created", "sortOrder": "Desc"},
+        id_field="Id",
+        status_field="Status",
+    ),
+    connected="the access and secret keys were accepted",
     status_map=WASABI_STATUS_MAP,
     auth=CredentialHeaders({"login": "x-amz-access-key", "password": "x-amz-secret-key"}),
     outputs_lag=OutputsLag("metadata", parameter="metadata_wait"),  # W6: /metadata lags the status

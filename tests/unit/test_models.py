@@ -412,9 +412,9 @@ def test_redact_secrets() -> None:
 def test_models_and_service_descriptions_do_not_import_airflow() -> None:
     # Airflow imports the provider's registration (which reads the descriptions) while it loads
     code = (
-        "import sys, airflow_jobstatus.models, airflow_jobstatus.models.daily, airflow_jobstatus.services, "
+        "import sys, airflow_jobstatus.models, airflow_jobstatus.services.daily, airflow_jobstatus.services, "
         "airflow_jobstatus.models.symbl, airflow_jobstatus.models.deepaffects, airflow_jobstatus.models as m\n"
-        "m.WASABI_STATUS_MAP, m.wasabi_job_status\n"
+        "m.WASABI_STATUS_MAP, m.wasabi_job_status, m.DAILY_STATUS_MAP, m.daily_job_status\n"
         "bad = sorted(m for m in sys.modules if m == 'airflow' or m.startswith('airflow.'))\n"
         "assert not bad, bad\n"
     )

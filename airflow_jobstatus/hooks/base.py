@@ -29,9 +29,17 @@ from airflow_jobstatus.exceptions import (
     ServiceError,
 )
 from airflow_jobstatus.http.client import Call, ServiceClient
+from airflow_jobstatus.http.links import link_problem
 from airflow_jobstatus.http.redaction import register_secret, scrub
 from airflow_jobstatus.http.settings import HttpSettings
-from airflow_jobstatus.models import ApiDocument, JobOutput, JobState, JobStatus, normalize_state
+from airflow_jobstatus.models import (
+    ApiDocument,
+    DownloadLink,
+    JobOutput,
+    JobState,
+    JobStatus,
+    normalize_state,
+)
 from airflow_jobstatus.services import ServiceSpec, SubmitRequest
 from airflow_jobstatus.services._spec import Listing
 
@@ -130,6 +138,20 @@ class JobServiceHook(BaseHook):
     default_conn_name: ClassVar[str]
     conn_type: ClassVar[str]
     hook_name: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A class that sets `spec` gets Airflow's hook attributes from it (unless it sets them)."""
+        super().__init_subclass__(**kwargs)
+        spec = cls.__dict__.get("spec")
+        if spec is not None:
+            for name, value in (
+                ("conn_name_attr", spec.conn_id_kwarg),
+                ("default_conn_name", spec.default_conn_id),
+                ("conn_type", spec.conn_type),
+                ("hook_name", spec.display_name),
+            ):
+                if name not in cls.__dict__:
+                    setattr(cls, name, value)
 
     def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
         conn_id = kwargs.pop(self.spec.conn_id_kwarg, None) or conn_id
@@ -351,6 +373,22 @@ class JobServiceHook(BaseHook):
         """Async twin of `get_job`."""
         return await self.arun(self._get_job(self._check_job_id(job_id)))
 
+    def _get_status(self, job_id: str) -> Plan[JobStatus]:
+        read = self.spec.poll
+        if read is None:
+            return (yield from self._get_job(job_id))
+        job = yield Call("get_status", "GET", read.path.format(id=segment(job_id)), read.model, job_id=job_id)
+        return read.status(job, self.options)
+
+    def get_status(self, job_id: str) -> JobStatus:
+        """The job's state from the description's cheaper ``poll`` read where it has one (outputs may
+        be left out: `get_job` lists them), else `get_job`."""
+        return self.run(self._get_status(self._check_job_id(job_id)))
+
+    async def aget_status(self, job_id: str) -> JobStatus:
+        """Async twin of `get_status`."""
+        return await self.arun(self._get_status(self._check_job_id(job_id)))
+
     def submit_request(self, request: Any = None, **fields: Any) -> SubmitRequest:
         """The validated `SubmitRequest` of this service, from one or from its fields.
 
@@ -392,9 +430,26 @@ class JobServiceHook(BaseHook):
         return await self.arun(self._submit(self.submit_request(request, **fields)))
 
     def _get_outputs(self, job: JobStatus) -> Plan[list[JobOutput]]:
-        """Default: the outputs the status lists are already resolved."""
-        return job.outputs
-        yield  # pragma: no cover - makes this a generator
+        """The description's `OutputsRead` where the outputs still need it; else the status's outputs."""
+        read = self.spec.outputs_read
+        if read is None or not read.needed(job):
+            return job.outputs
+        path = read.path.format(id=segment(job.job_id))
+        response = yield Call(
+            "get_outputs", "GET", path, read.model, job_id=job.job_id, hints=read.hints or None
+        )
+        outputs = read.outputs(job, response, self.options)
+        for output in outputs:
+            url = output.location.url if isinstance(output.location, DownloadLink) else None
+            if url and (problem := link_problem(url, allow_http=bool(self.options.get("allow_http_links")))):
+                raise MalformedResponseError(
+                    f"refused a download link: {problem}; links must be https URLs with a host",
+                    service=self.spec.display_name,
+                    operation="get_outputs",
+                    job_id=job.job_id,
+                    hint="Set 'allow_http_links' in the connection's extra only for a test server such as the emulator",
+                )
+        return outputs
 
     def get_outputs(self, job: JobStatus | str) -> list[JobOutput]:
         """Where each output of a finished job lives, resolved for reading now.
@@ -465,10 +520,10 @@ class JobServiceHook(BaseHook):
         return await self.arun(self._get_document(output))
 
     def _delete(self, job_id: str) -> Plan[None]:
-        """``DELETE`` on the job's path, where the description has ``can_delete_jobs``."""
+        """``DELETE`` on the job's path, where the description has ``can_delete_jobs`` (refused at
+        once otherwise, before the connection is read)."""
         if self.spec.can_delete_jobs and self.spec.job is not None:
-            yield Call("delete_job", "DELETE", self.spec.job.path.format(id=segment(job_id)), job_id=job_id)
-            return
+            return self._send_delete(self.spec.job.path.format(id=segment(job_id)), job_id)
         raise InvalidParameterError(
             f"{self.spec.display_name} cannot delete a job",
             service=self.spec.display_name,
@@ -476,6 +531,9 @@ class JobServiceHook(BaseHook):
             job_id=job_id,
             hint="Only services whose description has can_delete_jobs (Daily) offer delete_on_kill",
         )
+
+    def _send_delete(self, path: str, job_id: str) -> Plan[None]:
+        yield Call("delete_job", "DELETE", path, job_id=job_id)
 
     def delete_job(self, job_id: str) -> None:
         """Delete the job at the service (and its outputs in the service's storage), where it can."""

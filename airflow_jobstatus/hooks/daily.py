@@ -1,4 +1,4 @@
-"""`DailyHook`: the Daily description (services/daily.py) plus access links and the domain's webhook."""
+"""`DailyHook`: the Daily description (services/daily.py) plus the domain's webhook for push completion."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ from typing import Any
 from airflow_jobstatus.exceptions import InvalidParameterError, MalformedResponseError
 from airflow_jobstatus.hooks.base import ListingHookMixin, Plan, segment
 from airflow_jobstatus.http.client import Call
-from airflow_jobstatus.http.links import link_problem
-from airflow_jobstatus.models import DownloadLink, JobOutput, JobStatus
-from airflow_jobstatus.services.daily import ACCESS_LINKS, DAILY, DailyAccessLinks, daily_attach_links
+from airflow_jobstatus.services.daily import DAILY
 
 #: The event types push completion subscribes the domain's webhook to (contracts H5).
 WEBHOOK_EVENTS = ["batch-processor.job-finished", "batch-processor.error"]
@@ -31,39 +29,16 @@ def _webhook_summary(hook: Any, action: str) -> dict[str, str]:
 
 
 class DailyHook(ListingHookMixin):
-    """Daily's batch processor: submit, status, access links, list, delete, the domain's webhook.
+    """Daily's batch processor: submit, status, access links, list (filter ``recording_id``), delete,
+    and the domain's webhook.
 
     :param daily_conn_id: a ``daily`` connection (password = API key; host optional).
     """
 
     spec = DAILY
-    conn_name_attr = "daily_conn_id"
-    default_conn_name = DAILY.default_conn_id
-    conn_type = DAILY.conn_type
-    hook_name = DAILY.display_name
 
     def __init__(self, daily_conn_id: str = DAILY.default_conn_id, **kwargs: Any) -> None:
         super().__init__(daily_conn_id, **kwargs)
-
-    def _get_outputs(self, job: JobStatus) -> Plan[list[JobOutput]]:
-        """Outputs in Daily's storage get fresh presigned links (400 until the job is ``finished``)."""
-        if not any(isinstance(o.location, DownloadLink) for o in job.outputs):
-            return job.outputs
-        path = ACCESS_LINKS.format(id=segment(job.job_id))
-        hint = "Daily serves access links only once the job is 'finished'; wait for the job first"
-        links = yield Call("get_outputs", "GET", path, DailyAccessLinks, job_id=job.job_id, hints={400: hint})
-        outputs = daily_attach_links(job, links).outputs
-        for output in outputs:
-            url = output.location.url if isinstance(output.location, DownloadLink) else None
-            if url and (problem := link_problem(url, allow_http=bool(self.options.get("allow_http_links")))):
-                raise MalformedResponseError(
-                    f"refused a download link: {problem}; links must be https URLs with a host",
-                    service="Daily",
-                    operation="get_outputs",
-                    job_id=job.job_id,
-                    hint="Set 'allow_http_links' in the connection's extra only for a test server such as the emulator",
-                )
-        return outputs
 
     # --- push completion: the domain's webhook (contracts H1-H4, O-H8-O-H10)
 

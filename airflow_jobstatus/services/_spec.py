@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pydantic
 
 from airflow_jobstatus.http.call import Call
-from airflow_jobstatus.models.common import JobState, JobStatus
+from airflow_jobstatus.models.common import JobOutput, JobState, JobStatus
 
 if TYPE_CHECKING:
     from airflow_jobstatus.hooks.base import JobServiceHook
@@ -213,6 +213,25 @@ class JobRead:
 
 
 @dataclass(frozen=True)
+class OutputsRead:
+    """A finished job's outputs resolved by one more ``GET`` (Daily's access links, Wasabi's metadata).
+
+    Download links it gives are checked before anything fetches them (https with a host, or http where
+    the connection allows it).
+    """
+
+    path: str
+    """``{id}`` is the job id, percent-encoded."""
+    model: type[pydantic.BaseModel]
+    needed: Callable[[JobStatus], bool]
+    """Whether the status's outputs still need this read (else they are returned as they are)."""
+    outputs: Callable[[JobStatus, Any, Mapping[str, Any]], list[JobOutput]]
+    """(the status, the response, the connection's options) -> the resolved outputs."""
+    hints: Mapping[int, str] = field(default_factory=dict)
+    """What to do about an HTTP error status of this read (the error's hint)."""
+
+
+@dataclass(frozen=True)
 class Listing:
     """A list endpoint: `list_jobs` pages through it; a poller reads it for each job's id and status only."""
 
@@ -284,6 +303,10 @@ class ServiceSpec:
     """How requests carry the connection's credentials (None: the hook's own ``_auth``)."""
     job: JobRead | None = None
     """Reading one job (None: the hook's own ``_get_job``)."""
+    poll: JobRead | None = None
+    """A cheaper read of the job's state alone, for `get_status` (None: `get_status` reads ``job``)."""
+    outputs_read: OutputsRead | None = None
+    """How a finished job's outputs are resolved (None: the status lists them resolved)."""
     listing: Listing | None = None
     """The list endpoint (`ListingHookMixin`); also the connection test's request."""
     connected: str = "the credentials were accepted"
@@ -296,6 +319,8 @@ class ServiceSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "conn_id_kwarg", f"{self.conn_type}_conn_id")
+        if self.listing is not None:
+            object.__setattr__(self, "has_list_endpoint", True)
 
     def make_hook(self, conn_id: str, **kwargs: Any) -> JobServiceHook:
         """A hook of this service for the connection ``conn_id``."""

@@ -37,6 +37,7 @@ from airflow_jobstatus.services._spec import (
     Invalid,
     JobRead,
     Listing,
+    OutputsRead,
     ServiceSpec,
     SubmitRequest,
 )
@@ -413,6 +414,14 @@ def _listed_status(item: DailyJobSummary, options: Mapping[str, Any]) -> JobStat
     )
 
 
+def _links_needed(job: JobStatus) -> bool:
+    return any(isinstance(output.location, DownloadLink) for output in job.outputs)
+
+
+def _linked_outputs(job: JobStatus, links: DailyAccessLinks, options: Mapping[str, Any]) -> list[JobOutput]:
+    return daily_attach_links(job, links).outputs
+
+
 def _daily_hook() -> type[JobServiceHook]:
     from airflow_jobstatus.hooks.daily import DailyHook
 
@@ -450,13 +459,19 @@ DAILY = ServiceSpec(
             enum=("daily", "customer"),
         ),
     ),
-    has_list_endpoint=True,
     can_delete_jobs=True,  # DELETE /batch-processor/:id, no cancel (docs/contracts.md D13)
     status_map=DAILY_STATUS_MAP,
     submit_request=DailySubmitRequest,
     error_body=DailyError,
     auth=CredentialBearer("password"),
     job=JobRead(JOB, DailyJob, _job_status),
+    outputs_read=OutputsRead(  # presigned links to the outputs in Daily's storage
+        ACCESS_LINKS,
+        DailyAccessLinks,
+        _links_needed,
+        _linked_outputs,
+        hints={400: "Daily serves access links only once the job is 'finished'; wait for the job first"},
+    ),
     listing=Listing(
         JOBS,
         page=DailyJobList,

@@ -36,6 +36,7 @@ from airflow_jobstatus.services._spec import (
     JobRead,
     Listing,
     OutputsLag,
+    OutputsRead,
     ServiceSpec,
     SubmitRequest,
 )
@@ -297,6 +298,25 @@ def _job_status(job: WasabiJob, options: Mapping[str, Any]) -> JobStatus:
     return wasabi_job_status(job, endpoint_url=outputs_endpoint(job, options))
 
 
+def _metadata_needed(job: JobStatus) -> bool:
+    """A completed job's `JobStatus` lists no outputs until ``/metadata`` is read (W6)."""
+    return job.service is Service.WASABI_AIR and job.succeeded and not job.outputs
+
+
+def _metadata_outputs(
+    job: JobStatus, metadata: WasabiMetadata, options: Mapping[str, Any]
+) -> list[JobOutput]:
+    """The one output; its S3 endpoint from the destination region of the metadata, else of the job."""
+    destination = metadata.Destination or job.raw.get("Destination")
+    try:
+        known = WasabiJob.model_validate(
+            {"Id": job.job_id, "Status": job.raw_status, "Destination": destination}
+        )
+    except ValueError:
+        known = WasabiJob(Id=job.job_id, Status=job.raw_status)
+    return wasabi_job_status(known, metadata, endpoint_url=outputs_endpoint(known, options)).outputs
+
+
 def _hook() -> type[JobServiceHook]:
     from airflow_jobstatus.hooks.wasabi import WasabiAirHook
 
@@ -333,8 +353,9 @@ WASABI_AIR = ServiceSpec(
             "https://s3.us-west-1.wasabisys.com",
         ),
     ),
-    has_list_endpoint=True,
     job=JobRead(JOB, WasabiJob, _job_status),
+    poll=JobRead(JOB_STATUS, WasabiJobStatusResponse, lambda job, _: wasabi_job_status(job)),  # no outputs
+    outputs_read=OutputsRead(JOB_METADATA, WasabiMetadata, _metadata_needed, _metadata_outputs),
     listing=Listing(
         JOBS,
         page=WasabiJobList,

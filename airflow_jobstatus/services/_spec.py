@@ -6,6 +6,7 @@ so a service's identity, requests and rules are written once. Nothing here impor
 
 from __future__ import annotations
 
+import importlib
 import json
 import types
 import typing
@@ -201,6 +202,11 @@ class OutputsLag:
     """Waits between reads; the last one repeats until the wait is spent."""
 
 
+def _import(path: str) -> Any:
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
 @dataclass(frozen=True)
 class JobRead:
     """``GET`` one job: the generic hook's `get_job` (and ``DELETE`` on the same path, `delete_job`)."""
@@ -238,8 +244,6 @@ class Listing:
     path: str
     page: type[pydantic.BaseModel]
     """A page of full records (`list_jobs`, the connection test)."""
-    states: type[pydantic.BaseModel]
-    """The same page read for ``id_field`` and ``status_field`` of each record only (cheap, lenient)."""
     status: ToStatus
     """A record of ``page`` as a `JobStatus`."""
     records: str
@@ -258,6 +262,24 @@ class Listing:
     """Sent with a poller's pages so that the newest jobs come first."""
     id_field: str = "id"
     status_field: str = "status"
+    states: type[pydantic.BaseModel] = None  # type: ignore[assignment]
+    """The page a poller reads; by default one that reads only ``id_field`` (text) and ``status_field``
+    (text or null) of each record and ignores the rest, so that a new field never breaks the sweep."""
+
+    def __post_init__(self) -> None:
+        if self.states is None:
+            strict = pydantic.ConfigDict(extra="ignore", strict=True)
+            record = pydantic.create_model(
+                "ListedState",
+                __config__=strict,
+                **{self.id_field: (str, ...), self.status_field: (str | None, None)},
+            )
+            page = pydantic.create_model(
+                "ListedStates",
+                __config__=strict,
+                **{self.records: (list[record], [])},  # type: ignore[valid-type]
+            )
+            object.__setattr__(self, "states", page)
 
 
 @dataclass(frozen=True)
@@ -271,8 +293,9 @@ class ServiceSpec:
     default_conn_id: str
     hook_class: str
     """The hook's import path, for Airflow's provider registration (``hook-class-name``)."""
-    load_hook: Callable[[], type[JobServiceHook]]
-    """The hook class itself, imported when first asked for (hooks import this module)."""
+    load_hook: Callable[[], type[JobServiceHook]] = field(default=None, kw_only=True)  # type: ignore[assignment]
+    """The hook class itself, imported when first asked for (hooks import this module); by default
+    the class ``hook_class`` names."""
     default_host: str | None
     """Base URL used when the connection has no host; None where the service publishes none."""
     fields: dict[str, FormField]
@@ -319,6 +342,8 @@ class ServiceSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "conn_id_kwarg", f"{self.conn_type}_conn_id")
+        if self.load_hook is None:
+            object.__setattr__(self, "load_hook", lambda: _import(self.hook_class))
         if self.listing is not None:
             object.__setattr__(self, "has_list_endpoint", True)
 

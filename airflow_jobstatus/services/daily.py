@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -41,10 +41,6 @@ from airflow_jobstatus.services._spec import (
     ServiceSpec,
     SubmitRequest,
 )
-
-if TYPE_CHECKING:
-    from airflow_jobstatus.hooks.base import JobServiceHook
-
 
 JOBS = "/batch-processor"
 JOB = "/batch-processor/{id}"
@@ -422,19 +418,12 @@ def _linked_outputs(job: JobStatus, links: DailyAccessLinks, options: Mapping[st
     return daily_attach_links(job, links).outputs
 
 
-def _daily_hook() -> type[JobServiceHook]:
-    from airflow_jobstatus.hooks.daily import DailyHook
-
-    return DailyHook
-
-
 DAILY = ServiceSpec(
     name="daily",
     display_name="Daily",
     conn_type="daily",
     default_conn_id="daily_default",
     hook_class="airflow_jobstatus.hooks.daily.DailyHook",
-    load_hook=_daily_hook,
     default_host="https://api.daily.co/v1",
     fields={
         "host": FormField(

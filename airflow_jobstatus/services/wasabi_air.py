@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from airflow_jobstatus.http.auth import CredentialHeaders
 from airflow_jobstatus.http.call import Call
@@ -40,9 +40,6 @@ from airflow_jobstatus.services._spec import (
     ServiceSpec,
     SubmitRequest,
 )
-
-if TYPE_CHECKING:
-    from airflow_jobstatus.hooks.base import JobServiceHook
 
 JOBS = "/jobs"
 JOB = "/jobs/{id}"
@@ -126,21 +123,6 @@ class WasabiMetadata(ApiModel):
 
 class WasabiJobList(ApiModel):
     Records: list[WasabiJob] = Field(default_factory=list)
-
-
-class WasabiJobState(BaseModel):
-    """A list record read only for its ``Id`` and ``Status`` (the rest is ignored, not validated)."""
-
-    model_config = ConfigDict(extra="ignore", strict=True)
-
-    Id: str
-    Status: str | None = None
-
-
-class WasabiStatePage(BaseModel):
-    model_config = ConfigDict(extra="ignore", strict=True)
-
-    Records: list[WasabiJobState] = Field(default_factory=list)
 
 
 class WasabiSubmitResponse(ApiModel):
@@ -317,19 +299,12 @@ def _metadata_outputs(
     return wasabi_job_status(known, metadata, endpoint_url=outputs_endpoint(known, options)).outputs
 
 
-def _hook() -> type[JobServiceHook]:
-    from airflow_jobstatus.hooks.wasabi import WasabiAirHook
-
-    return WasabiAirHook
-
-
 WASABI_AIR = ServiceSpec(
     name="wasabi_air",
     display_name="Wasabi AiR",
     conn_type="wasabi_air",
     default_conn_id="wasabi_air_default",
     hook_class="airflow_jobstatus.hooks.wasabi.WasabiAirHook",
-    load_hook=_hook,
     default_host=None,
     fields={
         "host": FormField(
@@ -359,7 +334,6 @@ WASABI_AIR = ServiceSpec(
     listing=Listing(
         JOBS,
         page=WasabiJobList,
-        states=WasabiStatePage,
         status=_job_status,
         records="Records",
         size="pageSize",

@@ -81,7 +81,7 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
         self,
         *,
         job_id: str,
-        conn_id: str,
+        conn_id: str | None = None,
         poll_interval: float | timedelta | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         failure_states: Collection[str] = FAILURE_STATES,
@@ -94,6 +94,7 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
         if isinstance(poll_interval, timedelta):
             poll_interval = poll_interval.total_seconds()
         kwargs.setdefault("poke_interval", poll_interval)
+        conn_id = conn_id or self.spec.default_conn_id
         super().__init__(**kwargs)
         states = check_failure_states(failure_states, service=self.spec.display_name)
         self.job_id = job_id

@@ -304,6 +304,7 @@ class ServiceSpec:
     docs_url: str
     """Client-side request rate limit when the connection sets none (politeness towards the API)."""
     has_list_endpoint: bool = False
+    """The service lists jobs (a poller may sweep them); set wherever ``listing`` is described."""
     extra_fields: tuple[ExtraField, ...] = ()
     """Settings only this service's connections have (besides `SHARED_EXTRA_FIELDS`)."""
     default_max_rpm: float = 0.0

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Generator, Iterator, Mapping
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
 
@@ -29,13 +29,25 @@ from airflow_jobstatus.exceptions import (
     ServiceError,
 )
 from airflow_jobstatus.http.client import Call, ServiceClient
+from airflow_jobstatus.http.links import link_problem
 from airflow_jobstatus.http.redaction import register_secret, scrub
 from airflow_jobstatus.http.settings import HttpSettings
-from airflow_jobstatus.models import ApiDocument, JobOutput, JobStatus
+from airflow_jobstatus.models import (
+    ApiDocument,
+    DownloadLink,
+    JobOutput,
+    JobState,
+    JobStatus,
+    normalize_state,
+)
 from airflow_jobstatus.services import ServiceSpec, SubmitRequest
+from airflow_jobstatus.services._spec import Listing
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+M = TypeVar("M", bound=pydantic.BaseModel)
+PAGE_SIZE = 100
+"""Records per page `list_jobs` asks for unless told."""
 Plan = Generator[Call, Any, T]
 """An operation: yields the calls it needs, receives each result, returns its value."""
 
@@ -127,6 +139,20 @@ class JobServiceHook(BaseHook):
     conn_type: ClassVar[str]
     hook_name: ClassVar[str]
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A class that sets `spec` gets Airflow's hook attributes from it (unless it sets them)."""
+        super().__init_subclass__(**kwargs)
+        spec = cls.__dict__.get("spec")
+        if spec is not None:
+            for name, value in (
+                ("conn_name_attr", spec.conn_id_kwarg),
+                ("default_conn_name", spec.default_conn_id),
+                ("conn_type", spec.conn_type),
+                ("hook_name", spec.display_name),
+            ):
+                if name not in cls.__dict__:
+                    setattr(cls, name, value)
+
     def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
         conn_id = kwargs.pop(self.spec.conn_id_kwarg, None) or conn_id
         lag = self.spec.outputs_lag
@@ -212,7 +238,17 @@ class JobServiceHook(BaseHook):
         return client
 
     def _configure(self, client: ServiceClient, conn: Any, extra: dict[str, Any]) -> None:
-        """Read service-specific extras (subclasses)."""
+        """The options plans read: each of the description's extra fields (its default when unset)."""
+        client.options["allow_http_links"] = client.settings.allow_http_links
+        for extra_field in self.spec.extra_fields:
+            value = extra.get(extra_field.name) or extra_field.default
+            if extra_field.enum is not None and value not in extra_field.enum:
+                raise InvalidParameterError(
+                    f"connection extra {extra_field.name!r} must be "
+                    f"{' or '.join(repr(v) for v in extra_field.enum)}, got {value!r}",
+                    service=self.spec.display_name,
+                )
+            client.options[extra_field.name] = value
 
     def get_client(self) -> ServiceClient:
         """The sync client of this hook instance (reads the connection once)."""
@@ -327,7 +363,12 @@ class JobServiceHook(BaseHook):
     # ------------------------------------------------------------- the operations every service has
 
     def _get_job(self, job_id: str) -> Plan[JobStatus]:
-        raise NotImplementedError
+        """``GET`` the job as the description's `JobRead` says."""
+        read = self.spec.job
+        if read is None:
+            raise NotImplementedError(f"{self.spec.display_name} describes no JobRead")
+        job = yield Call("get_job", "GET", read.path.format(id=segment(job_id)), read.model, job_id=job_id)
+        return read.status(job, self.options)
 
     def get_job(self, job_id: str) -> JobStatus:
         """The job's normalized status."""
@@ -336,6 +377,22 @@ class JobServiceHook(BaseHook):
     async def aget_job(self, job_id: str) -> JobStatus:
         """Async twin of `get_job`."""
         return await self.arun(self._get_job(self._check_job_id(job_id)))
+
+    def _get_status(self, job_id: str) -> Plan[JobStatus]:
+        read = self.spec.poll
+        if read is None:
+            return (yield from self._get_job(job_id))
+        job = yield Call("get_status", "GET", read.path.format(id=segment(job_id)), read.model, job_id=job_id)
+        return read.status(job, self.options)
+
+    def get_status(self, job_id: str) -> JobStatus:
+        """The job's state from the description's cheaper ``poll`` read where it has one (outputs may
+        be left out: `get_job` lists them), else `get_job`."""
+        return self.run(self._get_status(self._check_job_id(job_id)))
+
+    async def aget_status(self, job_id: str) -> JobStatus:
+        """Async twin of `get_status`."""
+        return await self.arun(self._get_status(self._check_job_id(job_id)))
 
     def submit_request(self, request: Any = None, **fields: Any) -> SubmitRequest:
         """The validated `SubmitRequest` of this service, from one or from its fields.
@@ -378,9 +435,26 @@ class JobServiceHook(BaseHook):
         return await self.arun(self._submit(self.submit_request(request, **fields)))
 
     def _get_outputs(self, job: JobStatus) -> Plan[list[JobOutput]]:
-        """Default: the outputs the status lists are already resolved."""
-        return job.outputs
-        yield  # pragma: no cover - makes this a generator
+        """The description's `OutputsRead` where the outputs still need it; else the status's outputs."""
+        read = self.spec.outputs_read
+        if read is None or not read.needed(job):
+            return job.outputs
+        path = read.path.format(id=segment(job.job_id))
+        response = yield Call(
+            "get_outputs", "GET", path, read.model, job_id=job.job_id, hints=read.hints or None
+        )
+        outputs = read.outputs(job, response, self.options)
+        for output in outputs:
+            url = output.location.url if isinstance(output.location, DownloadLink) else None
+            if url and (problem := link_problem(url, allow_http=bool(self.options.get("allow_http_links")))):
+                raise MalformedResponseError(
+                    f"refused a download link: {problem}; links must be https URLs with a host",
+                    service=self.spec.display_name,
+                    operation="get_outputs",
+                    job_id=job.job_id,
+                    hint="Set 'allow_http_links' in the connection's extra only for a test server such as the emulator",
+                )
+        return outputs
 
     def get_outputs(self, job: JobStatus | str) -> list[JobOutput]:
         """Where each output of a finished job lives, resolved for reading now.
@@ -451,6 +525,10 @@ class JobServiceHook(BaseHook):
         return await self.arun(self._get_document(output))
 
     def _delete(self, job_id: str) -> Plan[None]:
+        """``DELETE`` on the job's path, where the description has ``can_delete_jobs`` (refused at
+        once otherwise, before the connection is read)."""
+        if self.spec.can_delete_jobs and self.spec.job is not None:
+            return self._send_delete(self.spec.job.path.format(id=segment(job_id)), job_id)
         raise InvalidParameterError(
             f"{self.spec.display_name} cannot delete a job",
             service=self.spec.display_name,
@@ -458,6 +536,9 @@ class JobServiceHook(BaseHook):
             job_id=job_id,
             hint="Only services whose description has can_delete_jobs (Daily) offer delete_on_kill",
         )
+
+    def _send_delete(self, path: str, job_id: str) -> Plan[None]:
+        yield Call("delete_job", "DELETE", path, job_id=job_id)
 
     def delete_job(self, job_id: str) -> None:
         """Delete the job at the service (and its outputs in the service's storage), where it can."""
@@ -468,7 +549,13 @@ class JobServiceHook(BaseHook):
         await self.arun(self._delete(self._check_job_id(job_id)))
 
     def _test_connection(self) -> Plan[str]:
-        raise NotImplementedError
+        """One record of the description's list endpoint: the credentials are accepted."""
+        listing = self.spec.listing
+        if listing is None:
+            raise NotImplementedError(f"{self.spec.display_name} describes no Listing")
+        params = {listing.size: 1, listing.cursor: 1 if listing.numbered else None}
+        yield Call("test_connection", "GET", listing.path, listing.page, params=params)
+        return f"Connected to {self.spec.display_name}: {self.spec.connected}"
 
     def test_connection(self) -> tuple[bool, str]:
         """For the UI's Test button: (ok, reason)."""
@@ -491,17 +578,70 @@ class JobServiceHook(BaseHook):
         return job_id.strip()
 
 
-class ListingHookMixin:
-    """Iterating every page of a list endpoint (Daily, Wasabi), sync and async."""
+class ListingHookMixin(JobServiceHook):
+    """The description's `Listing`: every page of the list endpoint (Daily, Wasabi), sync and async.
 
-    _list_page: Callable[..., Plan[tuple[list[JobStatus], Any]]]
-    """``(cursor, **filters)`` -> (jobs of one page, next cursor or None)."""
+    ``list_jobs(page_size=100, **filters)`` takes the listing's filters as keywords; a poller reads
+    `_list_states` (id, state and service status of each job, newest first).
+    """
+
+    @property
+    def listing(self) -> Listing:
+        if self.spec.listing is None:
+            raise NotImplementedError(f"{self.spec.display_name} describes no Listing")
+        return self.spec.listing
+
+    def _page(
+        self, model: type[M], cursor: Any, page_size: int, params: Mapping[str, Any]
+    ) -> Plan[tuple[M, Any]]:
+        """One page and the next page's cursor (None after the last page)."""
+        listing = self.listing
+        cursor = (cursor or 1) if listing.numbered else cursor
+        query = {listing.size: page_size, listing.cursor: cursor, **params}
+        page = yield Call("list_jobs", "GET", listing.path, model, params=query)
+        records = getattr(page, listing.records)
+        if len(records) < page_size:
+            return page, None
+        # the last id is the next page's cursor: it must survive being put in a URL
+        last = getattr(records[-1], listing.id_field)
+        return page, cursor + 1 if listing.numbered else self.usable_id("list_jobs", last)
+
+    def _list_page(
+        self, cursor: Any, *, page_size: int = PAGE_SIZE, **filters: Any
+    ) -> Plan[tuple[list[JobStatus], Any]]:
+        """``(cursor, **filters)`` -> (jobs of one page, next cursor or None)."""
+        listing = self.listing
+        if unknown := sorted(set(filters) - set(listing.filters)):
+            raise InvalidParameterError(
+                f"list_jobs takes no {', '.join(unknown)}",
+                service=self.spec.display_name,
+                operation="list_jobs",
+                hint=f"Filters: {', '.join(listing.filters) or 'none'} (and page_size)",
+            )
+        params = {**listing.params, **{listing.filters[k]: v for k, v in filters.items() if v is not None}}
+        page, cursor = yield from self._page(listing.page, cursor, page_size, params)
+        return [listing.status(record, self.options) for record in getattr(page, listing.records)], cursor
+
+    def _list_states(
+        self, cursor: Any, *, page_size: int = PAGE_SIZE
+    ) -> Plan[tuple[list[tuple[str, JobState, str | None]], Any]]:
+        """One page of ``(job id, state, service status)``, newest first, for a poller, without
+        building a `JobStatus` per job."""
+        listing = self.listing
+        page, cursor = yield from self._page(listing.states, cursor, page_size, listing.newest_first)
+        states = []
+        for record in getattr(page, listing.records):
+            raw = getattr(record, listing.status_field)
+            states.append(
+                (getattr(record, listing.id_field), normalize_state(raw, self.spec.status_map), raw)
+            )
+        return states, cursor
 
     def list_jobs(self, **filters: Any) -> Iterator[JobStatus]:
         """Every job of the account (matching the filters), page after page."""
         cursor: Any = None
         while True:
-            jobs, cursor = self.run(self._list_page(cursor, **filters))  # type: ignore[attr-defined]
+            jobs, cursor = self.run(self._list_page(cursor, **filters))
             yield from jobs
             if cursor is None:
                 return
@@ -509,7 +649,7 @@ class ListingHookMixin:
     async def alist_jobs(self, **filters: Any) -> AsyncIterator[JobStatus]:
         cursor: Any = None
         while True:
-            jobs, cursor = await self.arun(self._list_page(cursor, **filters))  # type: ignore[attr-defined]
+            jobs, cursor = await self.arun(self._list_page(cursor, **filters))
             for job in jobs:
                 yield job
             if cursor is None:

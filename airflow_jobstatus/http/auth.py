@@ -38,6 +38,25 @@ class HeaderAuth(httpx.Auth):
         return f"HeaderAuth({', '.join(f'{k}=***' for k in self._headers)})"
 
 
+class AuthScheme(Protocol):
+    """A description's auth: builds the request auth from the connection's fields."""
+
+    def build(self, read: Callable[[str], str]) -> tuple[httpx.Auth, list[str]]:
+        """The auth and its secrets; ``read(field)`` gives a connection field (or fails naming it)."""
+        ...
+
+
+@dataclass(frozen=True)
+class CredentialBearer:
+    """A description's auth: one connection field sent as ``Authorization: Bearer`` (Daily's API key)."""
+
+    field: str = "password"
+
+    def build(self, read: Callable[[str], str]) -> tuple[httpx.Auth, list[str]]:
+        token = read(self.field)
+        return BearerAuth(token), [token]
+
+
 @dataclass(frozen=True)
 class CredentialHeaders:
     """A description's auth: connection fields sent as headers, ``{field: header}`` (Wasabi)."""

@@ -1,9 +1,8 @@
 """Typed models: the provider's job model and each service's documented responses.
 
 ``airflow_jobstatus.models`` re-exports the shared job model (:mod:`.common`) and each service's
-status map and ``*_job_status`` translator; the services' response models live in
-:mod:`.daily`, or in the service's description
-(``airflow_jobstatus.services.<service>``) once it is converted. Nothing here imports Airflow.
+status map and ``*_job_status`` translator; the services' response models live in each service's
+description (``airflow_jobstatus.services.<service>``). Nothing here imports Airflow.
 """
 
 import importlib
@@ -28,9 +27,11 @@ from airflow_jobstatus.models.common import (
     redact_secrets,
     resolve_json_pointer,
 )
-from airflow_jobstatus.models.daily import DAILY_STATUS_MAP, daily_attach_links, daily_job_status
 
 _FROM_SERVICES = {
+    "DAILY_STATUS_MAP": "daily",
+    "daily_attach_links": "daily",
+    "daily_job_status": "daily",
     "WASABI_STATUS_MAP": "wasabi_air",
     "wasabi_job_status": "wasabi_air",
     "DEEPAFFECTS_STATUS_MAP": "deepaffects",

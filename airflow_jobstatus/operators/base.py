@@ -205,6 +205,13 @@ def params_doc(request: type[SubmitRequest], conn_id_kwarg: str) -> str:
     return "\n".join(f"    {line}" for line in lines)
 
 
+DELETE_ON_KILL_DOC = """:param delete_on_kill: delete the job when the task is killed or its ``timeout`` passes (the
+        service has no cancel; deleting removes the job and its outputs in the service's storage). While
+        deferred, a kill deletes only once the task instance is marked failed/skipped or cleared, never
+        when the wait moved to another triggerer or the state cannot be read. Default False: the job
+        keeps running and a retry resumes it."""
+
+
 def _request_init(
     cls: type[JobSubmitOperator], request: type[SubmitRequest], own: Callable[..., None]
 ) -> Any:
@@ -220,11 +227,15 @@ def _request_init(
 
     def __init__(self: JobSubmitOperator, **kwargs: Any) -> None:
         conn_id = kwargs.pop(spec.conn_id_kwarg, spec.default_conn_id)
+        delete_on_kill = kwargs.pop("delete_on_kill", False) if spec.can_delete_jobs else False
+        if not isinstance(delete_on_kill, bool):
+            raise InvalidParameterError(f"delete_on_kill must be True or False, got {delete_on_kill!r}")
         values = {
             name: kwargs.pop(name) if name in kwargs else field.get_default(call_default_factory=True)
             for name, field in fields.items()
         }
         own(self, conn_id=conn_id, **kwargs)
+        self.delete_on_kill = delete_on_kill
         for name, value in values.items():
             setattr(self, name, value)
         setattr(self, spec.conn_id_kwarg, conn_id)
@@ -240,8 +251,10 @@ def _request_init(
     parameters.append(
         inspect.Parameter(spec.conn_id_kwarg, keyword, default=spec.default_conn_id, annotation=str)
     )
+    if spec.can_delete_jobs:
+        parameters.append(inspect.Parameter("delete_on_kill", keyword, default=False, annotation=bool))
     if own is not JobSubmitOperator.__init__:
-        skip = {"self", "conn_id", *fields, spec.conn_id_kwarg}
+        skip = {"self", "conn_id", *fields, spec.conn_id_kwarg, "delete_on_kill"}
         parameters += [
             p.replace(kind=keyword)
             for p in inspect.signature(own).parameters.values()
@@ -284,7 +297,7 @@ class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
     ui_color = "#d7ecf0"
     external_id_key = STATE_KEY
     delete_on_kill: bool = False
-    """Set by operators whose service can delete a job (Daily)."""
+    """A parameter of operators whose service can delete a job (its description's ``can_delete_jobs``: Daily)."""
     concurrency_wait_timeout: float = 0.0
     """Seconds a submission waits for a free job slot, for a service whose account limits concurrent
     jobs (its description's ``job_concurrency``; the operator sets it, e.g. Symbl.ai's 1 hour)."""
@@ -344,6 +357,8 @@ class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
             own = cls.__dict__.get("__init__", JobSubmitOperator.__init__)
             cls.__init__ = _request_init(cls, request, own)  # type: ignore[method-assign]
             cls.__doc__ = f"{cls.__doc__ or ''}\n{params_doc(request, cls.spec.conn_id_kwarg)}"
+            if cls.spec.can_delete_jobs:
+                cls.__doc__ += f"\n    {DELETE_ON_KILL_DOC}"
 
     # ------------------------------------------------------------------ what each service defines
 
@@ -370,8 +385,8 @@ class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
         return str(cast(Any, self.hook).submit_job(**submit_kwargs))
 
     def _delete(self, job_id: str) -> None:
-        """Delete the job at the service (only where `delete_on_kill` exists)."""
-        raise NotImplementedError
+        """Delete the job at the service (only where the description has ``can_delete_jobs``)."""
+        cast(Any, self.hook).delete_job(job_id)
 
     # ------------------------------------------------------------------ validation
 
@@ -653,4 +668,4 @@ class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
         return False
 
     def _can_delete(self) -> bool:
-        return type(self)._delete is not JobSubmitOperator._delete
+        return self.spec.can_delete_jobs

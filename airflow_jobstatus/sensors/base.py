@@ -29,6 +29,7 @@ both modes, as `BaseSensorOperator.resume_execution` does for deferred sensors.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Collection, Sequence
 from datetime import timedelta
@@ -80,7 +81,7 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
         self,
         *,
         job_id: str,
-        conn_id: str,
+        conn_id: str | None = None,
         poll_interval: float | timedelta | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         failure_states: Collection[str] = FAILURE_STATES,
@@ -93,6 +94,7 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
         if isinstance(poll_interval, timedelta):
             poll_interval = poll_interval.total_seconds()
         kwargs.setdefault("poke_interval", poll_interval)
+        conn_id = conn_id or self.spec.default_conn_id
         super().__init__(**kwargs)
         states = check_failure_states(failure_states, service=self.spec.display_name)
         self.job_id = job_id
@@ -111,6 +113,17 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
             poll_interval=self.poll_interval,
             max_consecutive_errors=max_consecutive_errors,
         )
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A class that sets `spec` and no ``__init__`` takes ``job_id`` and ``<conn_type>_conn_id``."""
+        super().__init_subclass__(**kwargs)
+        if "spec" in cls.__dict__ and "__init__" not in cls.__dict__:
+            cls.__init__ = _conn_init(cls)  # type: ignore[method-assign]
+            kwarg, spec = cls.spec.conn_id_kwarg, cls.spec
+            cls.__doc__ = (
+                f"{(cls.__doc__ or '').rstrip()}\n    :param {kwarg}: a ``{spec.conn_type}`` connection. "
+                f"Default ``{spec.default_conn_id}``.\n"
+            )
 
     @property
     def job_ref(self) -> str:
@@ -177,3 +190,26 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
         if self.soft_fail:
             raise AirflowSkipException(message)
         raise AirflowSensorTimeout(message)
+
+
+def _conn_init(cls: type[JobSensor]) -> Any:
+    """``__init__(*, job_id, <conn_type>_conn_id=<default>, **kwargs)``; Airflow reads the signature
+    (required arguments, ``default_args``), so it names the connection parameter."""
+    spec = cls.spec
+
+    def __init__(self: JobSensor, *, job_id: str, **kwargs: Any) -> None:
+        conn_id = kwargs.pop(spec.conn_id_kwarg, spec.default_conn_id)
+        JobSensor.__init__(self, job_id=job_id, conn_id=conn_id, **kwargs)
+        setattr(self, spec.conn_id_kwarg, conn_id)
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    __init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            inspect.Parameter("job_id", keyword, annotation=str),
+            inspect.Parameter(spec.conn_id_kwarg, keyword, default=spec.default_conn_id, annotation=str),
+            inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD),
+        ]
+    )
+    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    return __init__

@@ -6,6 +6,7 @@ so a service's identity, requests and rules are written once. Nothing here impor
 
 from __future__ import annotations
 
+import importlib
 import json
 import types
 import typing
@@ -17,11 +18,14 @@ import pydantic
 from pydantic.fields import FieldInfo
 
 from airflow_jobstatus.http.call import Call
-from airflow_jobstatus.models.common import JobState
+from airflow_jobstatus.models.common import JobOutput, JobState, JobStatus
 
 if TYPE_CHECKING:
     from airflow_jobstatus.hooks.base import JobServiceHook
-    from airflow_jobstatus.http.auth import CredentialHeaders, CredentialQuery, TokenExchange
+    from airflow_jobstatus.http.auth import AuthScheme
+
+ToStatus = Callable[[Any, Mapping[str, Any]], JobStatus]
+"""A response record as a `JobStatus`, given the connection's options (its extra fields' values)."""
 
 
 def _types_of(annotation: Any) -> set[Any]:
@@ -209,6 +213,86 @@ class OutputsLag:
     """Waits between reads; the last one repeats until the wait is spent."""
 
 
+def _import(path: str) -> Any:
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+@dataclass(frozen=True)
+class JobRead:
+    """``GET`` one job: the generic hook's `get_job` (and ``DELETE`` on the same path, `delete_job`)."""
+
+    path: str
+    """The job's path; ``{id}`` is the job id, percent-encoded."""
+    model: type[pydantic.BaseModel]
+    status: ToStatus
+    """The job as a `JobStatus`: the description's output-location rules read the connection's options."""
+
+
+@dataclass(frozen=True)
+class OutputsRead:
+    """A finished job's outputs resolved by one more ``GET`` (Daily's access links, Wasabi's metadata).
+
+    Download links it gives are checked before anything fetches them (https with a host, or http where
+    the connection allows it).
+    """
+
+    path: str
+    """``{id}`` is the job id, percent-encoded."""
+    model: type[pydantic.BaseModel]
+    needed: Callable[[JobStatus], bool]
+    """Whether the status's outputs still need this read (else they are returned as they are)."""
+    outputs: Callable[[JobStatus, Any, Mapping[str, Any]], list[JobOutput]]
+    """(the status, the response, the connection's options) -> the resolved outputs."""
+    hints: Mapping[int, str] = field(default_factory=dict)
+    """What to do about an HTTP error status of this read (the error's hint)."""
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A list endpoint: `list_jobs` pages through it; a poller reads it for each job's id and status only."""
+
+    path: str
+    page: type[pydantic.BaseModel]
+    """A page of full records (`list_jobs`, the connection test)."""
+    status: ToStatus
+    """A record of ``page`` as a `JobStatus`."""
+    records: str
+    """The page's attribute holding its records."""
+    size: str
+    """The query parameter of the page size."""
+    cursor: str
+    """The query parameter of the page's position: a page number, or the previous page's last id."""
+    numbered: bool = False
+    """Pages are numbered from 1; otherwise the next page starts after the last record's id."""
+    filters: Mapping[str, str] = field(default_factory=dict)
+    """`list_jobs` keyword -> query parameter."""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    """Sent with every `list_jobs` page (a filter given overrides)."""
+    newest_first: Mapping[str, Any] = field(default_factory=dict)
+    """Sent with a poller's pages so that the newest jobs come first."""
+    id_field: str = "id"
+    status_field: str = "status"
+    states: type[pydantic.BaseModel] = None  # type: ignore[assignment]
+    """The page a poller reads; by default one that reads only ``id_field`` (text) and ``status_field``
+    (text or null) of each record and ignores the rest, so that a new field never breaks the sweep."""
+
+    def __post_init__(self) -> None:
+        if self.states is None:
+            strict = pydantic.ConfigDict(extra="ignore", strict=True)
+            record = pydantic.create_model(
+                "ListedState",
+                __config__=strict,
+                **{self.id_field: (str, ...), self.status_field: (str | None, None)},
+            )
+            page = pydantic.create_model(
+                "ListedStates",
+                __config__=strict,
+                **{self.records: (list[record], [])},  # type: ignore[valid-type]
+            )
+            object.__setattr__(self, "states", page)
+
+
 @dataclass(frozen=True)
 class JobConcurrency:
     """An account-wide limit of jobs running at once (`airflow_jobstatus.shared.concurrency`)."""
@@ -230,8 +314,9 @@ class ServiceSpec:
     default_conn_id: str
     hook_class: str
     """The hook's import path, for Airflow's provider registration (``hook-class-name``)."""
-    load_hook: Callable[[], type[JobServiceHook]]
-    """The hook class itself, imported when first asked for (hooks import this module)."""
+    load_hook: Callable[[], type[JobServiceHook]] = field(default=None, kw_only=True)  # type: ignore[assignment]
+    """The hook class itself, imported when first asked for (hooks import this module); by default
+    the class ``hook_class`` names."""
     default_host: str | None
     """Base URL used when the connection has no host; None where the service publishes none."""
     fields: dict[str, FormField]
@@ -240,6 +325,7 @@ class ServiceSpec:
     docs_url: str
     """Client-side request rate limit when the connection sets none (politeness towards the API)."""
     has_list_endpoint: bool = False
+    """The service lists jobs (a poller may sweep them); set wherever ``listing`` is described."""
     extra_fields: tuple[ExtraField, ...] = ()
     """Settings only this service's connections have (besides `SHARED_EXTRA_FIELDS`)."""
     default_max_rpm: float = 0.0
@@ -262,8 +348,18 @@ class ServiceSpec:
     """The service's documented job statuses and the state each one is."""
     submit_request: type[SubmitRequest] | None = None
     """The submission: the hook's ``submit_job`` and the operator's parameters (None: not converted yet)."""
-    auth: CredentialHeaders | CredentialQuery | TokenExchange | None = None
+    auth: AuthScheme | None = None
     """How requests carry the connection's credentials (None: the hook's own ``_auth``)."""
+    job: JobRead | None = None
+    """Reading one job (None: the hook's own ``_get_job``)."""
+    poll: JobRead | None = None
+    """A cheaper read of the job's state alone, for `get_status` (None: `get_status` reads ``job``)."""
+    outputs_read: OutputsRead | None = None
+    """How a finished job's outputs are resolved (None: the status lists them resolved)."""
+    listing: Listing | None = None
+    """The list endpoint (`ListingHookMixin`); also the connection test's request."""
+    connected: str = "the credentials were accepted"
+    """What a passed connection test says after ``Connected to <display name>:``."""
     outputs_lag: OutputsLag | None = None
     """A finished job's outputs may answer 404 for a while: `get_outputs` reads them again meanwhile."""
     error_body: type[ErrorBody] | None = None
@@ -272,6 +368,10 @@ class ServiceSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "conn_id_kwarg", f"{self.conn_type}_conn_id")
+        if self.load_hook is None:
+            object.__setattr__(self, "load_hook", lambda: _import(self.hook_class))
+        if self.listing is not None:
+            object.__setattr__(self, "has_list_endpoint", True)
 
     def make_hook(self, conn_id: str, **kwargs: Any) -> JobServiceHook:
         """A hook of this service for the connection ``conn_id``."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import Field, field_validator
 
@@ -33,13 +33,13 @@ from airflow_jobstatus.services._spec import (
     ExtraField,
     FormField,
     Invalid,
+    JobRead,
+    Listing,
     OutputsLag,
+    OutputsRead,
     ServiceSpec,
     SubmitRequest,
 )
-
-if TYPE_CHECKING:
-    from airflow_jobstatus.hooks.base import JobServiceHook
 
 JOBS = "/jobs"
 JOB = "/jobs/{id}"
@@ -268,10 +268,35 @@ def wasabi_job_status(
     )
 
 
-def _hook() -> type[JobServiceHook]:
-    from airflow_jobstatus.hooks.wasabi import WasabiAirHook
+def outputs_endpoint(job: WasabiJob, options: Mapping[str, Any]) -> str | None:
+    """The S3 endpoint of the job's outputs: the connection's ``s3_endpoint_url``, else the
+    destination region's ``https://s3.<region>.wasabisys.com``."""
+    region = job.Destination.Region if job.Destination is not None else None
+    default = f"https://s3.{region}.wasabisys.com" if region else None
+    return options.get("s3_endpoint_url") or default
 
-    return WasabiAirHook
+
+def _job_status(job: WasabiJob, options: Mapping[str, Any]) -> JobStatus:
+    return wasabi_job_status(job, endpoint_url=outputs_endpoint(job, options))
+
+
+def _metadata_needed(job: JobStatus) -> bool:
+    """A completed job's `JobStatus` lists no outputs until ``/metadata`` is read (W6)."""
+    return job.service is Service.WASABI_AIR and job.succeeded and not job.outputs
+
+
+def _metadata_outputs(
+    job: JobStatus, metadata: WasabiMetadata, options: Mapping[str, Any]
+) -> list[JobOutput]:
+    """The one output; its S3 endpoint from the destination region of the metadata, else of the job."""
+    destination = metadata.Destination or job.raw.get("Destination")
+    try:
+        known = WasabiJob.model_validate(
+            {"Id": job.job_id, "Status": job.raw_status, "Destination": destination}
+        )
+    except ValueError:
+        known = WasabiJob(Id=job.job_id, Status=job.raw_status)
+    return wasabi_job_status(known, metadata, endpoint_url=outputs_endpoint(known, options)).outputs
 
 
 WASABI_AIR = ServiceSpec(
@@ -280,7 +305,6 @@ WASABI_AIR = ServiceSpec(
     conn_type="wasabi_air",
     default_conn_id="wasabi_air_default",
     hook_class="airflow_jobstatus.hooks.wasabi.WasabiAirHook",
-    load_hook=_hook,
     default_host=None,
     fields={
         "host": FormField(
@@ -304,7 +328,24 @@ WASABI_AIR = ServiceSpec(
             "https://s3.us-west-1.wasabisys.com",
         ),
     ),
-    has_list_endpoint=True,
+    job=JobRead(JOB, WasabiJob, _job_status),
+    poll=JobRead(JOB_STATUS, WasabiJobStatusResponse, lambda job, _: wasabi_job_status(job)),  # no outputs
+    outputs_read=OutputsRead(JOB_METADATA, WasabiMetadata, _metadata_needed, _metadata_outputs),
+    listing=Listing(
+        JOBS,
+        page=WasabiJobList,
+        status=_job_status,
+        records="Records",
+        size="pageSize",
+        cursor="pageNumber",
+        numbered=True,
+        filters={"status": "status", "batch": "batch", "name": "name", "sort_order": "sortOrder"},
+        params={"sortBy": "Created", "sortOrder": "Asc"},
+        newest_first={"sortBy": "Created", "sortOrder": "Desc"},
+        id_field="Id",
+        status_field="Status",
+    ),
+    connected="the access and secret keys were accepted",
     status_map=WASABI_STATUS_MAP,
     auth=CredentialHeaders({"login": "x-amz-access-key", "password": "x-amz-secret-key"}),
     outputs_lag=OutputsLag("metadata", parameter="metadata_wait"),  # W6: /metadata lags the status

@@ -53,7 +53,7 @@ from airflow_jobstatus.models import (
     JobStatus,
     S3Object,
 )
-from airflow_jobstatus.models.daily import DailyJob, daily_job_status
+from airflow_jobstatus.services.daily import DailyJob, daily_job_status
 from airflow_jobstatus.transfer.naming import check_source_key, plan_outputs
 from tests.helpers.canary import secret
 from tests.helpers.hypothesis_profile import BAD_INPUT, FEW

@@ -412,9 +412,9 @@ def test_redact_secrets() -> None:
 def test_models_and_service_descriptions_do_not_import_airflow() -> None:
     # Airflow imports the provider's registration (which reads the descriptions) while it loads
     code = (
-        "import sys, airflow_jobstatus.models, airflow_jobstatus.models.daily, airflow_jobstatus.services, "
-        "airflow_jobstatus.services.symbl, airflow_jobstatus.models as m\n"
-        "m.WASABI_STATUS_MAP, m.wasabi_job_status, m.DEEPAFFECTS_STATUS_MAP, m.deepaffects_job_status, m.SYMBL_STATUS_MAP, m.symbl_job_status\n"
+        "import sys, airflow_jobstatus.models, airflow_jobstatus.services, airflow_jobstatus.models as m\n"
+        "m.WASABI_STATUS_MAP, m.wasabi_job_status, m.DEEPAFFECTS_STATUS_MAP, m.deepaffects_job_status,\n"
+        "m.SYMBL_STATUS_MAP, m.symbl_job_status, m.DAILY_STATUS_MAP, m.daily_job_status\n"
         "bad = sorted(m for m in sys.modules if m == 'airflow' or m.startswith('airflow.'))\n"
         "assert not bad, bad\n"
     )

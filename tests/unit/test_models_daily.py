@@ -8,16 +8,16 @@ import pytest
 from pydantic import ValidationError
 
 from airflow_jobstatus.models import DownloadLink, JobState, JobStatus, S3Object, Service
-from airflow_jobstatus.models.daily import (
+from airflow_jobstatus.services.daily import (
     DAILY_STATUS_MAP,
     DailyAccessLinks,
+    DailyError,
     DailyJob,
     DailyJobList,
     DailySubmitResponse,
     daily_attach_links,
     daily_job_status,
 )
-from airflow_jobstatus.services.daily import DailyError
 
 pytestmark = pytest.mark.unit
 

@@ -328,3 +328,180 @@ def test_a_token_exchange_is_shared_by_the_clients_of_one_api_and_app() -> None:
     assert (call.method, call.path, call.no_auth) == ("POST", "/oauth2/token:generate", True)
     assert call.json == {"type": "application", "appId": "app-1", "appSecret": "s3cret-app"}
     assert repr(sources[0]) == "ExchangedToken(type='application', appId='app-1', appSecret=***)"
+
+
+# --- the generic reads: Listing, JobRead, OutputsRead, connection options (Daily and Wasabi) ---
+
+
+def _env_hook(monkeypatch: pytest.MonkeyPatch, spec: Any, **extra: Any) -> Any:
+    """A hook of ``spec`` whose connection lives in the environment (never contacted here)."""
+    import json
+
+    conn_id = f"descr_{spec.name}"
+    conn = {"conn_type": spec.conn_type, "host": "https://svc.invalid", "login": "a", "password": "b"}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({**conn, "extra": extra}))
+    hook = spec.make_hook(conn_id)
+    hook._options = hook.get_client().options  # what run() hands the plans
+    return hook
+
+
+def _pages(hook: Any, plan: Any, answers: list[Any]) -> tuple[list[Any], Any]:
+    """Drive a plan by hand: every call it yields, answered in turn; its calls and its value."""
+    calls: list[Any] = []
+    answer: Any = None
+    try:
+        while True:
+            calls.append(plan.send(answer) if calls else next(plan))
+            answer = answers[len(calls) - 1]
+    except StopIteration as stop:
+        return calls, stop.value
+
+
+def test_a_numbered_listing_pages_by_number_and_maps_its_filters(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_jobstatus.services.wasabi_air import WasabiJobList
+
+    hook = _env_hook(monkeypatch, WASABI_AIR)
+    full = WasabiJobList.model_validate({"Records": [{"Id": "a", "Status": "completed"}, {"Id": "b"}]})
+    calls, (jobs, cursor) = _pages(hook, hook._list_page(None, page_size=2, batch="x"), [full])
+    assert (calls[0].path, dict(calls[0].params)) == (
+        "/jobs",
+        {"pageNumber": 1, "pageSize": 2, "sortBy": "Created", "sortOrder": "Asc", "batch": "x"},
+    )
+    assert [j.job_id for j in jobs] == ["a", "b"] and cursor == 2  # a full page: the next number
+    calls, (states, cursor) = _pages(hook, hook._list_states(2, page_size=3), [full])
+    assert dict(calls[0].params)["sortOrder"] == "Desc" and calls[0].params["pageNumber"] == 2
+    assert [(i, s.value, raw) for i, s, raw in states] == [
+        ("a", "succeeded", "completed"),
+        ("b", "unknown", None),
+    ]
+    assert cursor is None  # a short page is the last
+    with pytest.raises(InvalidParameterError, match="list_jobs takes no recording_id") as info:
+        next(hook._list_page(None, recording_id="r"))
+    assert "sort_order" in (info.value.hint or "")
+
+
+def test_a_cursor_listing_starts_after_the_last_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_jobstatus.services.daily import DAILY, DailyJobList
+
+    hook = _env_hook(monkeypatch, DAILY)
+    page = DailyJobList.model_validate(
+        {"total_count": 5, "data": [{"id": "j1", "status": "finished"}, {"id": "j2"}]}
+    )
+    calls, (jobs, cursor) = _pages(hook, hook._list_page(None, page_size=2, recording_id="r"), [page])
+    assert dict(calls[0].params) == {"limit": 2, "starting_after": None, "recordingId": "r"}
+    assert [j.job_id for j in jobs] == ["j1", "j2"] and cursor == "j2"
+    unusable = DailyJobList.model_validate({"total_count": 1, "data": [{"id": " "}]})
+    with pytest.raises(Exception, match="unusable job id"):  # the cursor goes into the next URL
+        _pages(hook, hook._list_states(None, page_size=1), [unusable])
+
+
+def test_the_generated_state_page_reads_only_id_and_status() -> None:
+    import pydantic
+
+    states = WASABI_AIR.listing.states  # type: ignore[union-attr]
+    page = states.model_validate(
+        {"Records": [{"Id": "a", "Status": None, "Source": {"x": [1]}, "Priority": "?"}]}
+    )
+    assert page.Records[0].Id == "a"  # type: ignore[union-attr]
+    for bad in ({"Records": [{"Status": "completed"}]}, {"Records": [{"Id": 5}]}):
+        with pytest.raises(pydantic.ValidationError):
+            states.model_validate(bad)
+
+
+def test_connection_options_are_the_description_extra_fields(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_jobstatus.services.daily import DAILY
+
+    assert _env_hook(monkeypatch, DAILY).options["output_storage"] == "daily"  # the field's default
+    assert _env_hook(monkeypatch, DAILY, output_storage="customer").options["output_storage"] == "customer"
+    with pytest.raises(
+        InvalidParameterError, match="'output_storage' must be 'daily' or 'customer', got 's3'"
+    ):
+        _env_hook(monkeypatch, DAILY, output_storage="s3")
+    hook = _env_hook(monkeypatch, WASABI_AIR, s3_endpoint_url="https://s3.example")
+    assert (
+        hook.options["s3_endpoint_url"] == "https://s3.example" and hook.options["allow_http_links"] is False
+    )
+
+
+def test_output_locations_follow_the_description_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_jobstatus.models import DownloadLink, S3Object
+    from airflow_jobstatus.services.daily import DAILY, DailyJob
+    from airflow_jobstatus.services.wasabi_air import WasabiJob
+    from tests.unit.test_models_daily import DAILY_FINISHED
+
+    job = DailyJob.model_validate(DAILY_FINISHED)
+    read = DAILY.job
+    assert read is not None
+    assert isinstance(read.status(job, {"output_storage": "daily"}).outputs[0].location, DownloadLink)
+    assert isinstance(read.status(job, {"output_storage": "customer"}).outputs[0].location, S3Object)
+    wasabi = WasabiJob.model_validate(
+        {"Id": "w", "Status": "completed", "Destination": {"Bucket": "o", "Region": "eu-2"}}
+    )
+    hook = _env_hook(monkeypatch, WASABI_AIR)
+    calls, outputs = _pages(
+        hook,
+        hook._get_outputs(WASABI_AIR.job.status(wasabi, {})),  # type: ignore[union-attr]
+        [WASABI_AIR.outputs_read.model.model_validate({"Id": "w", "DestinationPath": "s3://o/k.json"})],  # type: ignore[union-attr]
+    )
+    assert calls[0].path == "/jobs/w/metadata"
+    assert outputs[0].location.endpoint_url == "https://s3.eu-2.wasabisys.com"  # the region's, no setting
+
+
+def test_download_links_from_an_outputs_read_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_jobstatus.exceptions import MalformedResponseError
+    from airflow_jobstatus.services.daily import DAILY, DailyAccessLinks, DailyJob
+    from tests.unit.test_models_daily import ACCESS_LINKS, DAILY_FINISHED
+
+    status = DAILY.job.status(DailyJob.model_validate(DAILY_FINISHED), {})  # type: ignore[union-attr]
+    hook = _env_hook(monkeypatch, DAILY)
+    calls, outputs = _pages(hook, hook._get_outputs(status), [DailyAccessLinks.model_validate(ACCESS_LINKS)])
+    assert calls[0].path.endswith("/access-link") and 400 in (calls[0].hints or {})
+    assert any(o.location.url for o in outputs)
+    plain = {**ACCESS_LINKS, "transcription": [{"format": "txt", "link": "http://x.example/a"}]}
+    with pytest.raises(MalformedResponseError, match="refused a download link: its scheme is 'http'"):
+        _pages(hook, hook._get_outputs(status), [DailyAccessLinks.model_validate(plain)])
+
+
+def test_a_sensor_without_init_takes_the_connection_parameter_of_its_service() -> None:
+    import datetime
+
+    from airflow.sdk import DAG
+
+    from airflow_jobstatus.sensors.daily import DailyJobSensor
+
+    signature = inspect.signature(DailyJobSensor.__init__)
+    assert list(signature.parameters)[1:3] == ["job_id", "daily_conn_id"]
+    assert signature.parameters["daily_conn_id"].default == "daily_default"
+    assert ":param daily_conn_id:" in (DailyJobSensor.__doc__ or "")
+    with DAG(
+        "d",
+        default_args={"daily_conn_id": "from_defaults"},
+        schedule=None,
+        start_date=datetime.datetime(2024, 1, 1),
+    ):
+        sensor = DailyJobSensor(task_id="s", job_id="j")
+    # Airflow read the signature
+    assert (sensor.conn_id, sensor.daily_conn_id) == ("from_defaults", "from_defaults")  # type: ignore[attr-defined]
+    with pytest.raises(TypeError, match="job_id"):
+        DailyJobSensor(task_id="t")  # type: ignore[call-arg]
+
+
+def test_only_an_operator_whose_service_deletes_jobs_takes_delete_on_kill() -> None:
+    from airflow_jobstatus.operators.daily import DailySubmitJobOperator
+
+    assert "delete_on_kill" in inspect.signature(DailySubmitJobOperator.__init__).parameters
+    assert "delete_on_kill" not in inspect.signature(WasabiAirSubmitJobOperator.__init__).parameters
+    assert ":param delete_on_kill:" in (DailySubmitJobOperator.__doc__ or "")
+    made: Any = DailySubmitJobOperator  # its parameters are generated: mypy sees the base's
+    op = made(task_id="t", preset="transcript", uri="https://m/a.mp4", delete_on_kill=True)
+    assert op.delete_on_kill is True and op._can_delete()
+    with pytest.raises(InvalidParameterError, match="delete_on_kill must be True or False"):
+        made(task_id="u", preset="transcript", uri="https://m/a.mp4", delete_on_kill="yes")
+
+
+def test_hooks_get_airflow_attributes_and_load_from_the_description() -> None:
+    from airflow_jobstatus.hooks.daily import DailyHook
+
+    assert (WasabiAirHook.conn_name_attr, WasabiAirHook.conn_type) == ("wasabi_air_conn_id", "wasabi_air")
+    assert (DailyHook.default_conn_name, DailyHook.hook_name) == ("daily_default", "Daily")
+    assert WASABI_AIR.load_hook() is WasabiAirHook

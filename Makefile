@@ -6,6 +6,8 @@ STAMP  := $(VENV)/.installed-stamp
 
 # pytest-xdist workers for the fast tier: the tests mostly wait on servers and timers, so more
 # workers than cores pays (2 cores: 4 workers). TEST_WORKERS=0 runs them in this one process.
+# --dist loadgroup: one worker runs the CPU-heavy and timing-sensitive tests one after another
+# (tests/helpers/xdist_schedule.py); the other workers share the rest, test by test.
 TEST_WORKERS ?= 4
 FAST_TIER    := tests --ignore=tests/e2e
 E2E_TIER     := tests/e2e tests/test_secret_canary.py
@@ -39,7 +41,7 @@ browser:
 
 ## The fast tier (unit, integration, conformance and the secret-canary scan), in parallel.
 pytest: $(STAMP)
-	$(BIN)/pytest -n $(TEST_WORKERS) $(FAST_TIER) $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup $(FAST_TIER) $(PYTEST_ARGS)
 
 ## Installs everything, then lint, type-check and the fast tier: about 5 minutes on 2 cores.
 test: lint typecheck pytest

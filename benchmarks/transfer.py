@@ -76,8 +76,9 @@ def _current_rss_mb() -> float:
 def _loopback_bytes() -> int:
     """Bytes received on the loopback interface (Linux ``/proc/net/dev``), 0 where unavailable.
 
-    The S3 server and the worker talk over loopback and nothing else runs during a case, so the
-    growth during a case is the traffic between them, measured outside the code under test.
+    The S3 server and the worker talk over loopback; when nothing else runs during a case, the
+    growth during a case is the traffic between them, measured outside the code under test. (A
+    ``--quick`` smoke run shares the machine with other tests: it reports the figure, unenforced.)
     """
     try:
         with open("/proc/net/dev") as f:
@@ -408,14 +409,21 @@ def main() -> int:
                     # requests, responses and the manifest cross the loopback; a payload passing through
                     # the worker would cross it twice (down and up): at least 200% of the data
                     share = ours["loopback_bytes"] / total
-                    zero = ours["worker_bytes"] == 0 and share < 0.25
                     verdicts.append(
                         (
-                            f"{label}: {ours['worker_bytes']} bytes through the worker (target 0); loopback "
-                            f"traffic {ours['loopback_bytes']:,} bytes = {share:.1%} of the data (requests and "
-                            "manifest only; a copy through the worker would be >= 200%)",
-                            zero,
+                            f"{label}: {ours['worker_bytes']} bytes through the worker (target 0)",
+                            ours["worker_bytes"] == 0,
                             False,
+                        )
+                    )
+                    # machine-wide: exact only when nothing else uses the loopback (a --quick smoke run
+                    # shares the machine with other tests, so there it is reported, not enforced)
+                    verdicts.append(
+                        (
+                            f"{label}: loopback traffic {ours['loopback_bytes']:,} bytes = {share:.1%} of the "
+                            "data (requests and manifest only; a copy through the worker would be >= 200%)",
+                            share < 0.25,
+                            True,
                         )
                     )
                 if size_kind == "large":

@@ -30,6 +30,8 @@ from tests.helpers import secret_scan  # noqa: E402 - after AIRFLOW_HOME is set
 
 CANARY_TEST = "tests/test_secret_canary.py::test_no_secret_leaked_anywhere"
 
+pytest_plugins = ["tests.helpers.xdist_schedule"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     registry = secret_scan.registry()

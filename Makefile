@@ -4,7 +4,15 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install browser test lint typecheck pytest demo bench clean
+# pytest-xdist workers for the fast tier: the tests mostly wait on servers and timers, so more
+# workers than cores pays (2 cores: 4 workers). TEST_WORKERS=0 runs them in this one process.
+# --dist loadgroup: one worker runs the CPU-heavy and timing-sensitive tests one after another
+# (tests/helpers/xdist_schedule.py); the other workers share the rest, test by test.
+TEST_WORKERS ?= 4
+FAST_TIER    := tests --ignore=tests/e2e
+E2E_TIER     := tests/e2e tests/test_secret_canary.py
+
+.PHONY: install browser check test test-e2e lint typecheck pytest demo bench clean
 
 ## The provider with its test extras, and the emulator (its own distribution in emulator/).
 $(STAMP): pyproject.toml emulator/pyproject.toml
@@ -31,11 +39,20 @@ browser:
 	  && { apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; }; } \
 	  || echo "chromium could not be installed: the browser test will skip"; }
 
-pytest: $(STAMP) browser
-	$(BIN)/pytest $(PYTEST_ARGS)
+## The fast tier (unit, integration, conformance and the secret-canary scan), in parallel.
+pytest: $(STAMP)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup $(FAST_TIER) $(PYTEST_ARGS)
 
-## Installs everything, then lint, type-check and the whole test suite (unit, integration, e2e).
+## Installs everything, then lint, type-check and the fast tier: about 5 minutes on 2 cores.
 test: lint typecheck pytest
+
+## The slow end-to-end tier: real Airflow processes (scheduler, triggerer, api-server, Celery
+## workers, PostgreSQL, a browser), one test at a time, then the secret-canary scan of what they left.
+test-e2e: $(STAMP) browser
+	$(BIN)/pytest $(E2E_TIER) $(PYTEST_ARGS)
+
+## The whole suite, as CI runs it: `make test`, then `make test-e2e`.
+check: test test-e2e
 
 ## The main job end to end on embedded defaults (emulator, local S3 server, SQLite Airflow).
 demo: $(STAMP)

@@ -9,7 +9,8 @@
   without an S3 endpoint.
 * ``emulator`` (function): the session emulator after ``POST /_admin/reset`` (jobs, faults,
   counters, revocations and config back to start-up values); reset again after the test. Tests
-  run sequentially, so resetting the shared process is safe.
+  of one session run sequentially (a pytest-xdist worker is a session of its own, with its own
+  emulator process), so resetting the shared process is safe.
 * ``jobstatus_credential`` (function): a fresh credential string; since every non-empty
   credential is its own account, a test using it sees only its own jobs.
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -15,7 +15,11 @@ from airflow_jobstatus.services._spec import (
     FormField,
     Invalid,
     ServiceSpec,
+    SignedWebhook,
     SubmitRequest,
+    WebhookBody,
+    WebhookId,
+    WebhookSpec,
 )
 
 if TYPE_CHECKING:
@@ -166,6 +170,44 @@ class DailySubmitRequest(SubmitRequest):
         return response.id
 
 
+# Push completion (README "Push completion"): the webhook Daily posts when a job ends (contracts H1-H5).
+DAILY_WEBHOOK_EVENTS = frozenset({"batch-processor.job-finished", "batch-processor.error"})
+
+
+class DailyWebhookJob(WebhookBody):
+    id: WebhookId
+
+
+class DailyEnvelope(WebhookBody):
+    """``{version, type, id, payload, event_ts}``; ``payload`` is the batch-processor job."""
+
+    version: str
+    type: Literal["batch-processor.job-finished", "batch-processor.error"]
+    id: WebhookId
+    payload: DailyWebhookJob
+    event_ts: float | int
+
+    def job_id(self) -> str:
+        return self.payload.id
+
+    def kind(self) -> str:
+        return self.type
+
+
+DAILY_WEBHOOK = WebhookSpec(
+    scheme=SignedWebhook(
+        signature_header="X-Webhook-Signature",
+        timestamp_header="X-Webhook-Timestamp",
+        secret_hint="paste the 'hmac' value of the domain's Daily webhook as it is",
+        description="The base64 'hmac' secret of your domain's Daily webhook; webhooks it does not sign "
+        "are refused.",
+    ),
+    body=DailyEnvelope,
+    max_body=256 * 1024,
+    event_types=DAILY_WEBHOOK_EVENTS,
+)
+
+
 def _daily_hook() -> type[JobServiceHook]:
     from airflow_jobstatus.hooks.daily import DailyHook
 
@@ -208,4 +250,5 @@ DAILY = ServiceSpec(
     status_map=DAILY_STATUS_MAP,
     submit_request=DailySubmitRequest,
     error_body=DailyError,  # DELETE /batch-processor/:id, no cancel (docs/contracts.md D13)
+    webhook=DAILY_WEBHOOK,
 )

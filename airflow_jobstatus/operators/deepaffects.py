@@ -37,7 +37,7 @@ class DeepAffectsSubmitJobOperator(JobSubmitOperator):
 
     def _send(self, submit_kwargs: dict[str, Any], context: Context) -> str:
         request = cast(DeepAffectsSubmitRequest, submit_kwargs["request"])
-        webhook = fill_push_webhook(request, self.hook).webhook
+        webhook = fill_push_webhook(request, self.spec, self.hook).webhook
         if not webhook:
             raise InvalidSubmissionError(
                 "webhook is required for DeepAffects async requests: pass webhook= with the http(s) URL "

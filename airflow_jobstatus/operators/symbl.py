@@ -56,7 +56,7 @@ class SymblSubmitJobOperator(JobSubmitOperator):
     def _send(self, submit_kwargs: dict[str, Any], context: Context) -> str:
         """Submit; while the account is at its concurrent-job limit, wait and submit again."""
         hook = cast(SymblHook, self.hook)
-        fields = fill_push_webhook(submit_kwargs["request"], hook).model_dump()  # push completion
+        fields = fill_push_webhook(submit_kwargs["request"], self.spec, hook).model_dump()  # push completion
         limit = self.concurrency_wait_timeout
         if self._deadline:
             limit = min(limit, max(0.0, self._deadline - time.time()))

@@ -21,7 +21,7 @@ from urllib.parse import quote
 from airflow_jobstatus.exceptions import InvalidParameterError
 from airflow_jobstatus.http.redaction import register_secret
 from airflow_jobstatus.push.config import PUSH_SERVICES, WEBHOOKS, load_config
-from airflow_jobstatus.services import SubmitRequest, TokenInUrl
+from airflow_jobstatus.services import ServiceSpec, SubmitRequest, TokenInUrl
 
 log = logging.getLogger(__name__)
 
@@ -95,14 +95,14 @@ def with_push_webhook(submit_kwargs: dict[str, Any], key: str, hook: Any) -> dic
     return {**submit_kwargs, key: url}
 
 
-def fill_push_webhook(request: R, hook: Any) -> R:
-    """``request`` with its service's `WebhookSpec.submit_field` set to the push webhook (blocking).
+def fill_push_webhook(request: R, spec: ServiceSpec, hook: Any) -> R:
+    """``request`` with ``spec``'s `WebhookSpec.submit_field` set to the push webhook (blocking).
 
     Unchanged when the service takes no webhook with a job, the field is already set, or push
     submit is not configured. The request is not validated again: the URL is this provider's own,
     and its token stays out of validation errors.
     """
-    webhook = hook.spec.webhook
+    webhook = spec.webhook
     field = webhook.submit_field if webhook is not None else None
     if field is None:
         return request

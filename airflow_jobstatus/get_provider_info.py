@@ -31,26 +31,13 @@ def _conn_fields(spec: ServiceSpec) -> dict[str, Any]:
 
 def _webhook_fields(spec: ServiceSpec) -> dict[str, Any]:
     """Push completion's per-connection secret (README "Push completion"), a password-format field."""
-    from airflow_jobstatus.push.fields import SECRET_EXTRA
-
-    name = SECRET_EXTRA.get(spec.name)
-    if name is None:
+    if spec.webhook is None:
         return {}
-    if name == "webhook_secret":
-        label, description = (
-            "Webhook HMAC secret",
-            "The base64 'hmac' secret of your domain's Daily webhook; webhooks it does not sign are refused.",
-        )
-    else:
-        label, description = (
-            "Webhook token",
-            "An unguessable token (e.g. 32+ random URL-safe characters) that the webhook URL carries "
-            "as ?token=...; webhooks without it are refused.",
-        )
+    scheme = spec.webhook.scheme
     return {
-        name: {
-            "label": label,
-            "description": description,
+        scheme.extra: {
+            "label": scheme.label,
+            "description": scheme.description,
             "schema": {"type": ["string", "null"], "format": "password", "default": None},
         }
     }

@@ -7,10 +7,10 @@ from typing import Any
 from airflow_jobstatus.exceptions import InvalidParameterError, MalformedResponseError
 from airflow_jobstatus.hooks.base import ListingHookMixin, Plan, segment
 from airflow_jobstatus.http.client import Call
-from airflow_jobstatus.services.daily import DAILY
+from airflow_jobstatus.services.daily import DAILY, DAILY_WEBHOOK_EVENTS
 
 #: The event types push completion subscribes the domain's webhook to (contracts H5).
-WEBHOOK_EVENTS = ["batch-processor.job-finished", "batch-processor.error"]
+WEBHOOK_EVENTS = sorted(DAILY_WEBHOOK_EVENTS, reverse=True)  # job-finished, error: the order Daily shows
 
 
 def _json_body(response: Any) -> Any:

@@ -9,7 +9,7 @@ from airflow.sdk import Context
 
 from airflow_jobstatus.hooks.deepaffects import DeepAffectsHook
 from airflow_jobstatus.operators.base import InvalidSubmissionError, JobSubmitOperator
-from airflow_jobstatus.push.submit import with_push_webhook
+from airflow_jobstatus.push.submit import fill_push_webhook
 from airflow_jobstatus.services.deepaffects import DEEPAFFECTS, DeepAffectsSubmitRequest
 
 
@@ -37,7 +37,7 @@ class DeepAffectsSubmitJobOperator(JobSubmitOperator):
 
     def _send(self, submit_kwargs: dict[str, Any], context: Context) -> str:
         request = cast(DeepAffectsSubmitRequest, submit_kwargs["request"])
-        webhook = with_push_webhook({"webhook": request.webhook}, "webhook", self.hook)["webhook"]
+        webhook = fill_push_webhook(request, self.spec, self.hook).webhook
         if not webhook:
             raise InvalidSubmissionError(
                 "webhook is required for DeepAffects async requests: pass webhook= with the http(s) URL "

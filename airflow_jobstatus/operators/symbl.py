@@ -12,7 +12,7 @@ from airflow_jobstatus.exceptions import InvalidParameterError
 from airflow_jobstatus.hooks.symbl import SymblHook
 from airflow_jobstatus.operators.base import JobSubmitOperator, as_seconds
 from airflow_jobstatus.operators.resubmit import BACKOFF_INITIAL, BACKOFF_MAX, submit_while_limited
-from airflow_jobstatus.push.submit import with_push_webhook
+from airflow_jobstatus.push.submit import fill_push_webhook
 from airflow_jobstatus.services.symbl import SYMBL
 
 DEFAULT_CONCURRENCY_WAIT = 3600.0
@@ -56,9 +56,7 @@ class SymblSubmitJobOperator(JobSubmitOperator):
     def _send(self, submit_kwargs: dict[str, Any], context: Context) -> str:
         """Submit; while the account is at its concurrent-job limit, wait and submit again."""
         hook = cast(SymblHook, self.hook)
-        fields = with_push_webhook(
-            submit_kwargs["request"].model_dump(), "webhook_url", hook
-        )  # push completion
+        fields = fill_push_webhook(submit_kwargs["request"], self.spec, hook).model_dump()  # push completion
         limit = self.concurrency_wait_timeout
         if self._deadline:
             limit = min(limit, max(0.0, self._deadline - time.time()))

@@ -9,19 +9,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from airflow_jobstatus.exceptions import InvalidParameterError
+from airflow_jobstatus.services import SERVICES, SignedWebhook, WebhookSpec
 from airflow_jobstatus.shared.redis import SECTION, read_redis_url
 
 DEFAULT_EVENT_TTL = 86400.0
 """Seconds a received event is kept in Redis for waits that register (or restart) later."""
 DEFAULT_PUSH_POLL_INTERVAL = 600.0
 """Safety-net poll interval (seconds) of a wait while push is healthy, when none is configured."""
-DEFAULT_REPLAY_WINDOW = 300.0
-"""How far (seconds) a signed webhook's timestamp may be from the receiver's clock."""
-DEFAULT_MAX_BODY = {"daily": 256 * 1024, "symbl": 16 * 1024, "deepaffects": 16 * 1024 * 1024}
-"""Largest webhook body (bytes) read per service. DeepAffects posts the whole result, hence more."""
+DEFAULT_REPLAY_WINDOW: float = SignedWebhook.replay_window
+"""How far (seconds) a signed webhook's timestamp may be from the receiver's clock, by default."""
 
-PUSH_SERVICES = ("daily", "symbl", "deepaffects")
-"""Services that document a completion webhook (Wasabi AiR documents none: it keeps polling)."""
+WEBHOOKS: dict[str, WebhookSpec] = {s.name: s.webhook for s in SERVICES.values() if s.webhook is not None}
+"""The services that document a completion webhook (Wasabi AiR documents none: it keeps polling)."""
+PUSH_SERVICES = tuple(WEBHOOKS)
+DEFAULT_MAX_BODY = {service: webhook.max_body for service, webhook in WEBHOOKS.items()}
+"""Largest webhook body (bytes) read per service (its description's `WebhookSpec.max_body`)."""
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,8 @@ class PushConfig:
     """Public base URL the services call, e.g. ``https://airflow.example.com/jobstatus``."""
     event_ttl: float = DEFAULT_EVENT_TTL
     push_poll_interval: dict[str, float] = field(default_factory=dict)
-    replay_window: float = DEFAULT_REPLAY_WINDOW
+    replay_window: float | None = None
+    """``webhook_replay_window``; None: each `SignedWebhook`'s own ``replay_window``."""
     max_body: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_MAX_BODY))
 
     @property
@@ -89,11 +92,15 @@ def load_config() -> PushConfig:
         service: int(_positive(f"webhook_max_body_{service}", get(f"webhook_max_body_{service}"), size))
         for service, size in DEFAULT_MAX_BODY.items()
     }
+    window = get("webhook_replay_window")
+    replay_window = (
+        _positive("webhook_replay_window", window, DEFAULT_REPLAY_WINDOW) if (window or "").strip() else None
+    )
     return PushConfig(
         redis_url=redis_url,
         webhook_base_url=base,
         event_ttl=_positive("event_ttl", get("event_ttl"), DEFAULT_EVENT_TTL),
         push_poll_interval=intervals,
-        replay_window=_positive("webhook_replay_window", get("webhook_replay_window"), DEFAULT_REPLAY_WINDOW),
+        replay_window=replay_window,
         max_body=max_body,
     )

@@ -9,8 +9,6 @@ connection ids, costs one lookup per id.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import logging
 import time
 from collections import OrderedDict
@@ -18,13 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from airflow_jobstatus.http.redaction import register_secret
-from airflow_jobstatus.push.fields import SECRET_EXTRA
 from airflow_jobstatus.services import SERVICES
 
 log = logging.getLogger(__name__)
 
-MIN_TOKEN_LENGTH = 16
-"""A ``webhook_token`` shorter than this is refused (it would be guessable)."""
 CACHE_TTL = 30.0
 CACHE_SIZE = 1024
 
@@ -32,7 +27,7 @@ CACHE_SIZE = 1024
 @dataclass(frozen=True)
 class WebhookCredential:
     secret: str | None
-    """Daily: the base64 HMAC secret; Symbl/DeepAffects: the URL token. None: not configured."""
+    """A `SignedWebhook`'s base64 HMAC secret or a `TokenInUrl`'s token. None: not configured."""
 
     def __repr__(self) -> str:
         return f"WebhookCredential(configured={self.secret is not None})"
@@ -51,35 +46,22 @@ def read_credential(service: str, conn_id: str) -> WebhookCredential | None:
         conn = BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
         return None
-    if conn.conn_type != SERVICES[service].conn_type:
+    spec = SERVICES[service]
+    if conn.conn_type != spec.conn_type or spec.webhook is None:
         return None
-    field = SECRET_EXTRA[service]
+    scheme = spec.webhook.scheme
+    field = scheme.extra
     value = conn.extra_dejson.get(field)
     if not isinstance(value, str) or not value.strip():
         return WebhookCredential(None)
     value = value.strip()
     register_secret(value)
-    problem = _problem(field, value)
+    problem = scheme.problem(value)
     if problem is not None:
         # Logged at each (cached) read: every webhook to this connection is refused until fixed.
         log.warning("jobstatus webhooks to connection %r are refused: its %s %s", conn_id, field, problem)
         return WebhookCredential(None)
     return WebhookCredential(value)
-
-
-def _problem(field: str, value: str) -> str | None:
-    if field == "webhook_secret":
-        try:
-            base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            return "is not base64; paste the 'hmac' value of the domain's Daily webhook as it is"
-        return None
-    if len(value) < MIN_TOKEN_LENGTH:
-        return (
-            f"is shorter than {MIN_TOKEN_LENGTH} characters, too easy to guess; "
-            "use e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'"
-        )
-    return None
 
 
 class CredentialCache:

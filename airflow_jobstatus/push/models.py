@@ -1,51 +1,14 @@
-"""The webhook bodies the receiver accepts, as typed models, and the event it publishes.
+"""The event the receiver publishes when a verified webhook names a job, and its Redis keys.
 
-Only ids are kept: a webhook is a hint and the service's own status answer decides the outcome.
-Unknown extra fields are ignored (services add fields), but the fields used must have their types.
+The webhook bodies themselves are typed in each service's description (`WebhookSpec.body`).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from airflow_jobstatus.services import SERVICES
-
-DAILY_EVENT_TYPES = frozenset({"batch-processor.job-finished", "batch-processor.error"})
-SYMBL_IN_FLIGHT = frozenset({"scheduled", "in_progress"})
-"""Symbl posts every status change; these documented in-flight ones cannot end a wait."""
-
-_ID = Field(min_length=1, max_length=256)
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
-
-
-class DailyJob(_Strict):
-    id: str = _ID
-
-
-class DailyEnvelope(_Strict):
-    """``{version, type, id, payload, event_ts}``; ``payload`` is the batch-processor job."""
-
-    version: str
-    type: Literal["batch-processor.job-finished", "batch-processor.error"]
-    id: str = _ID
-    payload: DailyJob
-    event_ts: float | int
-
-
-class SymblStatus(_Strict):
-    jobId: str = _ID
-    status: str = Field(min_length=1, max_length=64)
-
-
-class DeepAffectsResult(_Strict):
-    request_id: str = _ID
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,17 @@
 """The webhook receiver: a FastAPI app the api-server mounts at ``/jobstatus`` (see `plugin.py`).
 
 Airflow applies no authentication to plugin apps, so each route's own checks are its only
-protection; treat it as internet-facing. Routes:
+protection; treat it as internet-facing. Each service with a webhook in its description has the
+route ``POST /webhooks/{service}/{conn_id}``, checked by its scheme:
 
-* ``POST /webhooks/daily/{conn_id}``: Daily's signed envelope (``X-Webhook-Signature``,
-  ``X-Webhook-Timestamp``), verified with the connection's ``webhook_secret``.
-* ``POST /webhooks/symbl/{conn_id}?token=...`` and ``POST /webhooks/deepaffects/{conn_id}?token=...``:
-  unsigned bodies, authenticated by the connection's ``webhook_token``. The token is in the query
-  string, not the path, because Airflow's access log prints the path in clear but masks the values
-  of query parameters with secret-like names such as ``token``.
+* `SignedWebhook` (Daily): the body's HMAC signature and timestamp headers, verified with the
+  connection's secret (``webhook_secret``) within the replay window.
+* `TokenInUrl` (Symbl.ai, DeepAffects): ``?token=...``, compared with the connection's
+  ``webhook_token``. The token is in the query string, not the path, because Airflow's access log
+  prints the path in clear but masks the values of query parameters with secret-like names.
+
+A verified body is parsed strictly with the description's `WebhookBody`, which names the job and
+the kind of change.
 
 Every rejection has the same terse body; an unknown connection and a wrong token or signature
 look alike. A verified event is stored in Redis under a key with a TTL and published; a duplicate
@@ -21,32 +24,18 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
-from airflow_jobstatus.push.config import PushConfig, load_config
+from airflow_jobstatus.push.config import WEBHOOKS, PushConfig, load_config
 from airflow_jobstatus.push.credentials import CredentialCache
-from airflow_jobstatus.push.models import (
-    CHANNEL,
-    DAILY_EVENT_TYPES,
-    SYMBL_IN_FLIGHT,
-    DailyEnvelope,
-    DeepAffectsResult,
-    PushEvent,
-    SymblStatus,
-    event_key,
-    seen_key,
-)
-from airflow_jobstatus.push.verify import (
-    DAILY_SIGNATURE_HEADER,
-    DAILY_TIMESTAMP_HEADER,
-    token_matches,
-    verify_daily,
-)
+from airflow_jobstatus.push.models import CHANNEL, PushEvent, event_key, seen_key
+from airflow_jobstatus.push.verify import token_matches, verify_signature
+from airflow_jobstatus.services import SignedWebhook, TokenInUrl, WebhookBody, WebhookSpec
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -61,6 +50,7 @@ def _rejected(status: int) -> JSONResponse:
 
 
 ACCEPTED = {"status": "accepted"}
+Route = Callable[[Request, str], Awaitable[JSONResponse]]
 
 
 class _Rejected(Exception):
@@ -126,7 +116,7 @@ class Receiver:
     async def publish(self, event: PushEvent, kind: str) -> bool:
         """Store the event under its key (TTL) and publish it; False for a duplicate.
 
-        ``kind`` tells webhooks about one job apart (Daily's event type, Symbl's status): the same
+        ``kind`` tells webhooks about one job apart (`WebhookBody.kind`): the same
         kind again is a re-delivery, answered but not published again.
         """
         client = self.redis()
@@ -155,6 +145,18 @@ def _parse(model: type[BaseModel], body: bytes) -> Any:
         return model.model_validate_json(body)
     except ValidationError:
         raise _Rejected(400) from None
+
+
+def _hint(webhook: WebhookSpec, body: bytes) -> tuple[str, str] | None:
+    """(job id, kind) a verified body names; None when it wakes nothing; 400 when it is malformed."""
+    if webhook.event_types:
+        kind = _event_type(body, webhook.type_field)
+        if kind is _NOT_JSON:
+            raise _Rejected(400)
+        if kind not in webhook.event_types:
+            return None  # another event type, or a signed test message: nothing to wake
+    parsed: WebhookBody = _parse(webhook.body, body)
+    return None if parsed.in_flight() else (parsed.job_id(), parsed.kind())
 
 
 def create_app(receiver: Receiver | None = None) -> FastAPI:
@@ -198,76 +200,61 @@ def create_app(receiver: Receiver | None = None) -> FastAPI:
             log.debug("jobstatus webhook: rejected a %s webhook (HTTP %s)", service, rejected.status)
             return _rejected(rejected.status)
 
-    async def token_ok(service: str, conn_id: str, token: str | None) -> None:
+    async def secret(service: str, conn_id: str) -> str | None:
         try:
             credential = await state.credentials.get(service, conn_id)
         except Exception as exc:
             log.warning("jobstatus webhook: could not read connection %r (%s)", conn_id, type(exc).__name__)
             raise _Rejected(503) from None
-        if not token_matches(credential.secret if credential else None, token):
-            raise _Rejected(401)
+        return credential.secret if credential else None
 
-    @app.post("/webhooks/daily/{conn_id}")
-    async def daily(request: Request, conn_id: str) -> JSONResponse:
-        signature = request.headers.get(DAILY_SIGNATURE_HEADER)
-        timestamp = request.headers.get(DAILY_TIMESTAMP_HEADER)
+    def signed_route(service: str, webhook: WebhookSpec, scheme: SignedWebhook) -> Route:
+        async def route(request: Request, conn_id: str) -> JSONResponse:
+            signature = request.headers.get(scheme.signature_header)
+            timestamp = request.headers.get(scheme.timestamp_header)
 
-        async def check(body: bytes) -> tuple[str, str] | None:
-            if not signature or not timestamp:
-                # Daily's verification POST (sent when the webhook is created; its body is not
-                # documented): any JSON object that is not a batch-processor event gets a quick 200
-                # and publishes nothing. A batch-processor event must be signed.
-                if _event_type(body) in DAILY_EVENT_TYPES:
+            async def check(body: bytes) -> tuple[str, str] | None:
+                if not signature or not timestamp:
+                    # The service's verification POST (Daily's, sent when the webhook is created; its
+                    # body is not documented): any JSON object that is not one of its events gets a
+                    # quick 200 and publishes nothing. An event must be signed.
+                    kind = _event_type(body, webhook.type_field)
+                    if kind in webhook.event_types:
+                        raise _Rejected(401)
+                    if kind is _NOT_JSON:
+                        raise _Rejected(400)
+                    return None
+                window = state.config.replay_window or scheme.replay_window
+                key = await secret(service, conn_id)
+                if not verify_signature(key, timestamp, signature, body, now=state.clock(), window=window):
                     raise _Rejected(401)
-                if _event_type(body) is _NOT_JSON:
-                    raise _Rejected(400)
-                return None
-            try:
-                credential = await state.credentials.get("daily", conn_id)
-            except Exception as exc:
-                log.warning(
-                    "jobstatus webhook: could not read connection %r (%s)", conn_id, type(exc).__name__
-                )
-                raise _Rejected(503) from None
-            if not verify_daily(
-                credential.secret if credential else None,
-                timestamp,
-                signature,
-                body,
-                now=state.clock(),
-                window=state.config.replay_window,
-            ):
-                raise _Rejected(401)
-            kind = _event_type(body)
-            if kind is _NOT_JSON:
-                raise _Rejected(400)
-            if kind not in DAILY_EVENT_TYPES:
-                return None  # another event type, or a signed test message: nothing to wake
-            envelope: DailyEnvelope = _parse(DailyEnvelope, body)
-            return envelope.payload.id, envelope.type
+                return _hint(webhook, body)
 
-        return await handle(request, "daily", conn_id, check)
+            return await handle(request, service, conn_id, check)
 
-    @app.post("/webhooks/symbl/{conn_id}")
-    async def symbl(request: Request, conn_id: str, token: str | None = None) -> JSONResponse:
-        async def check(body: bytes) -> tuple[str, str] | None:
-            await token_ok("symbl", conn_id, token)
-            update: SymblStatus = _parse(SymblStatus, body)
-            # Every status change is posted; a documented in-flight one cannot end a wait, so it wakes
-            # none. Any other status (terminal, or one the docs do not list) costs one status GET.
-            status = update.status.lower()
-            return None if status in SYMBL_IN_FLIGHT else (update.jobId, status)
+        return route
 
-        return await handle(request, "symbl", conn_id, check)
+    def token_route(service: str, webhook: WebhookSpec, scheme: TokenInUrl) -> Route:
+        async def route(request: Request, conn_id: str) -> JSONResponse:
+            token = request.query_params.get(scheme.query_param)
 
-    @app.post("/webhooks/deepaffects/{conn_id}")
-    async def deepaffects(request: Request, conn_id: str, token: str | None = None) -> JSONResponse:
-        async def check(body: bytes) -> tuple[str, str] | None:
-            await token_ok("deepaffects", conn_id, token)
-            result: DeepAffectsResult = _parse(DeepAffectsResult, body)
-            return result.request_id, "result"
+            async def check(body: bytes) -> tuple[str, str] | None:
+                if not token_matches(await secret(service, conn_id), token):
+                    raise _Rejected(401)
+                return _hint(webhook, body)
 
-        return await handle(request, "deepaffects", conn_id, check)
+            return await handle(request, service, conn_id, check)
+
+        return route
+
+    for service, webhook in WEBHOOKS.items():
+        scheme = webhook.scheme
+        route = (
+            signed_route(service, webhook, scheme)
+            if isinstance(scheme, SignedWebhook)
+            else token_route(service, webhook, scheme)
+        )
+        app.add_api_route(f"/webhooks/{service}/{{conn_id}}", route, methods=["POST"], name=service)
 
     return app
 
@@ -275,10 +262,11 @@ def create_app(receiver: Receiver | None = None) -> FastAPI:
 _NOT_JSON = object()
 
 
-def _event_type(body: bytes) -> object:
-    """The envelope's ``type`` (None if absent or not an object), or `_NOT_JSON`."""
+def _event_type(body: bytes, field: str) -> object:
+    """The body's event type: its ``field`` if that is text (else None), or `_NOT_JSON`."""
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):
         return _NOT_JSON
-    return data.get("type") if isinstance(data, dict) else None
+    kind = data.get(field) if isinstance(data, dict) else None
+    return kind if isinstance(kind, str) else None

@@ -1,4 +1,4 @@
-"""Checks of a webhook's authenticity: Daily's HMAC signature, the per-connection URL token.
+"""Checks of a webhook's authenticity: a `SignedWebhook`'s HMAC signature, a `TokenInUrl` token.
 
 Pure functions, no I/O: the receiver calls them and answers every failure the same way.
 """
@@ -12,14 +12,12 @@ import hashlib
 import hmac
 import secrets
 
-DAILY_SIGNATURE_HEADER = "X-Webhook-Signature"
-DAILY_TIMESTAMP_HEADER = "X-Webhook-Timestamp"
 _MILLIS_THRESHOLD = 1e11
 """A timestamp above this is read as milliseconds (1e11 s is the year 5138)."""
 
 
-def daily_signature(secret_b64: str, timestamp: str, body: bytes) -> str:
-    """base64(HMAC-SHA256(base64decode(secret), "{timestamp}.{body}")), as Daily signs a webhook."""
+def hmac_signature(secret_b64: str, timestamp: str, body: bytes) -> str:
+    """base64(HMAC-SHA256(base64decode(secret), "{timestamp}.{body}")), as a `SignedWebhook` is signed."""
     key = base64.b64decode(secret_b64, validate=True)
     digest = hmac.new(key, timestamp.encode("ascii") + b"." + body, hashlib.sha256).digest()
     return base64.b64encode(digest).decode("ascii")
@@ -28,7 +26,7 @@ def daily_signature(secret_b64: str, timestamp: str, body: bytes) -> str:
 def timestamp_seconds(timestamp: str) -> float | None:
     """The header's time in epoch seconds, or None if it is not a plain number.
 
-    Daily's page does not say whether it sends seconds or milliseconds (*assumed*: either).
+    Daily's page does not say whether it sends seconds or milliseconds (*assumed*: either, contracts).
     """
     text = timestamp.strip()
     if not text or len(text) > 20 or not text.replace(".", "", 1).isdigit():
@@ -37,7 +35,7 @@ def timestamp_seconds(timestamp: str) -> float | None:
     return value / 1000.0 if value > _MILLIS_THRESHOLD else value
 
 
-def verify_daily(
+def verify_signature(
     secret_b64: str | None,
     timestamp: str | None,
     signature: str | None,
@@ -53,7 +51,7 @@ def verify_daily(
     """
     if not secret_b64:
         with contextlib.suppress(UnicodeEncodeError):
-            daily_signature(_DUMMY_SECRET, timestamp or "0", body)
+            hmac_signature(_DUMMY_SECRET, timestamp or "0", body)
         return False
     if not timestamp or not signature:
         return False
@@ -61,7 +59,7 @@ def verify_daily(
     if when is None or abs(now - when) > window:
         return False
     try:
-        expected = daily_signature(secret_b64, timestamp.strip(), body)
+        expected = hmac_signature(secret_b64, timestamp.strip(), body)
     except (binascii.Error, ValueError, UnicodeEncodeError):
         return False
     return hmac.compare_digest(expected.encode("ascii"), signature.strip().encode("ascii", "replace"))
@@ -78,6 +76,12 @@ def token_matches(expected: str | None, given: str | None) -> bool:
         hmac.compare_digest(_DUMMY_TOKEN.encode("ascii"), candidate)
         return False
     return hmac.compare_digest(expected.encode("utf-8"), candidate)
+
+
+daily_signature = hmac_signature
+"""Former name of `hmac_signature` (Daily signs this way)."""
+verify_daily = verify_signature
+"""Former name of `verify_signature`."""
 
 
 def new_webhook_token() -> str:

@@ -8,7 +8,11 @@ from airflow_jobstatus.services._spec import (
     Invalid,
     JobConcurrency,
     ServiceSpec,
+    SignedWebhook,
     SubmitRequest,
+    TokenInUrl,
+    WebhookBody,
+    WebhookSpec,
 )
 from airflow_jobstatus.services.daily import DAILY
 from airflow_jobstatus.services.deepaffects import DEEPAFFECTS
@@ -32,5 +36,9 @@ __all__ = [
     "Invalid",
     "JobConcurrency",
     "ServiceSpec",
+    "SignedWebhook",
     "SubmitRequest",
+    "TokenInUrl",
+    "WebhookBody",
+    "WebhookSpec",
 ]

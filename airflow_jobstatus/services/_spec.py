@@ -6,13 +6,15 @@ so a service's identity, requests and rules are written once. Nothing here impor
 
 from __future__ import annotations
 
+import base64
+import binascii
 import importlib
 import json
 import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import pydantic
 from pydantic.fields import FieldInfo
@@ -303,6 +305,108 @@ class JobConcurrency:
     """The limit when the connection sets none."""
 
 
+WebhookId = Annotated[str, pydantic.StringConstraints(min_length=1, max_length=256)]
+"""A job id as a webhook body carries it (bounded: the receiver stores it in Redis keys)."""
+
+
+class WebhookBody(pydantic.BaseModel):
+    """A service's webhook body: the fields the receiver reads, strictly typed; other fields ignored.
+
+    Only ids are read: a webhook is a hint and the service's own status answer decides the outcome.
+    """
+
+    model_config = pydantic.ConfigDict(strict=True, extra="ignore", frozen=True)
+
+    def job_id(self) -> str:
+        """The id the webhook names its job by (`ServiceSpec.webhook_job_id` of a wait's id)."""
+        raise NotImplementedError
+
+    def kind(self) -> str:
+        """What happened (an event type, a status): the same kind again for a job is a re-delivery."""
+        raise NotImplementedError
+
+    def in_flight(self) -> bool:
+        """True for a documented in-flight change, which cannot end a wait: it wakes none."""
+        return False
+
+
+@dataclass(frozen=True)
+class SignedWebhook:
+    """Bodies signed with base64(HMAC-SHA256(base64decode(secret), "{timestamp}.{body}")).
+
+    The signature and its timestamp come in two headers; the timestamp must be within the replay
+    window of the receiver's clock. The connection's ``extra`` holds the base64 secret.
+    """
+
+    signature_header: str
+    timestamp_header: str
+    secret_hint: str
+    """The fix named when the connection's secret is not base64."""
+    extra: str = "webhook_secret"
+    replay_window: float = 300.0
+    """Seconds a timestamp may be off, when ``[jobstatus] webhook_replay_window`` is unset."""
+    label: str = "Webhook HMAC secret"
+    description: str = "The base64 secret the service signs its webhooks with; unsigned webhooks are refused."
+
+    def problem(self, value: str) -> str | None:
+        """Why the connection's secret cannot verify anything, or None."""
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            return f"is not base64; {self.secret_hint}"
+        return None
+
+
+@dataclass(frozen=True)
+class TokenInUrl:
+    """Unsigned bodies, authenticated by an unguessable per-connection token in the URL's query.
+
+    The token is in the query, not the path: Airflow's access log masks the values of query
+    parameters with secret-like names such as ``token``, and prints the path in clear.
+    """
+
+    extra: str = "webhook_token"
+    query_param: str = "token"
+    min_length: int = 16
+    """A shorter token is refused (it would be guessable)."""
+    label: str = "Webhook token"
+    description: str = (
+        "An unguessable token (e.g. 32+ random URL-safe characters) that the webhook URL carries "
+        "as ?token=...; webhooks without it are refused."
+    )
+
+    def problem(self, value: str) -> str | None:
+        """Why the connection's token is refused, or None."""
+        if len(value) < self.min_length:
+            return (
+                f"is shorter than {self.min_length} characters, too easy to guess; "
+                "use e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return None
+
+
+@dataclass(frozen=True)
+class WebhookSpec:
+    """A service's completion webhook, as push completion's receiver and operators use it.
+
+    The receiver's route is ``/webhooks/{service name}/{conn_id}``: users configured it at the service.
+    """
+
+    scheme: SignedWebhook | TokenInUrl
+    """How a webhook proves it comes from the service."""
+    body: type[WebhookBody]
+    """The body model: what the receiver reads from a verified body."""
+    max_body: int
+    """Largest body read (bytes) when ``[jobstatus] webhook_max_body_<service>`` is unset."""
+    submit_field: str | None = None
+    """The `SubmitRequest` field the submit operator fills with the receiver's URL (None: the
+    webhook is set up once at the service instead)."""
+    event_types: frozenset[str] = frozenset()
+    """When set, only bodies whose ``type_field`` is one of these are hints; other events (and the
+    service's unsigned verification call) are answered 200 and wake nothing."""
+    type_field: str = "type"
+
+
 @dataclass(frozen=True)
 class ServiceSpec:
     """The fixed facts of one job service."""
@@ -364,6 +468,8 @@ class ServiceSpec:
     """A finished job's outputs may answer 404 for a while: `get_outputs` reads them again meanwhile."""
     error_body: type[ErrorBody] | None = None
     """The documented error body; None: the client's generic reading of error text."""
+    webhook: WebhookSpec | None = None
+    """The completion webhook push completion receives; None: the service documents none (it polls)."""
     conn_id_kwarg: str = field(init=False)
 
     def __post_init__(self) -> None:

@@ -39,7 +39,11 @@ from airflow_jobstatus.services._spec import (
     Listing,
     OutputsRead,
     ServiceSpec,
+    SignedWebhook,
     SubmitRequest,
+    WebhookBody,
+    WebhookId,
+    WebhookSpec,
 )
 
 JOBS = "/batch-processor"
@@ -399,6 +403,44 @@ def _job_status(job: DailyJob, options: Mapping[str, Any]) -> JobStatus:
     return daily_job_status(job, storage=options.get("output_storage", "daily"))
 
 
+# Push completion (README "Push completion"): the webhook Daily posts when a job ends (contracts H1-H5).
+DAILY_WEBHOOK_EVENTS = frozenset({"batch-processor.job-finished", "batch-processor.error"})
+
+
+class DailyWebhookJob(WebhookBody):
+    id: WebhookId
+
+
+class DailyEnvelope(WebhookBody):
+    """``{version, type, id, payload, event_ts}``; ``payload`` is the batch-processor job."""
+
+    version: str
+    type: Literal["batch-processor.job-finished", "batch-processor.error"]
+    id: WebhookId
+    payload: DailyWebhookJob
+    event_ts: float | int
+
+    def job_id(self) -> str:
+        return self.payload.id
+
+    def kind(self) -> str:
+        return self.type
+
+
+DAILY_WEBHOOK = WebhookSpec(
+    scheme=SignedWebhook(
+        signature_header="X-Webhook-Signature",
+        timestamp_header="X-Webhook-Timestamp",
+        secret_hint="paste the 'hmac' value of the domain's Daily webhook as it is",
+        description="The base64 'hmac' secret of your domain's Daily webhook; webhooks it does not sign "
+        "are refused.",
+    ),
+    body=DailyEnvelope,
+    max_body=256 * 1024,
+    event_types=DAILY_WEBHOOK_EVENTS,
+)
+
+
 def _listed_status(item: DailyJobSummary, options: Mapping[str, Any]) -> JobStatus:
     """A list entry (no outputs: `get_job` reads them)."""
     return JobStatus(
@@ -472,4 +514,5 @@ DAILY = ServiceSpec(
         filters={"recording_id": "recordingId"},
     ),
     connected="the API key was accepted",
+    webhook=DAILY_WEBHOOK,
 )

@@ -35,6 +35,10 @@ from airflow_jobstatus.services._spec import (
     Invalid,
     ServiceSpec,
     SubmitRequest,
+    TokenInUrl,
+    WebhookBody,
+    WebhookId,
+    WebhookSpec,
 )
 
 if TYPE_CHECKING:
@@ -387,6 +391,25 @@ class DeepAffectsSubmitRequest(SubmitRequest):
         return response.request_id
 
 
+# Push completion (README "Push completion"): the whole result is posted, once per request (contracts H7).
+class DeepAffectsResult(WebhookBody):
+    request_id: WebhookId
+
+    def job_id(self) -> str:
+        return self.request_id
+
+    def kind(self) -> str:
+        return "result"
+
+
+DEEPAFFECTS_WEBHOOK = WebhookSpec(
+    scheme=TokenInUrl(),
+    body=DeepAffectsResult,
+    max_body=16 * 1024 * 1024,  # the body carries the whole result
+    submit_field="webhook",
+)
+
+
 def _deepaffects_hook() -> type[JobServiceHook]:
     from airflow_jobstatus.hooks.deepaffects import DeepAffectsHook
 
@@ -448,4 +471,5 @@ DEEPAFFECTS = ServiceSpec(
     submit_request=DeepAffectsSubmitRequest,
     auth=CredentialQuery("password", "apikey"),  # A10
     error_body=DeepAffectsError,
+    webhook=DEEPAFFECTS_WEBHOOK,
 )

@@ -36,6 +36,10 @@ from airflow_jobstatus.services._spec import (
     JobConcurrency,
     ServiceSpec,
     SubmitRequest,
+    TokenInUrl,
+    WebhookBody,
+    WebhookId,
+    WebhookSpec,
 )
 
 if TYPE_CHECKING:
@@ -438,6 +442,31 @@ def symbl_job_status(job: SymblJob, conversation_id: str | None = None) -> JobSt
     )
 
 
+# Push completion (README "Push completion"): Symbl posts every status change (contracts H6, O-H5).
+SYMBL_IN_FLIGHT = frozenset({"scheduled", "in_progress"})
+"""Documented in-flight statuses: they cannot end a wait, so they wake none."""
+
+
+class SymblStatus(WebhookBody):
+    jobId: WebhookId
+    status: str = Field(min_length=1, max_length=64)
+
+    def job_id(self) -> str:
+        return self.jobId
+
+    def kind(self) -> str:
+        return self.status.lower()
+
+    def in_flight(self) -> bool:
+        # any other status (terminal, or one the docs do not list) costs one status GET
+        return self.kind() in SYMBL_IN_FLIGHT
+
+
+SYMBL_WEBHOOK = WebhookSpec(
+    scheme=TokenInUrl(), body=SymblStatus, max_body=16 * 1024, submit_field="webhook_url"
+)
+
+
 def _symbl_hook() -> type[JobServiceHook]:
     from airflow_jobstatus.hooks.symbl import SymblHook
 
@@ -483,4 +512,5 @@ SYMBL = ServiceSpec(
     ),
     submit_request=SymblSubmitRequest,
     error_body=SymblError,
+    webhook=SYMBL_WEBHOOK,
 )

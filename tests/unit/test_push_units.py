@@ -17,7 +17,7 @@ from airflow_jobstatus.exceptions import InvalidParameterError
 from airflow_jobstatus.get_provider_info import get_provider_info
 from airflow_jobstatus.push.config import DEFAULT_PUSH_POLL_INTERVAL, PushConfig, load_config
 from airflow_jobstatus.push.credentials import CredentialCache, WebhookCredential
-from airflow_jobstatus.push.models import DailyEnvelope, PushEvent, SymblStatus, event_key
+from airflow_jobstatus.push.models import PushEvent, event_key
 from airflow_jobstatus.push.verify import (
     daily_signature,
     new_webhook_token,
@@ -25,6 +25,8 @@ from airflow_jobstatus.push.verify import (
     token_matches,
     verify_daily,
 )
+from airflow_jobstatus.services.daily import DailyEnvelope
+from airflow_jobstatus.services.symbl import SymblStatus
 
 pytestmark = pytest.mark.unit
 

@@ -12,12 +12,28 @@ import json
 import threading
 import time
 import weakref
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from airflow_jobstatus.exceptions import MalformedResponseError
-from airflow_jobstatus.hooks.base import await_shared, start_shared
-from airflow_jobstatus.http.auth import TokenExchange
 from airflow_jobstatus.http.call import Call
+from airflow_jobstatus.http.inflight import await_shared, start_shared
+
+
+class TokenExchange(Protocol):
+    """What a token exchange states (`http.auth.TokenExchange`, a description's auth)."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def response(self) -> type[Any]: ...
+    @property
+    def fields(self) -> Mapping[str, str]: ...
+    @property
+    def token_field(self) -> str: ...
+    @property
+    def lifetime_field(self) -> str: ...
+
 
 MAX_LIFETIME = 365 * 86400.0
 """A lifetime is clamped to a year: an absurd one (beyond float range) must not overflow."""

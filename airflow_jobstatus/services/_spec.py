@@ -23,7 +23,6 @@ from airflow_jobstatus.http.call import Call
 from airflow_jobstatus.models.common import JobOutput, JobState, JobStatus
 
 if TYPE_CHECKING:
-    from airflow_jobstatus.hooks.base import JobServiceHook
     from airflow_jobstatus.http.auth import AuthScheme
 
 ToStatus = Callable[[Any, Mapping[str, Any]], JobStatus]
@@ -418,9 +417,9 @@ class ServiceSpec:
     default_conn_id: str
     hook_class: str
     """The hook's import path, for Airflow's provider registration (``hook-class-name``)."""
-    load_hook: Callable[[], type[JobServiceHook]] = field(default=None, kw_only=True)  # type: ignore[assignment]
-    """The hook class itself, imported when first asked for (hooks import this module); by default
-    the class ``hook_class`` names."""
+    load_hook: Callable[[], type[Any]] = field(default=None, kw_only=True)  # type: ignore[assignment]
+    """The hook class, imported when first asked for. By default the class ``hook_class`` names, the
+    path Airflow's provider registration loads too: descriptions sit below hooks, never import them."""
     default_host: str | None
     """Base URL used when the connection has no host; None where the service publishes none."""
     fields: dict[str, FormField]
@@ -479,7 +478,7 @@ class ServiceSpec:
         if self.listing is not None:
             object.__setattr__(self, "has_list_endpoint", True)
 
-    def make_hook(self, conn_id: str, **kwargs: Any) -> JobServiceHook:
+    def make_hook(self, conn_id: str, **kwargs: Any) -> Any:
         """A hook of this service for the connection ``conn_id``."""
         return self.load_hook()(**{self.conn_id_kwarg: conn_id}, **kwargs)
 

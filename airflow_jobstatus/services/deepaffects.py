@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
@@ -40,9 +40,6 @@ from airflow_jobstatus.services._spec import (
     WebhookId,
     WebhookSpec,
 )
-
-if TYPE_CHECKING:
-    from airflow_jobstatus.hooks.base import JobServiceHook
 
 SUBMIT_PATHS: Mapping[str, str] = MappingProxyType(
     {"asr": "/audio/generic/api/v1/async/asr", "diarize": "/audio/generic/api/v2/async/diarize"}
@@ -410,19 +407,12 @@ DEEPAFFECTS_WEBHOOK = WebhookSpec(
 )
 
 
-def _deepaffects_hook() -> type[JobServiceHook]:
-    from airflow_jobstatus.hooks.deepaffects import DeepAffectsHook
-
-    return DeepAffectsHook
-
-
 DEEPAFFECTS = ServiceSpec(
     name="deepaffects",
     display_name="DeepAffects",
     conn_type="deepaffects",
     default_conn_id="deepaffects_default",
     hook_class="airflow_jobstatus.hooks.deepaffects.DeepAffectsHook",
-    load_hook=_deepaffects_hook,
     default_host="https://proxy.api.deepaffects.com",
     fields={
         "host": FormField(

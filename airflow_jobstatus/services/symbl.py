@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 from pydantic import Field, field_validator, model_validator
@@ -41,9 +41,6 @@ from airflow_jobstatus.services._spec import (
     WebhookId,
     WebhookSpec,
 )
-
-if TYPE_CHECKING:
-    from airflow_jobstatus.hooks.base import JobServiceHook
 
 TOKEN = "/oauth2/token:generate"
 PROCESS_AUDIO = "/v1/process/audio/url"
@@ -467,19 +464,12 @@ SYMBL_WEBHOOK = WebhookSpec(
 )
 
 
-def _symbl_hook() -> type[JobServiceHook]:
-    from airflow_jobstatus.hooks.symbl import SymblHook
-
-    return SymblHook
-
-
 SYMBL = ServiceSpec(
     name="symbl",
     display_name="Symbl.ai",
     conn_type="symbl",
     default_conn_id="symbl_default",
     hook_class="airflow_jobstatus.hooks.symbl.SymblHook",
-    load_hook=_symbl_hook,
     default_host="https://api.symbl.ai",
     fields={
         "host": FormField("API base URL", "https://api.symbl.ai", "Leave empty for Symbl's public API."),

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 from airflow_jobstatus.exceptions import JobStatusError, is_permanent
-from airflow_jobstatus.hooks.base import being_cancelled
+from airflow_jobstatus.http.inflight import being_cancelled
 from airflow_jobstatus.models import JobState
 from airflow_jobstatus.triggers.pacing import CALL_BUDGET, GATHER, Pause, jittered
 from airflow_jobstatus.triggers.waits import JobWatch

@@ -24,7 +24,7 @@ from airflow_jobstatus.exceptions import (
     is_permanent,
     permanent_type,
 )
-from airflow_jobstatus.hooks.base import being_cancelled
+from airflow_jobstatus.http.inflight import being_cancelled
 from airflow_jobstatus.models import JobState, JobStatus
 from airflow_jobstatus.push.hub_link import PushLink
 from airflow_jobstatus.services import SERVICES, ServiceSpec

@@ -20,9 +20,6 @@ REPO = Path(__file__).resolve().parents[2]
 PROVIDER = REPO / "airflow_jobstatus"
 EMULATOR = REPO / "emulator" / "src" / "jobstatus_emulator"
 
-PENDING = ("airflow_jobstatus.hooks", "airflow_jobstatus.services")
-"""Modules of the one circle still being untangled (hooks <-> services, by the services' conversion)."""
-
 
 def module_name(package: Path, path: Path) -> str:
     parts = [package.name, *path.relative_to(package).with_suffix("").parts]
@@ -110,10 +107,5 @@ def test_the_emulator_has_no_import_circle() -> None:
     assert circles(import_graph(EMULATOR)) == []
 
 
-def test_the_provider_has_no_import_circle_beyond_the_pending_one() -> None:
-    unexpected = [
-        sorted(circle)
-        for circle in circles(import_graph(PROVIDER))
-        if not all(module.rpartition(".")[0] in PENDING or module in PENDING for module in circle)
-    ]
-    assert unexpected == []
+def test_the_provider_has_no_import_circle() -> None:
+    assert [sorted(circle) for circle in circles(import_graph(PROVIDER))] == []

@@ -58,7 +58,6 @@ import asyncio
 import base64
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -77,14 +76,6 @@ CONN_ID = "bench_push_daily"
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))] if ordered else float("nan")
-
-
-def _port_open(port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def job_gets(emulator: Any, credential: str) -> int:
@@ -437,24 +428,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--poll-interval", type=float, default=5.0)
     parser.add_argument("--spacing", type=float, default=2.0, help="part 2: seconds between two job ends")
     args = parser.parse_args(argv)
-    redis_binary = shutil.which("redis-server")
-    if redis_binary is None:
+
+    from jobstatus_emulator.server import EmulatorServer
+    from tests.helpers.redis_server import REDIS_SERVER, RedisServer
+
+    if REDIS_SERVER is None:
         print("redis-server is not installed", file=sys.stderr)
         return 2
 
-    from airflow_jobstatus.testing.processes import ManagedProcess, free_port
-    from jobstatus_emulator.server import EmulatorServer
-
     workdir = Path(tempfile.mkdtemp(prefix="push-vs-poll-"))
-    port = free_port()
-    redis_url = f"redis://127.0.0.1:{port}/0"
-    redis_proc = ManagedProcess(
-        [redis_binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
-        name="redis-server",
-        log_path=workdir / "redis.log",
-    )
+    redis_server = RedisServer(workdir)
+    redis_url = redis_server.url
     emulator = EmulatorServer(job_duration=3600, log_level="warning", log_path=workdir / "emulator.log")
-    redis_proc.start(ready=lambda: _port_open(port), timeout=15)
+    redis_server.start()
     emulator.start()
     loop_results: list[dict[str, Any]] = []
     stack_results: list[dict[str, Any]] = []
@@ -489,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
             loads["part 2"] = load()
     finally:
         emulator.stop()
-        redis_proc.stop()
+        redis_server.stop()
     print(
         f"push vs poll, poll_interval {args.poll_interval:g} s, safety net 600 s; load before: {loads['before']}"
     )

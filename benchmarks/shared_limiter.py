@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -26,25 +24,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from airflow_jobstatus.shared import budget
 from airflow_jobstatus.shared import redis as shared_redis
-from airflow_jobstatus.testing.processes import ManagedProcess, free_port
+from tests.helpers.redis_server import REDIS_SERVER, RedisServer
 
 
-def start_redis(log_dir: Path) -> tuple[ManagedProcess, str]:
-    server = shutil.which("redis-server")
-    if server is None:
+def start_redis(log_dir: Path) -> tuple[RedisServer, str]:
+    if REDIS_SERVER is None:
         sys.exit("redis-server is not installed (apt-get install redis-server)")
-    port = free_port("127.0.0.1")
-
-    def ready() -> bool:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-
-    cmd = [server, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
-    proc = ManagedProcess(cmd, name="redis-server", log_path=log_dir / "redis.log").start(
-        ready=ready, timeout=15
-    )
-    return proc, f"redis://127.0.0.1:{port}/0"
+    server = RedisServer(log_dir).start()
+    return server, server.url
 
 
 LIMITS = budget.Limits(rate=0, per_day=10**9)
@@ -109,7 +96,7 @@ def main() -> None:
             )
         finally:
             shared_redis.reset()
-            proc.stop(timeout=5)
+            proc.stop()
     print(f"limiter acquire, {args.requests} requests per row (no rate limit; day budget counted)")
     print(f"{'case':<22} {'per-process wall µs':>20} {'cpu µs':>8} {'Redis wall µs':>14} {'cpu µs':>8}")
     for case, (wall, cpu) in local.items():

@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,12 +42,6 @@ SCENARIOS = (
 )
 STARTUP = 30.0
 """Seconds for the worker processes to import Airflow before the waits start together."""
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _connection(emulator: Any, service: str, name: str) -> tuple[str, str]:
@@ -85,24 +77,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=5.0)
     parser.add_argument("--intervals", type=int, default=6)
     args = parser.parse_args(argv)
-    redis_binary = shutil.which("redis-server")
-    if redis_binary is None:
+
+    from jobstatus_emulator.server import EmulatorServer
+    from tests.helpers.redis_server import REDIS_SERVER, RedisServer
+
+    if REDIS_SERVER is None:
         print("redis-server is not installed", file=sys.stderr)
         return 2
 
-    from airflow_jobstatus.testing.processes import ManagedProcess, free_port
-    from jobstatus_emulator.server import EmulatorServer
-
     workdir = Path(tempfile.mkdtemp(prefix="shared-status-"))
-    port = free_port()
-    redis_url = f"redis://127.0.0.1:{port}/0"
-    redis_proc = ManagedProcess(
-        [redis_binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
-        name="redis-server",
-        log_path=workdir / "redis.log",
-    )
+    redis_server = RedisServer(workdir)
+    redis_url = redis_server.url
     emulator = EmulatorServer(job_duration=3600, log_level="warning", log_path=workdir / "emulator.log")
-    redis_proc.start(ready=lambda: _port_open(port), timeout=15)
+    redis_server.start()
     emulator.start()
     procs: list[subprocess.Popen[str]] = []
     counts: dict[tuple[str, str], int] = {}
@@ -161,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                 proc.kill()
                 proc.wait(10)
         emulator.stop()
-        redis_proc.stop()
+        redis_server.stop()
 
     print(f"status requests per interval ({args.interval:g} s), averaged over {args.intervals} intervals")
     print(f"{'scenario':<34}" + "".join(f"{name:>22}" for name, _, _ in SCENARIOS))

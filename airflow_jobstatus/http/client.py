@@ -40,6 +40,7 @@ from airflow_jobstatus.http.retry import RetryPolicy, is_certificate_error, pars
 from airflow_jobstatus.http.settings import HttpSettings
 from airflow_jobstatus.http.transport import AiohttpTransport, ready_ssl_context
 from airflow_jobstatus.shared import budget as shared_budget  # a module: budget imports http too
+from airflow_jobstatus.shared.accounts import account_of
 
 log = logging.getLogger(__name__)
 install_log_filters()
@@ -172,7 +173,7 @@ class ServiceClient:
         given = tuple(secret for secret in secrets if secret)
         for secret in given:
             register_secret(secret)
-        self._account = shared_budget.account_key(service, self.base_url, given)
+        self._account = account_of(service, self.base_url, given)
         """The account the connection's requests count against (credentials only as a one-way hash)."""
         self._limits = shared_budget.Limits(
             settings.rate, settings.max_requests_per_day, settings.request_budget_window

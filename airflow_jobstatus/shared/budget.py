@@ -25,8 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import functools
-import hashlib
 import logging
 import os
 import threading
@@ -35,7 +33,6 @@ import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from airflow_jobstatus.http.ratelimit import (
     DAY,
@@ -129,24 +126,6 @@ def wait_for_budget_until(deadline: float) -> Iterator[None]:
         yield
     finally:
         _budget_deadline.reset(token)
-
-
-@functools.lru_cache(maxsize=1024)
-def _fingerprint(secrets: tuple[str, ...]) -> str:
-    # One-way (keyed BLAKE2b): the credential cannot be read back from the Redis key. Fast on
-    # purpose: clients are built inside the triggerer's event loop.
-    material = "\0".join(secrets).encode()
-    return hashlib.blake2b(material, key=b"airflow-jobstatus account", digest_size=12).hexdigest()
-
-
-def account_key(service: str, base_url: str, secrets: tuple[str, ...]) -> str:
-    """The account a connection's requests count against: service, host and credential fingerprint."""
-    parts = urlsplit(base_url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    name = service.lower().replace(" ", "_").replace(".", "_")
-    return f"{name}:{host}:{_fingerprint(secrets)}"
 
 
 @dataclass(frozen=True)

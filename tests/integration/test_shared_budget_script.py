@@ -14,7 +14,8 @@ import redis
 from airflow_jobstatus.http.ratelimit import BudgetExhausted, SyncRateLimiter
 from airflow_jobstatus.shared import budget
 from airflow_jobstatus.shared import redis as shared_redis
-from airflow_jobstatus.shared.budget import SCRIPT, Limits, Slot, account_key
+from airflow_jobstatus.shared.accounts import account_of as account_key
+from airflow_jobstatus.shared.budget import SCRIPT, Limits, Slot
 from tests.helpers.redis_server import RedisServer, redis_server  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.integration

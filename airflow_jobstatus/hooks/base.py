@@ -562,7 +562,7 @@ class ListingHookMixin(JobServiceHook):
         if len(records) < page_size:
             return page, None
         # the last id is the next page's cursor: it must survive being put in a URL
-        last = getattr(records[-1], listing.id_field)
+        last = getattr(records[-1], self.spec.id_field)
         return page, cursor + 1 if listing.numbered else self.usable_id("list_jobs", last)
 
     def _list_page(
@@ -590,9 +590,9 @@ class ListingHookMixin(JobServiceHook):
         page, cursor = yield from self._page(listing.states, cursor, page_size, listing.newest_first)
         states = []
         for record in getattr(page, listing.records):
-            raw = getattr(record, listing.status_field)
+            raw = getattr(record, self.spec.status_field)
             states.append(
-                (getattr(record, listing.id_field), normalize_state(raw, self.spec.status_map), raw)
+                (getattr(record, self.spec.id_field), normalize_state(raw, self.spec.status_map), raw)
             )
         return states, cursor
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
+import functools
 import importlib
 import json
 import types
@@ -20,7 +22,16 @@ import pydantic
 from pydantic.fields import FieldInfo
 
 from airflow_jobstatus.http.call import Call
-from airflow_jobstatus.models.common import JobOutput, JobState, JobStatus
+from airflow_jobstatus.models.common import (
+    JobOutput,
+    JobState,
+    JobStatus,
+    OutputLocation,
+    Service,
+    media_type_for,
+    normalize_state,
+    redact_secrets,
+)
 
 if TYPE_CHECKING:
     from airflow_jobstatus.http.auth import AuthScheme
@@ -85,12 +96,27 @@ class SubmitRequest(pydantic.BaseModel):
     @pydantic.model_validator(mode="before")
     @classmethod
     def _rendered_text(cls, data: Any) -> Any:
+        """Rendered text becomes the field's type; an empty value of an optional field is unset."""
         if not isinstance(data, dict):
             return data
         fields = cls.model_fields
-        return {
-            k: _from_text(v, _types_of(fields[k].annotation)) if k in fields else v for k, v in data.items()
-        }
+        values = {}
+        for key, value in data.items():
+            kinds = _types_of(fields[key].annotation) if key in fields else set()
+            if type(None) in kinds and value == "":
+                value = None
+            values[key] = _from_text(value, kinds) if kinds else value
+        return values
+
+    def exactly_one(self, *names: str) -> str:
+        """The one of ``names`` that is set: `Invalid` when none or several are."""
+        given = [name for name in names if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise Invalid(
+                f"exactly one source is needed, got {len(given)} ({', '.join(given) or 'none'})",
+                hint=f"Pass exactly one of {', '.join(names[:-1])} or {names[-1]}",
+            )
+        return given[0]
 
     @pydantic.model_validator(mode="after")
     def _sendable(self) -> Any:
@@ -214,6 +240,11 @@ class OutputsLag:
     """Waits between reads; the last one repeats until the wait is spent."""
 
 
+def output(name: str, format: str, location: OutputLocation) -> JobOutput:
+    """One output of a finished job, its media type known from its format."""
+    return JobOutput(name=name, format=format, media_type=media_type_for(format), location=location)
+
+
 def _import(path: str) -> Any:
     module, _, name = path.rpartition(".")
     return getattr(importlib.import_module(module), name)
@@ -256,8 +287,6 @@ class Listing:
     path: str
     page: type[pydantic.BaseModel]
     """A page of full records (`list_jobs`, the connection test)."""
-    status: ToStatus
-    """A record of ``page`` as a `JobStatus`."""
     records: str
     """The page's attribute holding its records."""
     size: str
@@ -272,26 +301,20 @@ class Listing:
     """Sent with every `list_jobs` page (a filter given overrides)."""
     newest_first: Mapping[str, Any] = field(default_factory=dict)
     """Sent with a poller's pages so that the newest jobs come first."""
-    id_field: str = "id"
-    status_field: str = "status"
+    status: ToStatus = None  # type: ignore[assignment]
+    """A record of ``page`` as a `JobStatus`; by default `ServiceSpec.status_of` (no outputs)."""
     states: type[pydantic.BaseModel] = None  # type: ignore[assignment]
-    """The page a poller reads; by default one that reads only ``id_field`` (text) and ``status_field``
-    (text or null) of each record and ignores the rest, so that a new field never breaks the sweep."""
+    """The page a poller reads; by default one that reads only the description's ``id_field`` (text)
+    and ``status_field`` (text or null) of each record and ignores the rest, so that a new field never
+    breaks the sweep."""
 
-    def __post_init__(self) -> None:
-        if self.states is None:
-            strict = pydantic.ConfigDict(extra="ignore", strict=True)
-            record = pydantic.create_model(
-                "ListedState",
-                __config__=strict,
-                **{self.id_field: (str, ...), self.status_field: (str | None, None)},
-            )
-            page = pydantic.create_model(
-                "ListedStates",
-                __config__=strict,
-                **{self.records: (list[record], [])},  # type: ignore[valid-type]
-            )
-            object.__setattr__(self, "states", page)
+
+def _states_page(records: str, id_field: str, status_field: str) -> type[pydantic.BaseModel]:
+    strict = pydantic.ConfigDict(extra="ignore", strict=True)
+    fields: Any = {id_field: (str, ...), status_field: (str | None, None)}
+    record = pydantic.create_model("ListedState", __config__=strict, **fields)
+    page: Any = {records: (list[record], [])}  # type: ignore[valid-type]
+    return pydantic.create_model("ListedStates", __config__=strict, **page)
 
 
 @dataclass(frozen=True)
@@ -469,14 +492,52 @@ class ServiceSpec:
     """The documented error body; None: the client's generic reading of error text."""
     webhook: WebhookSpec | None = None
     """The completion webhook push completion receives; None: the service documents none (it polls)."""
+    id_field: str = "id"
+    """The job id's field in the service's job records."""
+    status_field: str = "status"
+    """The status word's field in the service's job records."""
+    error_field: str | None = None
+    """The field holding a failed job's error text, documented or not (None: none is read)."""
     conn_id_kwarg: str = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "conn_id_kwarg", f"{self.conn_type}_conn_id")
+        set_ = functools.partial(object.__setattr__, self)
+        set_("conn_id_kwarg", f"{self.conn_type}_conn_id")
         if self.load_hook is None:
-            object.__setattr__(self, "load_hook", lambda: _import(self.hook_class))
-        if self.listing is not None:
-            object.__setattr__(self, "has_list_endpoint", True)
+            set_("load_hook", lambda: _import(self.hook_class))
+        if "host" not in self.fields and self.default_host:
+            help_ = f"Leave empty for {self.display_name}'s public API; set it to reach a proxy or the local emulator."
+            set_("fields", {"host": FormField("API base URL", self.default_host, help_), **self.fields})
+        if (listing := self.listing) is not None:
+            set_("has_list_endpoint", True)
+            states = listing.states or _states_page(listing.records, self.id_field, self.status_field)
+            status = (
+                listing.status if listing.status is not None else lambda record, _: self.status_of(record)
+            )
+            set_("listing", dataclasses.replace(listing, states=states, status=status))
+
+    def status_of(
+        self, record: pydantic.BaseModel, outputs: Callable[[], list[JobOutput]] | None = None, **fields: Any
+    ) -> JobStatus:
+        """A job record as a `JobStatus`: id, status and error read by the description's field names,
+        ``outputs()`` called only for a succeeded job, the record redacted as ``raw``; ``fields``
+        override any of these."""
+        raw_status = getattr(record, self.status_field, None)
+        state = normalize_state(raw_status, self.status_map)
+        error = None
+        if self.error_field is not None:
+            extra = record.model_extra or {}
+            error = getattr(record, self.error_field, None) or extra.get(self.error_field)
+        values = {
+            "service": Service(self.name),
+            "job_id": getattr(record, self.id_field),
+            "state": state,
+            "raw_status": raw_status,
+            "error": error if isinstance(error, str) and error else None,
+            "outputs": outputs() if outputs is not None and state is JobState.SUCCEEDED else [],
+            "raw": redact_secrets(record.model_dump(mode="json", exclude_unset=True, by_alias=True)),
+        }
+        return JobStatus(**(values | fields))
 
     def make_hook(self, conn_id: str, **kwargs: Any) -> Any:
         """A hook of this service for the connection ``conn_id``."""

@@ -441,17 +441,6 @@ DAILY_WEBHOOK = WebhookSpec(
 )
 
 
-def _listed_status(item: DailyJobSummary, options: Mapping[str, Any]) -> JobStatus:
-    """A list entry (no outputs: `get_job` reads them)."""
-    return JobStatus(
-        service=Service.DAILY,
-        job_id=item.id,
-        state=normalize_state(item.status, DAILY_STATUS_MAP),
-        raw_status=item.status,
-        raw=item.model_dump(mode="json", exclude_unset=True),
-    )
-
-
 def _links_needed(job: JobStatus) -> bool:
     return any(isinstance(output.location, DownloadLink) for output in job.outputs)
 
@@ -507,7 +496,6 @@ DAILY = ServiceSpec(
         JOBS,
         page=DailyJobList,
         states=DailyJobList,
-        status=_listed_status,
         records="data",
         size="limit",
         cursor="starting_after",

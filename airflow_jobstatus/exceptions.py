@@ -120,6 +120,14 @@ class ConcurrencyLimitError(RateLimitedError):
         "concurrency_wait_timeout; the service can raise the limit on request"
     )
 
+    @classmethod
+    def like(cls, exc: RateLimitedError) -> ConcurrencyLimitError:
+        """The same error (message, status, URL, hint) as a 429 the service sent at its job limit."""
+        limited = cls.__new__(cls)
+        limited.__dict__.update(exc.__dict__)
+        limited.args = exc.args
+        return limited
+
 
 class RequestBudgetExhaustedError(RateLimitedError):
     """The connection's own per-day request budget (``max_requests_per_day``) is spent: nothing was sent.

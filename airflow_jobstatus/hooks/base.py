@@ -11,22 +11,25 @@ masker as soon as they are read.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import weakref
 from collections.abc import AsyncIterator, Generator, Iterator, Mapping
 from typing import Any, ClassVar, TypeVar
-from urllib.parse import quote
 
 import pydantic
 from airflow.sdk import BaseHook
 
 from airflow_jobstatus.exceptions import (
+    ConcurrencyLimitError,
     InvalidParameterError,
     JobStatusError,
     MalformedResponseError,
     NotFoundError,
+    RateLimitedError,
 )
+from airflow_jobstatus.http.call import segment
 from airflow_jobstatus.http.client import Call, ServiceClient
 from airflow_jobstatus.http.inflight import await_shared, start_shared
 from airflow_jobstatus.http.links import link_problem
@@ -53,16 +56,6 @@ Plan = Generator[Call, Any, T]
 
 CONNECTION_CACHE_SECONDS = 300.0
 """How long async callers reuse a connection read (credential rotation is picked up after this)."""
-
-
-def segment(value: str) -> str:
-    """One URL path segment, percent-encoded (a job id can never change the path).
-
-    ``.`` and ``..`` are encoded too: left as they are, URL normalization would drop them (a job id
-    ``.`` would address the list endpoint).
-    """
-    encoded = quote(str(value), safe="")
-    return encoded.replace(".", "%2E") if encoded in (".", "..") else encoded
 
 
 def _unusable(exc: ValueError) -> str:
@@ -326,8 +319,8 @@ class JobServiceHook(BaseHook):
         read = self.spec.job
         if read is None:
             raise NotImplementedError(f"{self.spec.display_name} describes no JobRead")
-        job = yield Call("get_job", "GET", read.path.format(id=segment(job_id)), read.model, job_id=job_id)
-        return read.status(job, self.options)
+        job = yield read.call("get_job", job_id)
+        return read.status(job, self.options, job_id)
 
     def get_job(self, job_id: str) -> JobStatus:
         """The job's normalized status."""
@@ -341,8 +334,8 @@ class JobServiceHook(BaseHook):
         read = self.spec.poll
         if read is None:
             return (yield from self._get_job(job_id))
-        job = yield Call("get_status", "GET", read.path.format(id=segment(job_id)), read.model, job_id=job_id)
-        return read.status(job, self.options)
+        job = yield read.call("get_status", job_id)
+        return read.status(job, self.options, job_id)
 
     def get_status(self, job_id: str) -> JobStatus:
         """The job's state from the description's cheaper ``poll`` read where it has one (outputs may
@@ -382,7 +375,24 @@ class JobServiceHook(BaseHook):
         return model.of(display, fields)
 
     def _submit(self, request: SubmitRequest) -> Plan[str]:
-        response = yield request.call()
+        """Send the request; where the account limits concurrent jobs, the service's 429 is that limit."""
+        for name, hint in request.required_at_send.items():
+            if getattr(request, name) is None:
+                raise InvalidParameterError(
+                    f"{name} is required to send a {self.spec.display_name} job, got None",
+                    service=self.spec.display_name,
+                    operation="submit_job",
+                    hint=hint,
+                )
+        call = request.call()
+        if self.spec.job_concurrency is not None:
+            call = dataclasses.replace(call, hints={429: ConcurrencyLimitError.hint})
+        try:
+            response = yield call
+        except RateLimitedError as exc:
+            if self.spec.job_concurrency is None or exc.http_status != 429:
+                raise  # not the service's answer: the connection's own request budget
+            raise ConcurrencyLimitError.like(exc) from None
         return self.usable_id("submit_job", request.job_ref(response))
 
     def submit_job(self, request: Any = None, **fields: Any) -> str:
@@ -509,11 +519,17 @@ class JobServiceHook(BaseHook):
 
     def _test_connection(self) -> Plan[str]:
         """One record of the description's list endpoint: the credentials are accepted."""
-        listing = self.spec.listing
-        if listing is None:
-            raise NotImplementedError(f"{self.spec.display_name} describes no Listing")
-        params = {listing.size: 1, listing.cursor: 1 if listing.numbered else None}
-        yield Call("test_connection", "GET", listing.path, listing.page, params=params)
+        listing, read = self.spec.listing, self.spec.job
+        if listing is not None:
+            params = {listing.size: 1, listing.cursor: 1 if listing.numbered else None}
+            yield Call("test_connection", "GET", listing.path, listing.page, params=params)
+        elif read is not None:  # a job that cannot exist: its 404 says the credentials were accepted
+            try:
+                yield dataclasses.replace(read.call("test_connection", "airflow-connection-test"), model=None)
+            except NotFoundError:
+                pass
+        else:
+            raise NotImplementedError(f"{self.spec.display_name} describes no Listing or JobRead")
         return f"Connected to {self.spec.display_name}: {self.spec.connected}"
 
     def test_connection(self) -> tuple[bool, str]:

@@ -5,8 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import pydantic
+
+
+def segment(value: str) -> str:
+    """One URL path segment, percent-encoded (a job id can never change the path).
+
+    ``.`` and ``..`` are encoded too: left as they are, URL normalization would drop them (a job id
+    ``.`` would address the list endpoint).
+    """
+    encoded = quote(str(value), safe="")
+    return encoded.replace(".", "%2E") if encoded in (".", "..") else encoded
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 import pydantic
 from pydantic.fields import FieldInfo
 
-from airflow_jobstatus.http.call import Call
+from airflow_jobstatus.http.call import Call, segment
 from airflow_jobstatus.models.common import (
     JobOutput,
     JobState,
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 ToStatus = Callable[[Any, Mapping[str, Any]], JobStatus]
 """A response record as a `JobStatus`, given the connection's options (its extra fields' values)."""
+RefToStatus = Callable[[Any, Mapping[str, Any], str], JobStatus]
+"""A job read as a `JobStatus`, given the connection's options and the job reference it was read by."""
 
 
 def _types_of(annotation: Any) -> set[Any]:
@@ -87,6 +89,8 @@ class SubmitRequest(pydantic.BaseModel):
     """The field a hook's ``submit_job`` also takes as its first positional argument."""
     set_at_send: ClassVar[frozenset[str]] = frozenset()
     """Fields the operator fills in itself when it sends the job: not operator parameters."""
+    required_at_send: ClassVar[Mapping[str, str]] = types.MappingProxyType({})
+    """Fields that may be unset while the request is checked but not when it is sent -> the fix."""
 
     @classmethod
     def parameters(cls) -> dict[str, FieldInfo]:
@@ -257,8 +261,20 @@ class JobRead:
     path: str
     """The job's path; ``{id}`` is the job id, percent-encoded."""
     model: type[pydantic.BaseModel]
-    status: ToStatus
-    """The job as a `JobStatus`: the description's output-location rules read the connection's options."""
+    status: RefToStatus
+    """(the response, the connection's options, the job reference) -> the job as a `JobStatus`; the
+    description's output-location rules read the options."""
+    params: Mapping[str, str] = field(default_factory=dict)
+    """Query parameters; ``{id}`` in a value is the job id (DeepAffects' ``request_id``)."""
+    job_id: Callable[[str], str] = str
+    """The service's job id within a job reference (the reference may carry more, e.g. Symbl's)."""
+
+    def call(self, operation: str, ref: str) -> Call:
+        """The request reading the job ``ref``."""
+        job_id = self.job_id(ref)
+        params = {key: value.format(id=job_id) for key, value in self.params.items()}
+        path = self.path.format(id=segment(job_id))
+        return Call(operation, "GET", path, self.model, params=params or None, job_id=ref)
 
 
 @dataclass(frozen=True)

@@ -484,7 +484,7 @@ DAILY = ServiceSpec(
     submit_request=DailySubmitRequest,
     error_body=DailyError,
     auth=CredentialBearer("password"),
-    job=JobRead(JOB, DailyJob, _job_status),
+    job=JobRead(JOB, DailyJob, lambda job, options, _: _job_status(job, options)),
     outputs_read=OutputsRead(  # presigned links to the outputs in Daily's storage
         ACCESS_LINKS,
         DailyAccessLinks,

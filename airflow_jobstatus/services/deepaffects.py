@@ -33,6 +33,7 @@ from airflow_jobstatus.services._spec import (
     ExtraField,
     FormField,
     Invalid,
+    JobRead,
     ServiceSpec,
     SubmitRequest,
     TokenInUrl,
@@ -242,6 +243,7 @@ class DeepAffectsSubmitRequest(SubmitRequest):
 
     positional = "api"
     set_at_send = frozenset({"request_id"})
+    required_at_send = MappingProxyType({"webhook": WEBHOOK_HINT})  # A2: push completion may fill it in
 
     api: str = Field(description="``asr`` (speech to text) or ``diarize`` (who spoke when).")
     url: str | None = Field(None, description="an audio file URL the service downloads.")
@@ -457,6 +459,13 @@ DEEPAFFECTS = ServiceSpec(
     # One job waited on for 24 h: at most 12 status requests, 12% of the default 100/day (README).
     default_poll_interval=7200.0,
     result_path=STATUS_PATH,
+    job=JobRead(  # the status response may omit the id while the job runs: the reference is passed on
+        STATUS_PATH,
+        DeepAffectsStatusResponse,
+        lambda response, _, ref: deepaffects_job_status(response, ref),
+        params={"request_id": "{id}"},
+    ),
+    connected="the API key was accepted",
     status_map=DEEPAFFECTS_STATUS_MAP,
     submit_request=DeepAffectsSubmitRequest,
     auth=CredentialQuery("password", "apikey"),  # A10

@@ -34,6 +34,7 @@ from airflow_jobstatus.services._spec import (
     FormField,
     Invalid,
     JobConcurrency,
+    JobRead,
     ServiceSpec,
     SubmitRequest,
     TokenInUrl,
@@ -439,6 +440,17 @@ def symbl_job_status(job: SymblJob, conversation_id: str | None = None) -> JobSt
     )
 
 
+def _read_status(job: SymblJob, options: Mapping[str, Any], ref: str) -> JobStatus:
+    """Read by ``"jobId:conversationId"``, the status keeps that reference as its id."""
+    conversation_id = split_job_ref(ref)[1]
+    status = symbl_job_status(job, conversation_id)
+    if conversation_id:
+        status = status.model_copy(
+            update={"job_id": ref, "raw": {**status.raw, "conversationId": conversation_id}}
+        )
+    return status
+
+
 # Push completion (README "Push completion"): Symbl posts every status change (contracts H6, O-H5).
 SYMBL_IN_FLIGHT = frozenset({"scheduled", "in_progress"})
 """Documented in-flight statuses: they cannot end a wait, so they wake none."""
@@ -497,6 +509,7 @@ SYMBL = ServiceSpec(
     no_outputs_hint="Symbl job references need the 'jobId:conversationId' form that SymblHook.submit_job "
     "returns; check the job at the service",
     status_map=SYMBL_STATUS_MAP,
+    job=JobRead(JOB, SymblJob, _read_status, job_id=lambda ref: split_job_ref(ref)[0]),
     auth=TokenExchange(  # S1
         TOKEN, SymblToken, {"login": "appId", "password": "appSecret"}, constants={"type": "application"}
     ),

@@ -328,8 +328,8 @@ WASABI_AIR = ServiceSpec(
             "https://s3.us-west-1.wasabisys.com",
         ),
     ),
-    job=JobRead(JOB, WasabiJob, _job_status),
-    poll=JobRead(JOB_STATUS, WasabiJobStatusResponse, lambda job, _: wasabi_job_status(job)),  # no outputs
+    job=JobRead(JOB, WasabiJob, lambda job, options, _: _job_status(job, options)),
+    poll=JobRead(JOB_STATUS, WasabiJobStatusResponse, lambda job, *_: wasabi_job_status(job)),  # no outputs
     outputs_read=OutputsRead(JOB_METADATA, WasabiMetadata, _metadata_needed, _metadata_outputs),
     listing=Listing(
         JOBS,

@@ -81,7 +81,6 @@ def test_given_template_with_placeholders_turns_replacement_on(make_connection, 
         ({"s3_key_template": "my call.txt"}, "' '"),
         ({"s3_key_template": "calls/{id}"}, "{id}"),
         ({"s3_key_template": "calls/{recording_id}"}, "{recording_id}"),
-        ({"s3_key_template": ""}, "empty"),
         ({"s3_key_template": "calls/{job_id}", "use_replacement": False}, "use_replacement is False"),
         ({"use_replacement": False}, "needs an s3_key_template"),
         ({"preset": "summarize", "language": "fr"}, "only supported by the 'transcript' preset"),
@@ -97,13 +96,18 @@ def test_invalid_submissions_are_refused_before_sending(make_connection, jobstat
         hook.submit_job(preset, uri=MEDIA, **params)
     assert needle in str(info.value)
     assert submits(jobstatus_emulator, key) == 0
-    if params.get("s3_key_template") == "":
-        return  # the operator reads an empty (rendered) template as "not given": the default
     # the operator refuses the same parameters when the DAG is parsed
     with pytest.raises(InvalidParameterError) as info:
         DailySubmitJobOperator(task_id="submit", daily_conn_id=conn_id, preset=preset, uri=MEDIA, **params)
     assert needle in str(info.value)
     assert submits(jobstatus_emulator, key) == 0
+
+
+def test_an_empty_template_is_not_given(make_connection, jobstatus_emulator):
+    """A rendered empty template means "not given", for the hook as for the operator: the default."""
+    conn_id, key = make_connection("daily")
+    assert DailyHook(conn_id).submit_job("transcript", uri=MEDIA, s3_key_template="")
+    assert submits(jobstatus_emulator, key) == 1
 
 
 def test_the_longest_template_is_accepted(make_connection, jobstatus_emulator):

@@ -28,6 +28,9 @@ from pathlib import Path
 import aiohttp
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import pin
 from jobstatus_emulator.server import EmulatorServer
 
 
@@ -38,16 +41,6 @@ def cpu_seconds(pid: int) -> float | None:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None
-
-
-def pin(pid: int, cpus: set[int]) -> bool:
-    if not hasattr(os, "sched_setaffinity"):
-        return False
-    try:
-        os.sched_setaffinity(pid, cpus)
-        return True
-    except OSError:
-        return False
 
 
 async def drive(

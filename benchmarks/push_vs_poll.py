@@ -60,13 +60,14 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import emulator_and_redis
 
 MARKER = "emu_duration=100000"
 STATUS_ROUTES = ("/batch-processor/{id}", "/batch-processor")
@@ -429,23 +430,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spacing", type=float, default=2.0, help="part 2: seconds between two job ends")
     args = parser.parse_args(argv)
 
-    from jobstatus_emulator.server import EmulatorServer
-    from tests.helpers.redis_server import REDIS_SERVER, RedisServer
-
-    if REDIS_SERVER is None:
-        print("redis-server is not installed", file=sys.stderr)
-        return 2
-
-    workdir = Path(tempfile.mkdtemp(prefix="push-vs-poll-"))
-    redis_server = RedisServer(workdir)
-    redis_url = redis_server.url
-    emulator = EmulatorServer(job_duration=3600, log_level="warning", log_path=workdir / "emulator.log")
-    redis_server.start()
-    emulator.start()
     loop_results: list[dict[str, Any]] = []
     stack_results: list[dict[str, Any]] = []
     loads: dict[str, str] = {}
-    try:
+    with emulator_and_redis("push-vs-poll-") as (workdir, emulator, redis_url):
         loads["before"] = load()
         for mode in ("poll", "push"):
             credential = f"bench-{mode}-{int(time.time())}"
@@ -473,9 +461,6 @@ def main(argv: list[str] | None = None) -> int:
                 args.scheduler_idle_sleep,
             )
             loads["part 2"] = load()
-    finally:
-        emulator.stop()
-        redis_server.stop()
     print(
         f"push vs poll, poll_interval {args.poll_interval:g} s, safety net 600 s; load before: {loads['before']}"
     )

@@ -25,7 +25,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -78,77 +77,67 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--intervals", type=int, default=6)
     args = parser.parse_args(argv)
 
-    from jobstatus_emulator.server import EmulatorServer
-    from tests.helpers.redis_server import REDIS_SERVER, RedisServer
+    from benchmarks._common import emulator_and_redis
 
-    if REDIS_SERVER is None:
-        print("redis-server is not installed", file=sys.stderr)
-        return 2
-
-    workdir = Path(tempfile.mkdtemp(prefix="shared-status-"))
-    redis_server = RedisServer(workdir)
-    redis_url = redis_server.url
-    emulator = EmulatorServer(job_duration=3600, log_level="warning", log_path=workdir / "emulator.log")
-    redis_server.start()
-    emulator.start()
     procs: list[subprocess.Popen[str]] = []
     counts: dict[tuple[str, str], int] = {}
-    try:
-        warm, window = 2 * args.interval, args.intervals * args.interval
-        plans = []
-        for service, total in (("daily", args.daily_waits), ("symbl", args.symbl_jobs)):
-            for name, processes, with_redis in SCENARIOS:
-                tag = name.replace(" ", "").replace("+", "_")
-                conn_id, credential = _connection(emulator, service, tag)
-                jobs = _submit(service, conn_id, total, tag)
-                # daily: the waits spread over the processes; symbl: every process waits on every job
-                groups = (
-                    [jobs[i::processes] for i in range(processes)]
-                    if service == "daily"
-                    else [jobs] * processes
-                )
-                plans.append((service, name, credential, conn_id, groups, with_redis))
-        start = time.time() + STARTUP
-        for service, _, _, conn_id, groups, with_redis in plans:
-            env = dict(os.environ)
-            env.pop("AIRFLOW__JOBSTATUS__REDIS_URL", None)
-            if with_redis:
-                env["AIRFLOW__JOBSTATUS__REDIS_URL"] = redis_url
-            env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "emulator" / "src")])
-            for group in groups:
-                cmd = [sys.executable, "-m", "tests.helpers.shared_worker", "wait", "--service", service]
-                cmd += ["--conn", conn_id, "--jobs", ",".join(group), "--interval", str(args.interval)]
-                cmd += ["--start", str(start), "--seconds", str(warm + window + 1)]
-                procs.append(
-                    subprocess.Popen(
-                        cmd,
-                        cwd=ROOT,
-                        env=env,
-                        stdout=subprocess.PIPE,
-                        stderr=subprocess.PIPE,
-                        text=True,
-                        start_new_session=True,
+    with emulator_and_redis("shared-status-") as (_, emulator, redis_url):
+        try:
+            warm, window = 2 * args.interval, args.intervals * args.interval
+            plans = []
+            for service, total in (("daily", args.daily_waits), ("symbl", args.symbl_jobs)):
+                for name, processes, with_redis in SCENARIOS:
+                    tag = name.replace(" ", "").replace("+", "_")
+                    conn_id, credential = _connection(emulator, service, tag)
+                    jobs = _submit(service, conn_id, total, tag)
+                    # daily: the waits spread over the processes; symbl: every process waits on every job
+                    groups = (
+                        [jobs[i::processes] for i in range(processes)]
+                        if service == "daily"
+                        else [jobs] * processes
                     )
+                    plans.append((service, name, credential, conn_id, groups, with_redis))
+            start = time.time() + STARTUP
+            for service, _, _, conn_id, groups, with_redis in plans:
+                env = dict(os.environ)
+                env.pop("AIRFLOW__JOBSTATUS__REDIS_URL", None)
+                if with_redis:
+                    env["AIRFLOW__JOBSTATUS__REDIS_URL"] = redis_url
+                env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "emulator" / "src")])
+                for group in groups:
+                    cmd = [sys.executable, "-m", "tests.helpers.shared_worker", "wait", "--service", service]
+                    cmd += ["--conn", conn_id, "--jobs", ",".join(group), "--interval", str(args.interval)]
+                    cmd += ["--start", str(start), "--seconds", str(warm + window + 1)]
+                    procs.append(
+                        subprocess.Popen(
+                            cmd,
+                            cwd=ROOT,
+                            env=env,
+                            stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE,
+                            text=True,
+                            start_new_session=True,
+                        )
+                    )
+            for proc in procs:
+                out, err = proc.communicate(timeout=STARTUP + warm + window + 120)
+                if proc.returncode != 0:
+                    print(err[-2000:], file=sys.stderr)
+                    return 1
+            for service, name, credential, *_ in plans:
+                rows = emulator.requests(service=service, credential=credential, since=start + warm)
+                counts[(service, name)] = sum(
+                    1
+                    for r in rows
+                    if r["method"] == "GET"
+                    and r["route"] in ROUTES[service]
+                    and r["at"] <= start + warm + window
                 )
-        for proc in procs:
-            out, err = proc.communicate(timeout=STARTUP + warm + window + 120)
-            if proc.returncode != 0:
-                print(err[-2000:], file=sys.stderr)
-                return 1
-        for service, name, credential, *_ in plans:
-            rows = emulator.requests(service=service, credential=credential, since=start + warm)
-            counts[(service, name)] = sum(
-                1
-                for r in rows
-                if r["method"] == "GET" and r["route"] in ROUTES[service] and r["at"] <= start + warm + window
-            )
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
-        emulator.stop()
-        redis_server.stop()
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(10)
 
     print(f"status requests per interval ({args.interval:g} s), averaged over {args.intervals} intervals")
     print(f"{'scenario':<34}" + "".join(f"{name:>22}" for name, _, _ in SCENARIOS))

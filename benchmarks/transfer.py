@@ -46,10 +46,8 @@ import concurrent.futures
 import contextlib
 import json
 import os
-import resource
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -57,8 +55,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import current_rss_mb, peak_rss_mb, run_case, s3_case_env
 
 SRC_BUCKET = "bench-src"
 CONN_ID = "bench_aws"
@@ -68,18 +67,6 @@ KEPT = ("ours", "boto3 get_object + fsync", "amazon S3Hook.copy_object")
 
 
 # ------------------------------------------------------------------------------------------ worker side
-
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _current_rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 class CountingRelay:
@@ -242,7 +229,7 @@ def worker(case: dict[str, Any]) -> dict[str, Any]:
     else:
         raise SystemExit(f"unknown implementation {impl!r}")
 
-    rss_before = _current_rss_mb()
+    rss_before = current_rss_mb()
     cpu_before = time.process_time()
     start = time.perf_counter()
     worker_bytes = run()
@@ -251,7 +238,7 @@ def worker(case: dict[str, Any]) -> dict[str, Any]:
         "seconds": seconds,
         "cpu_seconds": time.process_time() - cpu_before,
         "worker_bytes": worker_bytes,
-        "rss_peak_mb": _rss_mb(),
+        "rss_peak_mb": peak_rss_mb(),
         "rss_after_imports_mb": rss_before,
     }
 
@@ -261,18 +248,7 @@ def worker(case: dict[str, Any]) -> dict[str, Any]:
 
 def _run_case(case: dict[str, Any], env: dict[str, str], relay: CountingRelay | None) -> dict[str, Any]:
     before = relay.bytes if relay is not None else 0
-    proc = subprocess.run(
-        [sys.executable, __file__, "--worker", json.dumps(case)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(
-            f"case {case['impl']} ({case['kind']}) failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
-        )
-    result = dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    result = run_case(__file__, case, env, label=f"{case['impl']} ({case['kind']})", timeout=1800)
     result["server_bytes"] = relay.bytes - before if relay is not None else None
     return result
 
@@ -359,10 +335,7 @@ def main() -> int:
                 )
             print(f"source objects uploaded in {time.perf_counter() - t0:.1f} s")
 
-            env = dict(os.environ)
-            env.update(s3.airflow_connection_env(CONN_ID))
-            env.setdefault("AIRFLOW_HOME", str(work / "airflow-home"))
-            env["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+            env = s3_case_env(s3, CONN_ID, work)
             relay = CountingRelay((s3.host, s3.port))
             relayed = f"http://127.0.0.1:{relay.port}"
             # the bucket scenarios reach the server through the relay, which counts their traffic

@@ -29,8 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,25 +36,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import current_rss_mb, peak_rss_mb, run_case, s3_case_env
 
 CONN_ID = "bench_aws"
 BUCKET = "bench-memory"
 SLACK_MIB = 64
 MIB = 1024 * 1024
-
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _current_rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def _generated(total: int, seed: int) -> Iterator[bytes]:
@@ -97,7 +84,7 @@ def worker(case: dict[str, Any]) -> dict[str, Any]:
             for i in range(outputs)
         ]
         planned, manifest_rel = plan_outputs("daily", "bench-memory", [s.output for s in sources])
-        baseline = _current_rss_mb()
+        baseline = current_rss_mb()
         started = time.perf_counter()
         manifest = deliver_outputs(
             service="daily",
@@ -150,7 +137,7 @@ def worker(case: dict[str, Any]) -> dict[str, Any]:
                     self.rest = b""
                 return data
 
-        baseline = _current_rss_mb()
+        baseline = current_rss_mb()
         started = time.perf_counter()
         for i in range(outputs):
             client.upload_fileobj(Stream(i), BUCKET, f"boto3/o{i}.bin", Config=TransferConfig())
@@ -165,22 +152,9 @@ def worker(case: dict[str, Any]) -> dict[str, Any]:
         "bytes": each * outputs,
         "stored": stored,
         "rss_baseline_mb": baseline,
-        "rss_peak_mb": _peak_mb(),
+        "rss_peak_mb": peak_rss_mb(),
         "bound_bytes": bound,
     }
-
-
-def _run(case: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, __file__, "--worker", json.dumps(case)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=3600,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"case {case['impl']} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
 def main() -> int:
@@ -208,10 +182,7 @@ def main() -> int:
     print(f"{total / MIB:.0f} MiB of unknown size in {args.outputs} output(s), streamed to S3 (moto server)")
     failures: list[str] = []
     with S3Server(log_path=work / "moto.log") as s3:
-        env = dict(os.environ)
-        env.update(s3.airflow_connection_env(CONN_ID))
-        env.setdefault("AIRFLOW_HOME", str(work / "airflow-home"))
-        env["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+        env = s3_case_env(s3, CONN_ID, work)
         header = f"{'implementation':<24}{'MiB/s':>8}{'peak RSS MB':>13}{'RSS growth MB':>15}{'bound MB':>10}"
         print(header)
         print("-" * len(header))
@@ -231,7 +202,7 @@ def main() -> int:
                         "upload_buffer_bytes": args.buffer_mib and args.buffer_mib * MIB,
                     },
                 }
-                runs.setdefault(impl, []).append(_run(case, env))
+                runs.setdefault(impl, []).append(run_case(__file__, case, env, label=impl, timeout=3600))
         for impl, found in runs.items():
             r = sorted(found, key=lambda x: x["seconds"])[(len(found) - 1) // 2]  # the median run
             growth = max(x["rss_peak_mb"] - x["rss_baseline_mb"] for x in found)

@@ -49,19 +49,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._common import pin
+
 MARKER = "emu_duration=100000"
 REFERENCE = "HttpSensorTrigger"
 SERVICE_PREFIX = {"daily": "daily", "wasabi_air": "wasabi"}
-
-
-def pin(pid: int, cpus: set[int]) -> bool:
-    if not hasattr(os, "sched_setaffinity"):
-        return False
-    try:
-        os.sched_setaffinity(pid, cpus)
-        return True
-    except OSError:
-        return False
 
 
 def connection(service: str, base_url: str, credential: str, rps: float) -> str:

@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from benchmarks._common import emulator_and_redis
+    from tests.helpers import shared_worker
 
     procs: list[subprocess.Popen[str]] = []
     counts: dict[tuple[str, str], int] = {}
@@ -99,26 +100,11 @@ def main(argv: list[str] | None = None) -> int:
                     plans.append((service, name, credential, conn_id, groups, with_redis))
             start = time.time() + STARTUP
             for service, _, _, conn_id, groups, with_redis in plans:
-                env = dict(os.environ)
-                env.pop("AIRFLOW__JOBSTATUS__REDIS_URL", None)
-                if with_redis:
-                    env["AIRFLOW__JOBSTATUS__REDIS_URL"] = redis_url
-                env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "emulator" / "src")])
                 for group in groups:
-                    cmd = [sys.executable, "-m", "tests.helpers.shared_worker", "wait", "--service", service]
-                    cmd += ["--conn", conn_id, "--jobs", ",".join(group), "--interval", str(args.interval)]
-                    cmd += ["--start", str(start), "--seconds", str(warm + window + 1)]
-                    procs.append(
-                        subprocess.Popen(
-                            cmd,
-                            cwd=ROOT,
-                            env=env,
-                            stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE,
-                            text=True,
-                            start_new_session=True,
-                        )
-                    )
+                    cmd = ["wait", "--service", service, "--conn", conn_id, "--jobs", ",".join(group)]
+                    cmd += ["--interval", str(args.interval), "--start", str(start)]
+                    cmd += ["--seconds", str(warm + window + 1)]
+                    procs.append(shared_worker.start(cmd, redis_url if with_redis else None))
             for proc in procs:
                 out, err = proc.communicate(timeout=STARTUP + warm + window + 120)
                 if proc.returncode != 0:

@@ -18,10 +18,36 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start(args: list[str], redis_url: str | None) -> subprocess.Popen[str]:
+    """This module with ``args`` in its own process and session; ``[jobstatus] redis_url`` is
+    ``redis_url`` or unset, whatever this environment says."""
+    env = dict(os.environ)
+    env.pop("AIRFLOW__JOBSTATUS__REDIS_URL", None)
+    if redis_url:
+        env["AIRFLOW__JOBSTATUS__REDIS_URL"] = redis_url
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT), str(ROOT / "emulator" / "src"), env.get("PYTHONPATH", "")]
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.helpers.shared_worker", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 async def wait_all(

@@ -9,9 +9,7 @@ first polls.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,6 +21,7 @@ import pytest
 from airflow_jobstatus.hooks.daily import DailyHook
 from airflow_jobstatus.hooks.symbl import SymblHook
 from jobstatus_emulator.server import EmulatorServer
+from tests.helpers import shared_worker
 from tests.helpers.redis_server import RedisServer, running_redis
 
 pytestmark = pytest.mark.integration
@@ -34,7 +33,6 @@ def redis_server_(tmp_path: Path) -> Iterator[RedisServer]:
     yield from running_redis(tmp_path)
 
 
-ROOT = Path(__file__).resolve().parents[2]
 STATUS_ROUTES = {
     "daily": ("/batch-processor/{id}", "/batch-processor"),
     "symbl": ("/v1/job/{jobId}",),
@@ -51,24 +49,7 @@ class Workers:
         self.procs: list[subprocess.Popen[str]] = []
 
     def start(self, args: list[str], redis_url: str | None) -> None:
-        env = dict(os.environ)
-        env.pop("AIRFLOW__JOBSTATUS__REDIS_URL", None)
-        if redis_url:
-            env["AIRFLOW__JOBSTATUS__REDIS_URL"] = redis_url
-        env["PYTHONPATH"] = os.pathsep.join(
-            [str(ROOT), str(ROOT / "emulator" / "src"), env.get("PYTHONPATH", "")]
-        )
-        self.procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "tests.helpers.shared_worker", *args],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                start_new_session=True,
-            )
-        )
+        self.procs.append(shared_worker.start(args, redis_url))
 
     def results(self, timeout: float) -> list[dict[str, Any]]:
         answers = []

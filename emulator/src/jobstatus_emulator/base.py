@@ -267,6 +267,14 @@ class Service:
         """Validate credentials; set ``req.account``; return an error response or None."""
         raise NotImplementedError
 
+    def admit(self, req: Request, identity: str) -> Response | None:
+        """Let ``req`` in as ``identity``'s account (made on first use) unless it was revoked."""
+        acc = self.emu.store.account(self.name, identity)
+        if acc.revoked_by is not None:
+            return self.err_unauthorized()
+        req.account = acc
+        return None
+
     def job_id(self, req: Request) -> str | None:
         if req.route is not None and req.route.job_param:
             return req.params.get(req.route.job_param)

@@ -129,11 +129,7 @@ class DailyService(Service):
             return _err(400, "authorization-header-error", "Authorization header must be 'Bearer <API key>'")
         if token.startswith("invalid"):
             return self.err_unauthorized()
-        acc = self.emu.store.account("daily", token)
-        if acc.revoked_by is not None:
-            return self.err_unauthorized()
-        req.account = acc
-        return None
+        return self.admit(req, token)
 
     def err_unauthorized(self) -> Response:
         return _err(401, "authentication-error", "Invalid API key")

@@ -106,11 +106,7 @@ class DeepAffectsService(Service):
         key = req.query.get("apikey", "")
         if not key or key.startswith("invalid"):
             return self.err_unauthorized()
-        acc = self.emu.store.account("deepaffects", key)
-        if acc.revoked_by is not None:
-            return self.err_unauthorized()
-        req.account = acc
-        return None
+        return self.admit(req, key)
 
     def err_unauthorized(self) -> Response:
         return Response(401, {"fault": {**INVALID_KEY["fault"]}})

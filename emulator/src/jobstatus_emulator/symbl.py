@@ -111,11 +111,7 @@ class SymblService(Service):
         entry = self.tokens.get(self._token(req))
         if entry is None or entry[1] <= time.time():
             return self.err_unauthorized()
-        acc = self.emu.store.account("symbl", entry[0])
-        if acc.revoked_by is not None:
-            return self.err_unauthorized()
-        req.account = acc
-        return None
+        return self.admit(req, entry[0])
 
     def err_unauthorized(self) -> Response:
         return Response(401, dict(TOKEN_FAILED))

@@ -83,11 +83,7 @@ class WasabiService(Service):
         secret = req.header(b"x-amz-secret-key") or ""
         if not access or not secret or access.startswith("invalid") or secret.startswith("invalid"):
             return self.err_unauthorized()
-        acc = self.emu.store.account("wasabi", access)
-        if acc.revoked_by is not None:
-            return self.err_unauthorized()
-        req.account = acc
-        return None
+        return self.admit(req, access)
 
     def err_unauthorized(self) -> Response:
         return Response(401, {"Error": "Unauthorized", "ErrorCode": "UNAUTHORIZED"})

@@ -432,15 +432,15 @@ def test_output_locations_follow_the_description_rules(monkeypatch: pytest.Monke
     job = DailyJob.model_validate(DAILY_FINISHED)
     read = DAILY.job
     assert read is not None
-    assert isinstance(read.status(job, {"output_storage": "daily"}).outputs[0].location, DownloadLink)
-    assert isinstance(read.status(job, {"output_storage": "customer"}).outputs[0].location, S3Object)
+    assert isinstance(read.status(job, {"output_storage": "daily"}, job.id).outputs[0].location, DownloadLink)
+    assert isinstance(read.status(job, {"output_storage": "customer"}, job.id).outputs[0].location, S3Object)
     wasabi = WasabiJob.model_validate(
         {"Id": "w", "Status": "completed", "Destination": {"Bucket": "o", "Region": "eu-2"}}
     )
     hook = _env_hook(monkeypatch, WASABI_AIR)
     calls, outputs = _pages(
         hook,
-        hook._get_outputs(WASABI_AIR.job.status(wasabi, {})),  # type: ignore[union-attr]
+        hook._get_outputs(WASABI_AIR.job.status(wasabi, {}, wasabi.Id)),  # type: ignore[union-attr]
         [WASABI_AIR.outputs_read.model.model_validate({"Id": "w", "DestinationPath": "s3://o/k.json"})],  # type: ignore[union-attr]
     )
     assert calls[0].path == "/jobs/w/metadata"
@@ -452,7 +452,7 @@ def test_download_links_from_an_outputs_read_are_checked(monkeypatch: pytest.Mon
     from airflow_jobstatus.services.daily import DAILY, DailyAccessLinks, DailyJob
     from tests.unit.test_models_daily import ACCESS_LINKS, DAILY_FINISHED
 
-    status = DAILY.job.status(DailyJob.model_validate(DAILY_FINISHED), {})  # type: ignore[union-attr]
+    status = DAILY.job.status(DailyJob.model_validate(DAILY_FINISHED), {}, "job")  # type: ignore[union-attr]
     hook = _env_hook(monkeypatch, DAILY)
     calls, outputs = _pages(hook, hook._get_outputs(status), [DailyAccessLinks.model_validate(ACCESS_LINKS)])
     assert calls[0].path.endswith("/access-link") and 400 in (calls[0].hints or {})

@@ -1,7 +1,7 @@
 """Wasabi AiR: ``/jobs`` under the account's AiR base URL, access and secret keys in headers.
 
-Contract: docs/contracts.md W1-W10. Field names keep Wasabi's PascalCase. A job's one output is a JSON
-metadata object that only ``/metadata`` reveals, 404 for a moment after completion (W6).
+Contract: docs/contracts.md W1-W10; field names keep Wasabi's PascalCase. A job's one output is a JSON
+metadata object that only ``/jobs/{Id}/metadata`` reveals, 404 for a moment after completion (W6).
 """
 
 from __future__ import annotations
@@ -38,18 +38,10 @@ from airflow_jobstatus.services._spec import (
     output,
 )
 
-JOBS = "/jobs"
-
 #: W5; ``preflight`` is AiR checking the source before processing, so it already counts as running.
 WASABI_STATUS_MAP: Mapping[str, JobState] = MappingProxyType(
-    {
-        "submitted": JobState.QUEUED,
-        "preflight": JobState.RUNNING,
-        "in_progress": JobState.RUNNING,
-        "completed": JobState.SUCCEEDED,
-        "failed": JobState.FAILED,
-        "cancelled": JobState.CANCELLED,
-    }
+    {"submitted": JobState.QUEUED, "preflight": JobState.RUNNING, "in_progress": JobState.RUNNING}
+    | {"completed": JobState.SUCCEEDED, "failed": JobState.FAILED, "cancelled": JobState.CANCELLED}
 )
 AIR_SERVICES = ("ocr", "s2t", "nld", "audiotag", "face", "logo")
 
@@ -134,8 +126,7 @@ class WasabiError(ErrorBody):
         return ": ".join(p for p in (self.Error, self.ErrorCode) if p)
 
 
-#: The keys a source or destination needs (W2) -> the fix.
-_NEEDS = {
+_NEEDS = {  # W2: the keys a source or destination needs, and the fix
     "source": (("Bucket", "ObjectKey"), "Give source as {Bucket, ObjectKey} (Endpoint and Region optional)"),
     "destination": (("Bucket", "Region"), "Give destination as {Bucket, Region}"),
 }
@@ -157,7 +148,9 @@ class WasabiSubmitRequest(SubmitRequest):
     )
     destination: dict[str, Any] = Field(description='where AiR writes its outputs: ``{"Bucket", "Region"}``.')
     priority: int = Field(5, description="1 to 10. Default 5.")
-    batch: str | None = Field(None, max_length=256, description="a batch name to group jobs.")
+    batch: str | None = Field(
+        None, max_length=256, description="a batch name to group jobs, at most 256 characters."
+    )
 
     @field_validator("name", "priority", "source", "destination")
     @classmethod
@@ -186,15 +179,10 @@ class WasabiSubmitRequest(SubmitRequest):
         return chosen
 
     def call(self) -> Call:
-        body = {"Name": self.name, "Priority": self.priority, "Services": self.services}
+        body = {"Name": self.name, "Priority": self.priority, "Services": self.services, "Batch": self.batch}
         body |= {"Source": self.source, "Destination": self.destination}
-        return Call(
-            "submit_job",
-            "POST",
-            JOBS,
-            WasabiSubmitResponse,
-            json=body | {"Batch": self.batch} if self.batch else body,
-        )
+        json = {key: value for key, value in body.items() if value is not None}  # no batch: none sent
+        return Call("submit_job", "POST", "/jobs", WasabiSubmitResponse, json=json)
 
     def job_ref(self, response: WasabiSubmitResponse) -> str:
         return response.Job.Id
@@ -212,8 +200,7 @@ def wasabi_job_status(
     """
     if metadata is not None and metadata.Id != job.Id:
         raise ValueError(f"metadata is for job {metadata.Id!r}, not {job.Id!r}")
-    destination = getattr(job, "Destination", None)
-    region = destination.Region if destination else None
+    region = destination.Region if (destination := getattr(job, "Destination", None)) else None
     return WASABI_AIR.status_of(
         job,
         lambda: [_metadata_output(metadata, region, endpoint_url)] if metadata else [],
@@ -238,8 +225,8 @@ def _metadata_needed(job: JobStatus) -> bool:
 def _metadata_outputs(
     job: JobStatus, metadata: WasabiMetadata, options: Mapping[str, Any]
 ) -> list[JobOutput]:
-    """W8: in the metadata's destination region, else the job's; read at the connection's
-    ``s3_endpoint_url``, else that region's ``https://s3.<region>.wasabisys.com``."""
+    """W8: in the metadata's destination region, else the job's, read at the connection's
+    ``s3_endpoint_url``, else at that region's ``https://s3.<region>.wasabisys.com``."""
     if metadata.Id != job.job_id:
         raise ValueError(f"metadata is for job {metadata.Id!r}, not {job.job_id!r}")
     known = job.raw.get("Destination")
@@ -283,7 +270,7 @@ WASABI_AIR = ServiceSpec(
     poll=JobRead("/jobs/{id}/status", WasabiJobStatusResponse, _status),
     outputs_read=OutputsRead("/jobs/{id}/metadata", WasabiMetadata, _metadata_needed, _metadata_outputs),
     listing=Listing(
-        JOBS,
+        "/jobs",
         page=WasabiJobList,
         status=_status,
         records="Records",

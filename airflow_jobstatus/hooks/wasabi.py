@@ -7,7 +7,7 @@ from airflow_jobstatus.services.wasabi_air import WASABI_AIR
 
 
 class WasabiAirHook(ListingHookMixin):
-    """Wasabi AiR jobs: submit, details, status, list (``status``, ``batch``, ``name``, ``sort_order``).
+    """Wasabi AiR jobs: submit, read, poll, outputs, list by ``status``, ``batch``, ``name``, ``sort_order``.
 
     :param wasabi_air_conn_id: a ``wasabi_air`` connection (host = AiR base URL, login = access key,
         password = secret key).

@@ -8,12 +8,10 @@ from airflow_jobstatus.services.wasabi_air import WASABI_AIR
 
 
 class WasabiAirSubmitJobOperator(JobSubmitOperator):
-    """Submit a Wasabi AiR job (``POST /jobs``) and, by default, wait for it.
+    """Submit a Wasabi AiR job (``POST /jobs``) and, by default, wait for it (see `JobSubmitOperator`).
 
-    See `JobSubmitOperator` for waiting, retries (a retry resumes the recorded job) and what it returns.
-    Wasabi AiR jobs can be ``cancelled`` (in the AiR console); pass ``failure_states=("failed",)`` to
-    skip the task instead of failing it when that happens. Its parameters are the fields of
-    `WasabiSubmitRequest` (a list of service names, and dicts given as JSON text, are accepted too):
+    A job ``cancelled`` in the AiR console fails the task; ``failure_states=("failed",)`` skips it instead.
+    Its parameters are `WasabiSubmitRequest`'s fields (a list of service names, and JSON text, accepted too):
     """
 
     spec = WASABI_AIR

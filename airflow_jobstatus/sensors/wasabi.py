@@ -8,10 +8,9 @@ from airflow_jobstatus.services import WASABI_AIR
 
 
 class WasabiAirJobSensor(JobSensor):
-    """Wait for a Wasabi AiR job to end (see `JobSensor` for every parameter).
+    """Wait for a Wasabi AiR job to end (see `JobSensor`).
 
-    Wasabi AiR jobs can be ``cancelled``; pass ``failure_states=("failed",)`` to skip the task
-    instead of failing it when that happens.
+    A ``cancelled`` job fails the task; ``failure_states=("failed",)`` skips it instead.
 
     :param job_id: the job ``Id`` (templated).
     """

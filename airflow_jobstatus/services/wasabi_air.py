@@ -1,8 +1,7 @@
 """Wasabi AiR: ``/jobs`` under the account's AiR base URL, access and secret keys in headers.
 
-Contract: docs/contracts.md W1-W8 (seed 002, providers.md). Field names keep Wasabi's PascalCase.
-A job's one output is a JSON metadata object in the destination bucket that only ``/metadata``
-reveals, 404 for a moment after the job completed (W6): `WasabiAirHook.get_outputs` waits for it.
+Contract: docs/contracts.md W1-W10; field names keep Wasabi's PascalCase. A job's one output is a JSON
+metadata object that only ``/jobs/{Id}/metadata`` reveals, 404 for a moment after completion (W6).
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from airflow_jobstatus.http.auth import CredentialHeaders
 from airflow_jobstatus.http.call import Call
@@ -23,10 +22,7 @@ from airflow_jobstatus.models.common import (
     JobStatus,
     S3Object,
     Service,
-    media_type_for,
-    normalize_state,
     parse_s3_uri,
-    redact_secrets,
 )
 from airflow_jobstatus.services._spec import (
     ErrorBody,
@@ -39,29 +35,19 @@ from airflow_jobstatus.services._spec import (
     OutputsRead,
     ServiceSpec,
     SubmitRequest,
+    output,
 )
 
-JOBS = "/jobs"
-JOB = "/jobs/{id}"
-JOB_STATUS = "/jobs/{id}/status"
-JOB_METADATA = "/jobs/{id}/metadata"
-
-#: ``preflight`` is AiR checking the source before processing, so it already counts as running.
+#: W5; ``preflight`` is AiR checking the source before processing, so it already counts as running.
 WASABI_STATUS_MAP: Mapping[str, JobState] = MappingProxyType(
-    {
-        "submitted": JobState.QUEUED,
-        "preflight": JobState.RUNNING,
-        "in_progress": JobState.RUNNING,
-        "completed": JobState.SUCCEEDED,
-        "failed": JobState.FAILED,
-        "cancelled": JobState.CANCELLED,
-    }
+    {"submitted": JobState.QUEUED, "preflight": JobState.RUNNING, "in_progress": JobState.RUNNING}
+    | {"completed": JobState.SUCCEEDED, "failed": JobState.FAILED, "cancelled": JobState.CANCELLED}
 )
 AIR_SERVICES = ("ocr", "s2t", "nld", "audiotag", "face", "logo")
 
 
 class WasabiSource(ApiModel):
-    """The source object; ``AccessKey``/``SecretKey`` (a non-Wasabi source) stay out of reprs and ``raw``."""
+    """``AccessKey``/``SecretKey`` (a source outside Wasabi) stay out of reprs and ``raw``."""
 
     Endpoint: str | None = None
     Bucket: str
@@ -78,7 +64,7 @@ class WasabiDestination(ApiModel):
 
 
 class WasabiJob(ApiModel):
-    """``GET /jobs/{Id}``, a list item and a submit response's ``Job``: only ``Id`` is documented as always there."""
+    """``GET /jobs/{Id}``, a list record, a submit response's ``Job``: only ``Id`` is always there (W3)."""
 
     Id: str
     Name: str | None = None
@@ -94,7 +80,7 @@ class WasabiJob(ApiModel):
 
 
 class WasabiJobStatusResponse(ApiModel):
-    """``GET /jobs/{Id}/status``: the cheap poll."""
+    """``GET /jobs/{Id}/status``: the cheap poll (W4)."""
 
     Id: str
     Status: str | None = None
@@ -102,7 +88,7 @@ class WasabiJobStatusResponse(ApiModel):
 
 
 class WasabiMetadata(ApiModel):
-    """``GET /jobs/{Id}/metadata``; ``DestinationPath`` is ``s3://bucket/key`` or a key in ``Destination.Bucket``."""
+    """``GET /jobs/{Id}/metadata`` (W6); ``DestinationPath`` is ``s3://bucket/key`` or a key in ``Destination.Bucket``."""
 
     Id: str
     UserId: str | None = None
@@ -110,14 +96,15 @@ class WasabiMetadata(ApiModel):
     DestinationPath: str
 
     def to_s3_object(self, *, region: str | None = None, endpoint_url: str | None = None) -> S3Object:
-        if self.DestinationPath.lower().startswith("s3://"):
-            bucket, key = parse_s3_uri(self.DestinationPath)
-        elif self.Destination is not None and self.DestinationPath.lstrip("/"):
-            bucket, key = self.Destination.Bucket, self.DestinationPath.lstrip("/")
+        """The metadata object; ``region`` where the metadata names none."""
+        path, destination = self.DestinationPath, self.Destination
+        if path.lower().startswith("s3://"):
+            bucket, key = parse_s3_uri(path)
+        elif destination is not None and path.lstrip("/"):
+            bucket, key = destination.Bucket, path.lstrip("/")
         else:
-            raise ValueError(f"cannot locate the metadata object from {self.DestinationPath!r}")
-        if region is None and self.Destination is not None:
-            region = self.Destination.Region
+            raise ValueError(f"cannot locate the metadata object from {path!r}")
+        region = (destination.Region if destination else None) or region
         return S3Object(bucket=bucket, key=key, region=region, endpoint_url=endpoint_url)
 
 
@@ -130,7 +117,7 @@ class WasabiSubmitResponse(ApiModel):
 
 
 class WasabiError(ErrorBody):
-    """``{"Error", "ErrorCode"}``; a 404 gives only ``{"ErrorCode": "NOT_FOUND"}``."""
+    """``{"Error", "ErrorCode"}``; a 404 gives only ``{"ErrorCode": "NOT_FOUND"}`` (W9)."""
 
     Error: str | None = None
     ErrorCode: str | None = None
@@ -139,8 +126,14 @@ class WasabiError(ErrorBody):
         return ": ".join(p for p in (self.Error, self.ErrorCode) if p)
 
 
+_NEEDS = {  # W2: the keys a source or destination needs, and the fix
+    "source": (("Bucket", "ObjectKey"), "Give source as {Bucket, ObjectKey} (Endpoint and Region optional)"),
+    "destination": (("Bucket", "Region"), "Give destination as {Bucket, Region}"),
+}
+
+
 class WasabiSubmitRequest(SubmitRequest):
-    """``POST /jobs``."""
+    """``POST /jobs`` (W2)."""
 
     positional = "name"
 
@@ -155,28 +148,22 @@ class WasabiSubmitRequest(SubmitRequest):
     )
     destination: dict[str, Any] = Field(description='where AiR writes its outputs: ``{"Bucket", "Region"}``.')
     priority: int = Field(5, description="1 to 10. Default 5.")
-    batch: str | None = Field(None, description="a batch name to group jobs.")
+    batch: str | None = Field(
+        None, max_length=256, description="a batch name to group jobs, at most 256 characters."
+    )
 
-    @field_validator("name")
+    @field_validator("name", "priority", "source", "destination")
     @classmethod
-    def _name(cls, name: str) -> str:
-        if not 1 <= len(name) <= 256 or not name.strip():
-            raise Invalid(f"name must be 1 to 256 characters, not only blanks, got {name!r:.80}")
-        return name
-
-    @field_validator("batch")
-    @classmethod
-    def _batch(cls, batch: str | None) -> str | None:
-        if batch is not None and len(batch) > 256:
-            raise Invalid(f"batch must be text of at most 256 characters, got {batch!r:.80}")
-        return batch or None
-
-    @field_validator("priority")
-    @classmethod
-    def _priority(cls, priority: int) -> int:
-        if not 1 <= priority <= 10:
-            raise Invalid(f"priority must be an integer from 1 to 10, got {priority!r}")
-        return priority
+    def _bounds(cls, value: Any, info: ValidationInfo) -> Any:
+        field = info.field_name or ""
+        if field == "name" and not (len(value) <= 256 and value.strip()):
+            raise Invalid(f"name must be 1 to 256 characters, not only blanks, got {value!r:.80}")
+        if field == "priority" and not 1 <= value <= 10:
+            raise Invalid(f"priority must be an integer from 1 to 10, got {value!r}")
+        keys, hint = _NEEDS.get(field, ((), None))
+        if missing := [k for k in keys if not value.get(k)]:
+            raise Invalid(f"{field} is missing {', '.join(missing)}", hint=hint)
+        return value
 
     @field_validator("services")
     @classmethod
@@ -191,38 +178,11 @@ class WasabiSubmitRequest(SubmitRequest):
                 raise Invalid(f'service {key!r} takes "" or {{"config": {{...}}}}, got {config!r:.80}')
         return chosen
 
-    @field_validator("source")
-    @classmethod
-    def _source(cls, source: dict[str, Any]) -> dict[str, Any]:
-        if missing := [k for k in ("Bucket", "ObjectKey") if not source.get(k)]:
-            hint = "Give source as {Bucket, ObjectKey} (Endpoint and Region optional)"
-            raise Invalid(f"source is missing {', '.join(missing)}", hint=hint)
-        return source
-
-    @field_validator("destination")
-    @classmethod
-    def _destination(cls, destination: dict[str, Any]) -> dict[str, Any]:
-        if missing := [k for k in ("Bucket", "Region") if not destination.get(k)]:
-            raise Invalid(
-                f"destination is missing {', '.join(missing)}", hint="Give destination as {Bucket, Region}"
-            )
-        return destination
-
     def call(self) -> Call:
-        body = {
-            "Name": self.name,
-            "Priority": self.priority,
-            "Services": self.services,
-            "Source": self.source,
-            "Destination": self.destination,
-        }
-        return Call(
-            "submit_job",
-            "POST",
-            JOBS,
-            WasabiSubmitResponse,
-            json={**body, "Batch": self.batch} if self.batch else body,
-        )
+        body = {"Name": self.name, "Priority": self.priority, "Services": self.services, "Batch": self.batch}
+        body |= {"Source": self.source, "Destination": self.destination}
+        json = {key: value for key, value in body.items() if value is not None}  # no batch: none sent
+        return Call("submit_job", "POST", "/jobs", WasabiSubmitResponse, json=json)
 
     def job_ref(self, response: WasabiSubmitResponse) -> str:
         return response.Job.Id
@@ -234,50 +194,27 @@ def wasabi_job_status(
     *,
     endpoint_url: str | None = None,
 ) -> JobStatus:
-    """The job as a `JobStatus`; a completed job with its ``/metadata`` lists the one output, ``metadata``.
+    """The job as a `JobStatus`; completed, with its ``/metadata``, it lists that one output (W6, W8).
 
-    Its region is the metadata's destination region, else the job's. Wasabi documents no error text
-    on a job: ``error`` is set only from an undocumented ``Error`` string. ``Source`` keys are redacted.
+    Wasabi documents no error text on a job: ``error`` comes only from an undocumented ``Error``.
     """
     if metadata is not None and metadata.Id != job.Id:
         raise ValueError(f"metadata is for job {metadata.Id!r}, not {job.Id!r}")
-    full = job if isinstance(job, WasabiJob) else None
-    state = normalize_state(job.Status, WASABI_STATUS_MAP)
-    outputs = []
-    if state is JobState.SUCCEEDED and metadata is not None:
-        regions = [
-            d.Region for d in (metadata.Destination, full.Destination if full else None) if d is not None
-        ]
-        location = metadata.to_s3_object(
-            region=next((r for r in regions if r), None), endpoint_url=endpoint_url
-        )
-        outputs.append(
-            JobOutput(name="metadata", format="json", media_type=media_type_for("json"), location=location)
-        )
-    error = (job.model_extra or {}).get("Error")
-    return JobStatus(
-        service=Service.WASABI_AIR,
-        job_id=job.Id,
-        state=state,
-        raw_status=job.Status,
-        error=error if isinstance(error, str) and error else None,
-        outputs=outputs,
-        created_at=full.Created if full else None,
-        completed_at=full.Completed if full else None,
-        raw=redact_secrets(job.model_dump(mode="json", exclude_unset=True)),
+    region = destination.Region if (destination := getattr(job, "Destination", None)) else None
+    return WASABI_AIR.status_of(
+        job,
+        lambda: [_metadata_output(metadata, region, endpoint_url)] if metadata else [],
+        created_at=getattr(job, "Created", None),
+        completed_at=getattr(job, "Completed", None),
     )
 
 
-def outputs_endpoint(job: WasabiJob, options: Mapping[str, Any]) -> str | None:
-    """The S3 endpoint of the job's outputs: the connection's ``s3_endpoint_url``, else the
-    destination region's ``https://s3.<region>.wasabisys.com``."""
-    region = job.Destination.Region if job.Destination is not None else None
-    default = f"https://s3.{region}.wasabisys.com" if region else None
-    return options.get("s3_endpoint_url") or default
+def _metadata_output(metadata: WasabiMetadata, region: str | None, endpoint_url: str | None) -> JobOutput:
+    return output("metadata", "json", metadata.to_s3_object(region=region, endpoint_url=endpoint_url))
 
 
-def _job_status(job: WasabiJob, options: Mapping[str, Any]) -> JobStatus:
-    return wasabi_job_status(job, endpoint_url=outputs_endpoint(job, options))
+def _status(job: WasabiJob | WasabiJobStatusResponse, *_: Any) -> JobStatus:
+    return wasabi_job_status(job)
 
 
 def _metadata_needed(job: JobStatus) -> bool:
@@ -288,15 +225,16 @@ def _metadata_needed(job: JobStatus) -> bool:
 def _metadata_outputs(
     job: JobStatus, metadata: WasabiMetadata, options: Mapping[str, Any]
 ) -> list[JobOutput]:
-    """The one output; its S3 endpoint from the destination region of the metadata, else of the job."""
-    destination = metadata.Destination or job.raw.get("Destination")
-    try:
-        known = WasabiJob.model_validate(
-            {"Id": job.job_id, "Status": job.raw_status, "Destination": destination}
-        )
-    except ValueError:
-        known = WasabiJob(Id=job.job_id, Status=job.raw_status)
-    return wasabi_job_status(known, metadata, endpoint_url=outputs_endpoint(known, options)).outputs
+    """W8: in the metadata's destination region, else the job's, read at the connection's
+    ``s3_endpoint_url``, else at that region's ``https://s3.<region>.wasabisys.com``."""
+    if metadata.Id != job.job_id:
+        raise ValueError(f"metadata is for job {metadata.Id!r}, not {job.job_id!r}")
+    known = job.raw.get("Destination")
+    region = (metadata.Destination.Region if metadata.Destination else None) or (
+        known.get("Region") if isinstance(known, dict) else None
+    )
+    endpoint = options.get("s3_endpoint_url") or (f"https://s3.{region}.wasabisys.com" if region else None)
+    return [_metadata_output(metadata, region, endpoint)]
 
 
 WASABI_AIR = ServiceSpec(
@@ -328,13 +266,13 @@ WASABI_AIR = ServiceSpec(
             "https://s3.us-west-1.wasabisys.com",
         ),
     ),
-    job=JobRead(JOB, WasabiJob, lambda job, options, _: _job_status(job, options)),
-    poll=JobRead(JOB_STATUS, WasabiJobStatusResponse, lambda job, *_: wasabi_job_status(job)),  # no outputs
-    outputs_read=OutputsRead(JOB_METADATA, WasabiMetadata, _metadata_needed, _metadata_outputs),
+    job=JobRead("/jobs/{id}", WasabiJob, _status),
+    poll=JobRead("/jobs/{id}/status", WasabiJobStatusResponse, _status),
+    outputs_read=OutputsRead("/jobs/{id}/metadata", WasabiMetadata, _metadata_needed, _metadata_outputs),
     listing=Listing(
-        JOBS,
+        "/jobs",
         page=WasabiJobList,
-        status=_job_status,
+        status=_status,
         records="Records",
         size="pageSize",
         cursor="pageNumber",

@@ -8,7 +8,7 @@ connection's ``output_storage`` does (Daily's storage, read through access links
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Generic, Literal, TypeVar, get_args
 
@@ -85,8 +85,7 @@ class DailyFiles(ApiModel, Generic[F]):
         return [("transcript", f) for f in self.transcription] + [(n, f) for n, f in singles if f is not None]
 
 
-class DailyOutput(DailyFiles[DailyOutputFile]):
-    pass
+DailyOutput = DailyFiles[DailyOutputFile]
 
 
 class DailyInput(ApiModel):
@@ -179,30 +178,21 @@ _KEY_HINT = (
 )
 
 
-def _braced(names: Sequence[str]) -> str:
-    return ", ".join(f"{{{name}}}" for name in names)
-
-
 def check_key_template(template: str, use_replacement: bool | None) -> bool:
     """Check an ``s3KeyTemplate`` as Daily's reference says (D4); return ``useReplacement`` (None: on
     when it has placeholders; refused with False, as Daily would keep braces a key may not hold)."""
     names, rest = _PLACEHOLDER.findall(template), _PLACEHOLDER.sub("", template)
-    unknown = sorted({name for name in names if name not in KEY_PLACEHOLDERS})
-    problem = None
-    if not template:
-        problem = "must not be empty"
-    elif len(template) > 1024:
-        problem = f"is {len(template)} characters long; the limit is 1024"
-    elif unknown:
-        problem = (
-            f"uses unknown placeholder(s) {_braced(unknown)}; Daily replaces only {_braced(KEY_PLACEHOLDERS)}"
-        )
-    elif not _KEY_CHARS.fullmatch(rest):
-        problem = (
-            f"contains characters Daily does not allow: {''.join(sorted(set(_KEY_CHARS.sub('', rest))))!r}"
-        )
-    elif names and use_replacement is False:
-        problem = "has placeholders but use_replacement is False; set it True or drop them"
+    unknown = ", ".join(f"{{{n}}}" for n in sorted(set(names) - set(KEY_PLACEHOLDERS)))
+    known = ", ".join(f"{{{n}}}" for n in KEY_PLACEHOLDERS)
+    bad, off = "".join(sorted(set(_KEY_CHARS.sub("", rest)))), use_replacement is False
+    checks = {
+        "must not be empty": not template,
+        f"is {len(template)} characters long; the limit is 1024": len(template) > 1024,
+        f"uses unknown placeholder(s) {unknown}; Daily replaces only {known}": unknown,
+        f"contains characters Daily does not allow: {bad!r}": bad,
+        "has placeholders but use_replacement is False; set it True or drop them": names and off,
+    }
+    problem = next((text for text, wrong in checks.items() if wrong), None)
     if problem:
         raise Invalid(f"s3_key_template {problem}", hint=_KEY_HINT)
     return bool(names) if use_replacement is None else use_replacement

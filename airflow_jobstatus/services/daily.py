@@ -48,8 +48,6 @@ DAILY_STATUS_MAP: Mapping[str, JobState] = MappingProxyType(
         error=JobState.FAILED,
     )
 )
-#: Where a domain keeps outputs: Daily's storage (the default) or its ``batch_processor_bucket``.
-DailyStorage = Literal["customer", "daily"]
 F = TypeVar("F")
 
 
@@ -135,7 +133,7 @@ class DailyAccessLinks(DailyFiles[DailyAccessLink]):
         )
 
 
-def daily_job_status(job: DailyJob, *, storage: DailyStorage = "daily") -> JobStatus:
+def daily_job_status(job: DailyJob, *, storage: Literal["customer", "daily"] = "daily") -> JobStatus:
     """A Daily job as a `JobStatus`; once ``finished``, its outputs as the domain's ``storage`` keeps
     them: ``"daily"`` `DownloadLink`s (resolved through the access links), ``"customer"`` `S3Object`s
     (keys verbatim; a file without ``s3Config`` stays a link). Both keep the ``s3Config`` (D10)."""

@@ -517,6 +517,13 @@ class JobServiceHook(BaseHook):
         """Async twin of `delete_job`."""
         await self.arun(self._delete(self._check_job_id(job_id)))
 
+    def ensure_webhook(self, base_url: str | None = None, *, replace: bool = False) -> dict[str, str]:
+        """Create, or check and fix, the account's webhook feeding push completion, where the
+        description has a `WebhookRegistration` (`airflow_jobstatus.push.registration`)."""
+        from airflow_jobstatus.push.registration import ensure_webhook
+
+        return ensure_webhook(self, base_url, replace=replace)
+
     def _test_connection(self) -> Plan[str]:
         """One record of the description's list endpoint: the credentials are accepted."""
         listing, read = self.spec.listing, self.spec.job

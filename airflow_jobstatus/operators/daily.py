@@ -8,11 +8,8 @@ from airflow_jobstatus.services.daily import DAILY
 
 
 class DailySubmitJobOperator(JobSubmitOperator):
-    """Submit a Daily batch-processor job (``POST /batch-processor``) and, by default, wait for it.
-
-    See `JobSubmitOperator` for waiting, retries (a retry resumes the recorded job) and what it returns.
-    Its submission parameters are the fields of `DailySubmitRequest` (below); Daily can delete a job
-    (``delete_on_kill``).
+    """Submit a Daily batch-processor job (``POST /batch-processor``) and, by default, wait for it (see
+    `JobSubmitOperator`); Daily can delete a job (``delete_on_kill``). The fields of `DailySubmitRequest`:
     """
 
     spec = DAILY

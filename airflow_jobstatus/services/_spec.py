@@ -424,6 +424,33 @@ class TokenInUrl:
 
 
 @dataclass(frozen=True)
+class WebhookRegistration:
+    """A webhook set up once per account through the service's own API (Daily's ``/webhooks``),
+    created or fixed by ``hook.ensure_webhook()`` (`airflow_jobstatus.push.registration`)."""
+
+    path: str
+    """Lists the account's webhooks (``GET``: a list, or ``{list_field: [...]}``) and creates one (``POST``)."""
+    item_path: str
+    """Updates one (``POST``); ``{id}`` is its ``id_field``."""
+    events: tuple[str, ...]
+    """The event types subscribed, in the order the service shows them."""
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+    """Fields sent with every create and update (Daily's ``retryType``)."""
+    id_field: str = "uuid"
+    url_field: str = "url"
+    secret_field: str = "hmac"
+    """Carries the connection's secret (the scheme's ``extra``): the service signs with it."""
+    events_field: str = "eventTypes"
+    state_field: str = "state"
+    active: str = "ACTIVE"
+    list_field: str = "data"
+    account: str = "account"
+    """What owns the webhooks (Daily: a domain), for messages."""
+    one_per_account: bool = False
+    """The account has one webhook: it is updated, never a second one created."""
+
+
+@dataclass(frozen=True)
 class WebhookSpec:
     """A service's completion webhook, as push completion's receiver and operators use it.
 
@@ -443,6 +470,8 @@ class WebhookSpec:
     """When set, only bodies whose ``type_field`` is one of these are hints; other events (and the
     service's unsigned verification call) are answered 200 and wake nothing."""
     type_field: str = "type"
+    registration: WebhookRegistration | None = None
+    """Set up once per account through the service's API (None: nothing to set up there)."""
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,10 @@ from airflow_jobstatus.services.deepaffects import DEEPAFFECTS
 
 
 class DeepAffectsHook(JobServiceHook):
-    """DeepAffects async ASR and diarization: submit (a `DeepAffectsSubmitRequest` or its fields;
-    ``webhook`` is required when sending), and the transaction status, whose result is inline.
+    """DeepAffects async ASR and diarization: submit (``webhook`` required when sending) and the
+    transaction status, whose result is inline.
 
     :param deepaffects_conn_id: a ``deepaffects`` connection (password = API key).
     """
 
     spec = DEEPAFFECTS
-    conn_name_attr = "deepaffects_conn_id"
-    default_conn_name = DEEPAFFECTS.default_conn_id
-    conn_type = DEEPAFFECTS.conn_type
-    hook_name = DEEPAFFECTS.display_name

@@ -69,6 +69,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_jobstatus.exceptions import InvalidParameterError, JobStatusError, NotFoundError
 from airflow_jobstatus.models import JobState, JobStatus
 from airflow_jobstatus.models.common import DEFAULT_MAX_XCOM_BYTES
+from airflow_jobstatus.push.submit import fill_push_webhook
 from airflow_jobstatus.services import SubmitRequest
 from airflow_jobstatus.shared.budget import wait_for_budget_until
 from airflow_jobstatus.shared.concurrency import JOB_HOLD, free_slot, submit_in_slot
@@ -381,8 +382,33 @@ class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
         }
 
     def _send(self, submit_kwargs: dict[str, Any], context: Context) -> str:
-        """Submit the job; return its id."""
+        """Submit the job (its request completed for sending, `_completed`); return its id."""
+        if isinstance(request := submit_kwargs.get("request"), SubmitRequest):
+            submit_kwargs = {**submit_kwargs, "request": self._completed(request)}
         return str(cast(Any, self.hook).submit_job(**submit_kwargs))
+
+    def _completed(self, request: SubmitRequest) -> SubmitRequest:
+        """``request`` with the push webhook in the description's `WebhookSpec.submit_field` (unless
+        given), its `required_at_send` fields checked, and new values of its `set_at_send` fields."""
+        request = fill_push_webhook(request, self.spec, self.hook)
+        webhook = self.spec.webhook
+        for name, hint in request.required_at_send.items():
+            if getattr(request, name) is None:
+                push = (
+                    f"; or configure push completion ([jobstatus] webhook_base_url and the connection's "
+                    f"{webhook.scheme.extra}; README 'Push completion')"
+                    if webhook is not None and name == webhook.submit_field
+                    else ""
+                )
+                raise InvalidSubmissionError(
+                    f"{name} is required to send a {self.spec.display_name} job: {hint}{push}"
+                )
+        fresh = {name: new() for name, new in request.set_at_send.items()}
+        for name, value in fresh.items():
+            # logged before the request: a job whose id never reached the task state store can be found
+            self.log.info("Submitting %s %s %s", self.spec.display_name, name, value)
+        # not validated again: a push URL is this provider's own, and its token stays out of errors
+        return request.model_copy(update=fresh)
 
     def _delete(self, job_id: str) -> None:
         """Delete the job at the service (only where the description has ``can_delete_jobs``)."""

@@ -87,8 +87,8 @@ class SubmitRequest(pydantic.BaseModel):
 
     positional: ClassVar[str | None] = None
     """The field a hook's ``submit_job`` also takes as its first positional argument."""
-    set_at_send: ClassVar[frozenset[str]] = frozenset()
-    """Fields the operator fills in itself when it sends the job: not operator parameters."""
+    set_at_send: ClassVar[Mapping[str, Callable[[], Any]]] = types.MappingProxyType({})
+    """Fields the operator fills in itself when it sends the job (not operator parameters) -> a new value."""
     required_at_send: ClassVar[Mapping[str, str]] = types.MappingProxyType({})
     """Fields that may be unset while the request is checked but not when it is sent -> the fix."""
 

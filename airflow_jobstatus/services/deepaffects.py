@@ -9,6 +9,7 @@ pointing there inside ``JobStatus.raw``.
 from __future__ import annotations
 
 import base64
+import uuid
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -17,17 +18,7 @@ from pydantic import Field, field_validator, model_validator
 
 from airflow_jobstatus.http.auth import CredentialQuery
 from airflow_jobstatus.http.call import Call
-from airflow_jobstatus.models.common import (
-    ApiModel,
-    InlineDocument,
-    JobOutput,
-    JobState,
-    JobStatus,
-    Service,
-    media_type_for,
-    normalize_state,
-    redact_secrets,
-)
+from airflow_jobstatus.models.common import ApiModel, InlineDocument, JobState, JobStatus
 from airflow_jobstatus.services._spec import (
     ErrorBody,
     ExtraField,
@@ -40,6 +31,7 @@ from airflow_jobstatus.services._spec import (
     WebhookBody,
     WebhookId,
     WebhookSpec,
+    output,
 )
 
 SUBMIT_PATHS: Mapping[str, str] = MappingProxyType(
@@ -72,100 +64,83 @@ WEBHOOK_HINT = (
 
 
 class DeepAffectsWord(ApiModel):
-    """One recognized word. Times are seconds; the service sends ``1`` and ``2.6`` alike."""
-
     word: str
-    start: float
+    start: float  # seconds; the service sends 1 and 2.6 alike
     end: float
     confidence: float | None = None
     speaker_id: str | None = None
 
 
 class DeepAffectsAsrResult(ApiModel):
-    """The ASR result (``/audio/generic/api/v1/async/asr``)."""
-
     num_speakers: int | None = None
     transcript: str
     confidence: float | None = None
-    words: list[DeepAffectsWord] = Field(default_factory=list)
+    words: list[DeepAffectsWord] = []
 
 
 class DeepAffectsDiarizeSegment(ApiModel):
-    """One speaker turn. The type of ``speaker_id`` is undocumented here, so both forms are accepted."""
-
-    speaker_id: str | int
+    speaker_id: str | int  # its type is undocumented
     start: float
     end: float
 
 
 class DeepAffectsDiarizeResult(ApiModel):
-    """The diarization result (``/audio/generic/api/v2/async/diarize``)."""
-
     num_speakers: int | None = None
-    segments: list[DeepAffectsDiarizeSegment] = Field(default_factory=list)
+    segments: list[DeepAffectsDiarizeSegment] = []
 
 
 class DeepAffectsEnvelope(ApiModel):
-    """``response`` of a status response: the request id and the API-specific result.
-
-    ``response`` stays a plain object, its shape depends on the API called (parse it with
-    `DeepAffectsAsrResult` or `DeepAffectsDiarizeResult`). A string is accepted too: what a failed
-    job carries there is undocumented, and a bare message must not make the poll itself fail.
-    """
+    """The request id and the API's result; a string too (a failed job's is undocumented)."""
 
     request_id: str | None = None
     response: dict[str, Any] | str | None = None
 
 
 class DeepAffectsStatusResponse(ApiModel):
-    """``GET .../async/status``: ``{"status", "response": {"request_id", "response"}}``."""
+    """``GET .../async/status``: ``{"status", "response": {"request_id", "response"}}`` (A6)."""
 
     status: str | None = None
     response: DeepAffectsEnvelope | None = None
 
     @property
+    def request_id(self) -> str | None:
+        """The echoed request id (may be missing while the job runs)."""
+        return self.response.request_id if self.response is not None else None
+
+    @property
     def result(self) -> dict[str, Any] | None:
         """The inline result object, when there is one."""
-        if self.response is not None and isinstance(self.response.response, dict):
-            return self.response.response
-        return None
+        return self.response.response if self.response and isinstance(self.response.response, dict) else None
 
     def asr_result(self) -> DeepAffectsAsrResult:
-        """The result parsed as an ASR result; ``ValueError`` when there is none."""
-        if self.result is None:
-            raise ValueError("the status response carries no result")
-        return DeepAffectsAsrResult.model_validate(self.result)
+        return DeepAffectsAsrResult.model_validate(self._result())
 
     def diarize_result(self) -> DeepAffectsDiarizeResult:
-        """The result parsed as a diarization result; ``ValueError`` when there is none."""
+        return DeepAffectsDiarizeResult.model_validate(self._result())
+
+    def _result(self) -> dict[str, Any]:
         if self.result is None:
             raise ValueError("the status response carries no result")
-        return DeepAffectsDiarizeResult.model_validate(self.result)
+        return self.result
 
 
 class DeepAffectsSubmitResponse(ApiModel):
-    """``202`` from an async endpoint: the request id to poll with and the API name."""
-
     request_id: str
     api: str | None = None
 
 
 class DeepAffectsFaultDetail(ApiModel):
-    """``fault.detail``: the machine-readable code, e.g. ``oauth.v2.InvalidApiKey``."""
-
-    errorcode: str | None = None
+    errorcode: str | None = None  # e.g. oauth.v2.InvalidApiKey
 
 
 class DeepAffectsFaultBody(ApiModel):
-    """``fault``: the message and its detail."""
-
     faultstring: str
     detail: DeepAffectsFaultDetail | None = None
 
 
 class DeepAffectsError(ErrorBody):
-    """The gateway's ``{"fault": {"faultstring", "detail": {"errorcode"}}}`` (e.g. a 401) or the API's
-    ``{"type", "message"}`` (A7); the ``type`` decides the handling (`handled_as`)."""
+    """The gateway's ``{"fault": {"faultstring", "detail": {"errorcode"}}}`` or the API's ``{"type",
+    "message"}`` (A7), whose ``type`` decides the handling."""
 
     handled_as: ClassVar[Mapping[str, int]] = ERROR_TYPES
 
@@ -174,9 +149,9 @@ class DeepAffectsError(ErrorBody):
     text: str | None = Field(None, alias="message")
 
     def message(self) -> str:
-        if self.fault is not None:
-            code = self.fault.detail.errorcode if self.fault.detail is not None else None
-            return f"{self.fault.faultstring} ({code})" if code else self.fault.faultstring
+        if (fault := self.fault) is not None:
+            code = fault.detail.errorcode if fault.detail is not None else None
+            return f"{fault.faultstring} ({code})" if code else fault.faultstring
         return ": ".join(p for p in (self.type, self.text) if p)
 
 
@@ -184,65 +159,42 @@ _MESSAGE_KEYS = ("error", "message", "errorMessage", "error_message", "detail", 
 
 
 def _find_message(value: Any) -> str | None:
-    """The first non-empty message-like string in a failed job's payload (shape undocumented)."""
+    """The first non-empty message-like string in a failed job's payload (its shape is undocumented)."""
     if isinstance(value, str):
         return value or None
-    if isinstance(value, Mapping):
-        for key in _MESSAGE_KEYS:
-            found = value.get(key)
-            if isinstance(found, str) and found:
-                return found
-            if isinstance(found, Mapping) and (nested := _find_message(found)):
-                return nested
+    for key in _MESSAGE_KEYS if isinstance(value, Mapping) else ():
+        if isinstance(found := value.get(key), str | Mapping) and (message := _find_message(found)):
+            return message
     return None
 
 
 def deepaffects_job_status(resp: DeepAffectsStatusResponse, request_id: str) -> JobStatus:
-    """Translate a DeepAffects status response into a `JobStatus` for ``request_id``.
+    """The status of ``request_id`` (the response may omit it); another echoed id is a ``ValueError``.
 
-    The status response may omit the request id while the job runs, so the caller passes the one it
-    submitted; a different id echoed back is a ``ValueError`` (someone else's result). A
-    ``Completed`` response with a result object has one output, ``result`` (json), an
-    `InlineDocument` at `DEEPAFFECTS_RESULT_POINTER`. On ``Failed`` the error is the first message
-    found in the response (its shape is undocumented), else ``None``.
+    Completed with a result: one output, ``result`` (json) at `DEEPAFFECTS_RESULT_POINTER`, kept
+    verbatim in ``raw`` (redaction is for the envelope). Failed: the first message found is the error.
     """
     if not request_id:
         raise ValueError("request_id must not be empty")
-    echoed = resp.response.request_id if resp.response is not None else None
-    if echoed and echoed != request_id:
-        raise ValueError(f"status response is for request {echoed!r}, not {request_id!r}")
-    state = normalize_state(resp.status, DEEPAFFECTS_STATUS_MAP)
-    outputs: list[JobOutput] = []
-    if state is JobState.SUCCEEDED and resp.result is not None:
-        location = InlineDocument(pointer=DEEPAFFECTS_RESULT_POINTER)
-        outputs.append(
-            JobOutput(name="result", format="json", media_type=media_type_for("json"), location=location)
-        )
-    error = None
-    if state is JobState.FAILED:
-        error = _find_message(resp.response.response if resp.response is not None else None)
-        error = error or _find_message(resp.model_extra or {})
-    dumped = resp.model_dump(mode="json", exclude_unset=True, by_alias=True)
-    raw = redact_secrets(dumped)
-    if outputs:
-        # The result is the job's output: keep it verbatim (redaction is for the envelope only).
-        raw["response"]["response"] = dumped["response"]["response"]
-    return JobStatus(
-        service=Service.DEEPAFFECTS,
-        job_id=request_id,
-        state=state,
-        raw_status=resp.status,
-        error=error,
-        outputs=outputs,
-        raw=raw,
-    )
+    if resp.request_id and resp.request_id != request_id:
+        raise ValueError(f"status response is for request {resp.request_id!r}, not {request_id!r}")
+    result = [output("result", "json", InlineDocument(pointer=DEEPAFFECTS_RESULT_POINTER))]
+    status = DEEPAFFECTS.status_of(resp, lambda: result if resp.result is not None else [], job_id=request_id)
+    if status.state is JobState.FAILED:
+        inner = resp.response.response if resp.response is not None else None
+        return status.model_copy(update={"error": _find_message(inner) or _find_message(resp.model_extra)})
+    if not status.outputs:
+        return status
+    verbatim = resp.model_dump(mode="json", include={"response": {"response"}})["response"]
+    return status.model_copy(update={"raw": status.raw | {"response": status.raw["response"] | verbatim}})
 
 
 class DeepAffectsSubmitRequest(SubmitRequest):
     """``POST /audio/generic/api/{v1/async/asr,v2/async/diarize}?webhook=&request_id=`` (A1-A5, A11)."""
 
     positional = "api"
-    set_at_send = frozenset({"request_id"})
+    # A11 does not say that a resent request_id returns the same job: the operator sends a new one each time
+    set_at_send = MappingProxyType({"request_id": lambda: str(uuid.uuid4())})
     required_at_send = MappingProxyType({"webhook": WEBHOOK_HINT})  # A2: push completion may fill it in
 
     api: str = Field(description="``asr`` (speech to text) or ``diarize`` (who spoke when).")
@@ -288,22 +240,13 @@ class DeepAffectsSubmitRequest(SubmitRequest):
         "returns the same job, so it never de-duplicates a submission. The operator sends a new one each time.",
     )
 
-    @field_validator("url", "content", "audio_type", "webhook", "source", "request_id", mode="before")
+    @field_validator("content", "speaker_ids", mode="before")
     @classmethod
-    def _empty_is_none(cls, value: Any) -> Any:
-        return None if value == "" else value
-
-    @field_validator("content", mode="before")
-    @classmethod
-    def _encoded(cls, content: Any) -> Any:
-        return (
-            base64.b64encode(content).decode("ascii") if isinstance(content, bytes | bytearray) else content
-        )
-
-    @field_validator("speaker_ids", mode="before")
-    @classmethod
-    def _listed(cls, ids: Any) -> Any:
-        return list(ids) if isinstance(ids, tuple) else ids
+    def _plain(cls, value: Any) -> Any:
+        """Audio bytes are base64-encoded, a tuple of speaker ids is a list."""
+        if isinstance(value, bytes | bytearray):
+            return base64.b64encode(value).decode("ascii")
+        return list(value) if isinstance(value, tuple) else value
 
     @field_validator("api")
     @classmethod
@@ -323,11 +266,11 @@ class DeepAffectsSubmitRequest(SubmitRequest):
 
     @model_validator(mode="after")
     def _rules(self) -> DeepAffectsSubmitRequest:
-        diarize = self.api == "diarize"
+        diarize, speakers = self.api == "diarize", self.speaker_count
         if (self.url is None) == (self.content is None):
             raise Invalid(
                 "exactly one of url or content (base64 audio) is needed",
-                hint="Pass url= for audio the service can download, or content= with base64-encoded audio",
+                "Pass url= for audio the service can download, or content= with base64-encoded audio",
             )
         if self.sample_rate <= 0:
             raise Invalid(f"sample_rate must be a positive integer (Hz), got {self.sample_rate!r}")
@@ -337,15 +280,13 @@ class DeepAffectsSubmitRequest(SubmitRequest):
             raise Invalid(
                 f"audio_type for {self.api} must be one of {', '.join(AUDIO_TYPES)}, got {self.audio_type!r:.80}"
             )
-        if self.speaker_count is not None and not diarize:
+        if speakers is not None and not diarize:
             raise Invalid(
                 "speaker_count is a diarize parameter; the asr API takes no speaker count",
-                hint="Drop speaker_count=, or pass enable_speaker_diarization=True to tag words by speaker",
+                "Drop speaker_count=, or pass enable_speaker_diarization=True to tag words by speaker",
             )
-        if self.speaker_count is not None and self.speaker_count < 1 and self.speaker_count != -1:
-            raise Invalid(
-                f"speaker_count must be a positive integer or -1 (unknown), got {self.speaker_count!r}"
-            )
+        if speakers is not None and speakers < 1 and speakers != -1:
+            raise Invalid(f"speaker_count must be a positive integer or -1 (unknown), got {speakers!r}")
         if diarize and (self.enable_punctuation is not None or self.enable_speaker_diarization is not None):
             raise Invalid(
                 "enable_punctuation and enable_speaker_diarization are asr parameters, not diarize ones"
@@ -357,12 +298,10 @@ class DeepAffectsSubmitRequest(SubmitRequest):
         return self
 
     def call(self) -> Call:
-        body: dict[str, Any] = {
+        body = {
             "encoding": self.encoding,
             "sampleRate": self.sample_rate,
             "languageCode": self.language_code,
-        }
-        optional = {
             "url": self.url,
             "content": self.content,
             "speakers": self.speaker_count,  # the documented name (A3), -1 = unknown
@@ -373,16 +312,17 @@ class DeepAffectsSubmitRequest(SubmitRequest):
             "doVad": self.do_vad,
             "speakerIds": self.speaker_ids,
         }
-        body.update({k: v for k, v in optional.items() if v is not None})
+        params = {"webhook": self.webhook, "request_id": self.request_id}
+        # A11 does not promise that a resent request_id returns the same job: a POST that may have
+        # been processed is never resent, request_id or not
+        json = {k: v for k, v in body.items() if v is not None}
         return Call(
             "submit_job",
             "POST",
             SUBMIT_PATHS[self.api],
             DeepAffectsSubmitResponse,
-            params={"webhook": self.webhook, "request_id": self.request_id},
-            json=body,
-            # A11 does not promise that a resent request_id returns the same job: a POST that may
-            # have been processed is never resent, request_id or not.
+            params=params,
+            json=json,
             idempotent=False,
         )
 
@@ -417,11 +357,6 @@ DEEPAFFECTS = ServiceSpec(
     hook_class="airflow_jobstatus.hooks.deepaffects.DeepAffectsHook",
     default_host="https://proxy.api.deepaffects.com",
     fields={
-        "host": FormField(
-            "API base URL",
-            "https://proxy.api.deepaffects.com",
-            "Leave empty for DeepAffects' public API.",
-        ),
         "password": FormField(
             "API key",
             "DeepAffects apikey",
@@ -467,6 +402,7 @@ DEEPAFFECTS = ServiceSpec(
     ),
     connected="the API key was accepted",
     status_map=DEEPAFFECTS_STATUS_MAP,
+    id_field="request_id",
     submit_request=DeepAffectsSubmitRequest,
     auth=CredentialQuery("password", "apikey"),  # A10
     error_body=DeepAffectsError,

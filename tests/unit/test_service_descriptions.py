@@ -227,7 +227,7 @@ def test_deepaffects_operator_parameters_are_the_request_fields_but_request_id()
     from airflow_jobstatus.services.deepaffects import DeepAffectsSubmitRequest
 
     fields = tuple(DeepAffectsSubmitRequest.model_fields)
-    assert fields[-1] == "request_id" and DeepAffectsSubmitRequest.set_at_send == {"request_id"}
+    assert fields[-1] == "request_id" and set(DeepAffectsSubmitRequest.set_at_send) == {"request_id"}
     assert (
         DeepAffectsSubmitJobOperator.template_fields == fields[:-1]
     )  # the operator sends a new id each time

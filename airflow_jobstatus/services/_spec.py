@@ -553,6 +553,7 @@ class ServiceSpec:
         if "host" not in self.fields and self.default_host:
             help_ = f"Leave empty for {self.display_name}'s public API; set it to reach a proxy or the local emulator."
             set_("fields", {"host": FormField("API base URL", self.default_host, help_), **self.fields})
+        set_("extra_fields", (*_budget_fields(self), *self.extra_fields))
         if (listing := self.listing) is not None:
             set_("has_list_endpoint", True)
             states = listing.states or _states_page(listing.records, self.id_field, self.status_field)
@@ -587,6 +588,44 @@ class ServiceSpec:
     def make_hook(self, conn_id: str, **kwargs: Any) -> Any:
         """A hook of this service for the connection ``conn_id``."""
         return self.load_hook()(**{self.conn_id_kwarg: conn_id}, **kwargs)
+
+
+def _budget_fields(spec: ServiceSpec) -> tuple[ExtraField, ...]:
+    """The connection settings of the per-minute and per-day limits a service documents (its defaults)."""
+    given = {f.name for f in spec.extra_fields}
+    rpm, per_day, name = spec.default_max_rpm, spec.default_max_per_day, spec.display_name
+    fields = []
+    if rpm and "max_requests_per_minute" not in given:
+        rate = int(rpm) if float(rpm).is_integer() else rpm
+        help_ = f"{name} allows {rate} requests per minute. The client spaces this connection's requests to this rate."
+        fields.append(
+            ExtraField(
+                "max_requests_per_minute",
+                "Maximum requests per minute",
+                f"{help_} 0 means no per-minute limit. Default {rate}.",
+                "number",
+                rate,
+                str(rate),
+                minimum=0,
+            )
+        )
+    if per_day and "max_requests_per_day" not in given:
+        help_ = (
+            f"{name} caps an account at {per_day} requests per day. Once this process has sent that many "
+            "in 24 h, waits hold (they do not fail) until the budget refills; a submission fails."
+        )
+        fields.append(
+            ExtraField(
+                "max_requests_per_day",
+                "Maximum requests per day",
+                f"{help_} 0 means no budget. Default {per_day}.",
+                "integer",
+                per_day,
+                str(per_day),
+                minimum=0,
+            )
+        )
+    return tuple(fields)
 
 
 SHARED_EXTRA_FIELDS: tuple[ExtraField, ...] = (

@@ -1,9 +1,6 @@
-"""DeepAffects async API: submit to ``/audio/generic/api/...``, poll the transaction status.
-
-Contract: docs/contracts.md A1-A11 (seed 004, providers.md). The API key travels in the query
-string (``apikey``, A10), redacted from every URL printed. The result is inline (A9): a completed
-status carries it under ``response.response``, so the job's one output is an `InlineDocument`
-pointing there inside ``JobStatus.raw``.
+"""DeepAffects async API: submit to ``/audio/generic/api/...``, poll the transaction status (contracts
+A1-A11). The API key travels in the query string (``apikey``, A10), redacted from every URL printed. The
+result is inline (A9): the job's one output is an `InlineDocument` at ``response.response`` of ``raw``.
 """
 
 from __future__ import annotations
@@ -21,7 +18,6 @@ from airflow_jobstatus.http.call import Call
 from airflow_jobstatus.models.common import ApiModel, InlineDocument, JobState, JobStatus
 from airflow_jobstatus.services._spec import (
     ErrorBody,
-    ExtraField,
     FormField,
     Invalid,
     JobRead,
@@ -38,24 +34,16 @@ SUBMIT_PATHS: Mapping[str, str] = MappingProxyType(
     {"asr": "/audio/generic/api/v1/async/asr", "diarize": "/audio/generic/api/v2/async/diarize"}
 )
 STATUS_PATH = "/transaction/generic/api/v1/async/status"
-
 #: DeepAffects' documented statuses (A6; other casings match case-insensitively).
 DEEPAFFECTS_STATUS_MAP: Mapping[str, JobState] = MappingProxyType(
     {"Running": JobState.RUNNING, "Completed": JobState.SUCCEEDED, "Failed": JobState.FAILED}
 )
-#: Where the inline result sits in a status response (and so in ``JobStatus.raw``).
-DEEPAFFECTS_RESULT_POINTER = "/response/response"
-#: ``audioType`` values of both APIs (A5).
-AUDIO_TYPES = ("callcenter", "meeting", "earningscalls", "interview", "media-broadcast")
-#: Errors page, "Error types" (A7): the body's ``type`` decides, as this HTTP status would.
+DEEPAFFECTS_RESULT_POINTER = "/response/response"  # the inline result in a status response and `raw`
+AUDIO_TYPES = ("callcenter", "meeting", "earningscalls", "interview", "media-broadcast")  # A5
+#: "Error types" (A7): the body's ``type`` decides, as this HTTP status would (queued: "try again in a
+#: few minutes", so wait and retry; params_invalid is permanent, api_error transient).
 ERROR_TYPES: Mapping[str, int] = MappingProxyType(
-    {
-        "params_invalid": 400,  # permanent: fix the parameters
-        "unknown_route": 404,
-        "queued": 429,  # "try this request again in a few minutes": wait and retry
-        "rate_limit": 429,
-        "api_error": 503,  # transient
-    }
+    {"params_invalid": 400, "unknown_route": 404, "queued": 429, "rate_limit": 429, "api_error": 503}
 )
 WEBHOOK_HINT = (
     "Pass webhook= with the http(s) URL DeepAffects should POST the result to; "
@@ -90,7 +78,8 @@ class DeepAffectsDiarizeResult(ApiModel):
 
 
 class DeepAffectsEnvelope(ApiModel):
-    """The request id and the API's result; a string too (a failed job's is undocumented)."""
+    """The request id and the API's result (`DeepAffectsAsrResult`, `DeepAffectsDiarizeResult`); a
+    string is accepted too: what a failed job carries is undocumented, and it must not fail the poll."""
 
     request_id: str | None = None
     response: dict[str, Any] | str | None = None
@@ -104,24 +93,11 @@ class DeepAffectsStatusResponse(ApiModel):
 
     @property
     def request_id(self) -> str | None:
-        """The echoed request id (may be missing while the job runs)."""
         return self.response.request_id if self.response is not None else None
 
     @property
     def result(self) -> dict[str, Any] | None:
-        """The inline result object, when there is one."""
         return self.response.response if self.response and isinstance(self.response.response, dict) else None
-
-    def asr_result(self) -> DeepAffectsAsrResult:
-        return DeepAffectsAsrResult.model_validate(self._result())
-
-    def diarize_result(self) -> DeepAffectsDiarizeResult:
-        return DeepAffectsDiarizeResult.model_validate(self._result())
-
-    def _result(self) -> dict[str, Any]:
-        if self.result is None:
-            raise ValueError("the status response carries no result")
-        return self.result
 
 
 class DeepAffectsSubmitResponse(ApiModel):
@@ -143,7 +119,6 @@ class DeepAffectsError(ErrorBody):
     "message"}`` (A7), whose ``type`` decides the handling."""
 
     handled_as: ClassVar[Mapping[str, int]] = ERROR_TYPES
-
     fault: DeepAffectsFaultBody | None = None
     type: str | None = None
     text: str | None = Field(None, alias="message")
@@ -189,6 +164,11 @@ def deepaffects_job_status(resp: DeepAffectsStatusResponse, request_id: str) -> 
     return status.model_copy(update={"raw": status.raw | {"response": status.raw["response"] | verbatim}})
 
 
+def _body(alias: str, description: str, default: Any = None) -> Any:
+    """A field sent in the JSON body under the API's name."""
+    return Field(default, serialization_alias=alias, description=description)
+
+
 class DeepAffectsSubmitRequest(SubmitRequest):
     """``POST /audio/generic/api/{v1/async/asr,v2/async/diarize}?webhook=&request_id=`` (A1-A5, A11)."""
 
@@ -201,43 +181,36 @@ class DeepAffectsSubmitRequest(SubmitRequest):
     url: str | None = Field(None, description="an audio file URL the service downloads.")
     content: str | None = Field(
         None,
-        description="the audio itself, base64-encoded (bytes are encoded for you). Exactly one of "
-        "``url`` and ``content``.",
+        description="the audio, base64-encoded (bytes are encoded for you). Exactly one of url and content.",
     )
     encoding: str = Field(
         "wav", description="the audio encoding, e.g. ``wav``, ``mp3``, ``FLAC``. Default ``wav``."
     )
-    sample_rate: int = Field(16000, description="in Hz. Default 16000.")
-    language_code: str = Field("en-US", description="Default ``en-US``.")
-    speaker_count: int | None = Field(
-        None,
-        description="how many speakers, -1 for unknown (the service's default); ``diarize`` only, sent "
-        "as ``speakers``.",
+    sample_rate: int = _body("sampleRate", "in Hz. Default 16000.", 16000)
+    language_code: str = _body("languageCode", "Default ``en-US``.", "en-US")
+    speaker_count: int | None = _body(  # the documented name (A3)
+        "speakers", "how many speakers, -1 for unknown (the service's default); ``diarize`` only."
     )
-    audio_type: str | None = Field(None, description=f"one of {', '.join(f'``{t}``' for t in AUDIO_TYPES)}.")
-    enable_punctuation: bool | None = Field(None, description="``asr`` only.")
-    enable_speaker_diarization: bool | None = Field(
-        None, description="``asr`` only; the service's default is off."
+    audio_type: str | None = _body("audioType", f"one of {', '.join(f'``{t}``' for t in AUDIO_TYPES)}.")
+    enable_punctuation: bool | None = _body("enablePunctuation", "``asr`` only.")
+    enable_speaker_diarization: bool | None = _body(
+        "enableSpeakerDiarization", "``asr`` only; the service's default is off."
     )
     webhook: str | None = Field(
         None,
-        description="the http(s) URL DeepAffects POSTs the result to; the service refuses async requests "
-        "without one, so nothing is sent without it. The operator, when it is unset, passes the push-"
-        "completion receiver's URL if ``[jobstatus] webhook_base_url`` is configured and the connection "
-        'has a ``webhook_token`` (README "Push completion"); a value given here wins. The task still '
-        "polls for the result, so without push any URL you control will do.",
+        description="the http(s) URL DeepAffects POSTs the result to; nothing is sent without one. Unset, the "
+        "operator passes the push-completion receiver's URL where ``[jobstatus] webhook_base_url`` and the "
+        'connection\'s ``webhook_token`` are set (README "Push completion"). The task still polls, so any '
+        "URL you control will do.",
     )
     source: str | None = Field(
         None,
-        description="where the audio comes from (``webex``, ``zoom``, ``gotomeeting``, ``phone``), for a "
-        "model built for it.",
+        description="the audio's origin (``webex``, ``zoom``, ``gotomeeting``, ``phone``), for a model built for it.",
     )
-    do_vad: bool | None = Field(None, description="``diarize`` only: remove silence and noise segments.")
-    speaker_ids: list[str] | None = Field(None, description="``diarize`` only: speakers to identify.")
+    do_vad: bool | None = _body("doVad", "``diarize`` only: remove silence and noise segments.")
+    speaker_ids: list[str] | None = _body("speakerIds", "``diarize`` only: speakers to identify.")
     request_id: str | None = Field(
-        None,
-        description="sent as given (the docs show it as optional, A11); they do not say that resending one "
-        "returns the same job, so it never de-duplicates a submission. The operator sends a new one each time.",
+        None, description="sent as given (optional, A11); never de-duplicates a job."
     )
 
     @field_validator("content", "speaker_ids", mode="before")
@@ -248,25 +221,20 @@ class DeepAffectsSubmitRequest(SubmitRequest):
             return base64.b64encode(value).decode("ascii")
         return list(value) if isinstance(value, tuple) else value
 
-    @field_validator("api")
-    @classmethod
-    def _api(cls, api: str) -> str:
-        if api not in SUBMIT_PATHS:
-            raise Invalid(f"api must be one of {', '.join(SUBMIT_PATHS)}, got {api!r:.80}")
-        return api
-
-    @field_validator("webhook")
-    @classmethod
-    def _webhook(cls, webhook: str | None) -> str | None:
+    @model_validator(mode="after")
+    def _rules(self) -> DeepAffectsSubmitRequest:
+        diarize, speakers, ids, webhook = (
+            self.api == "diarize",
+            self.speaker_count,
+            self.speaker_ids,
+            self.webhook,
+        )
+        if self.api not in SUBMIT_PATHS:
+            raise Invalid(f"api must be one of {', '.join(SUBMIT_PATHS)}, got {self.api!r:.80}")
         if webhook is not None and not webhook.startswith(("https://", "http://")):  # A2
             raise Invalid(
                 f"webhook is required for DeepAffects async requests, got {webhook!r:.80}", WEBHOOK_HINT
             )
-        return webhook
-
-    @model_validator(mode="after")
-    def _rules(self) -> DeepAffectsSubmitRequest:
-        diarize, speakers = self.api == "diarize", self.speaker_count
         if (self.url is None) == (self.content is None):
             raise Invalid(
                 "exactly one of url or content (base64 audio) is needed",
@@ -291,38 +259,22 @@ class DeepAffectsSubmitRequest(SubmitRequest):
             raise Invalid(
                 "enable_punctuation and enable_speaker_diarization are asr parameters, not diarize ones"
             )
-        if not diarize and (self.do_vad is not None or self.speaker_ids is not None):
+        if not diarize and (self.do_vad is not None or ids is not None):
             raise Invalid("do_vad and speaker_ids are diarize parameters, not asr ones")
-        if self.speaker_ids is not None and not all(self.speaker_ids):
-            raise Invalid(f"speaker_ids must be a list of speaker id strings, got {self.speaker_ids!r:.80}")
+        if ids is not None and not all(ids):
+            raise Invalid(f"speaker_ids must be a list of speaker id strings, got {ids!r:.80}")
         return self
 
     def call(self) -> Call:
-        body = {
-            "encoding": self.encoding,
-            "sampleRate": self.sample_rate,
-            "languageCode": self.language_code,
-            "url": self.url,
-            "content": self.content,
-            "speakers": self.speaker_count,  # the documented name (A3), -1 = unknown
-            "audioType": self.audio_type,
-            "enablePunctuation": self.enable_punctuation,
-            "enableSpeakerDiarization": self.enable_speaker_diarization,
-            "source": self.source,
-            "doVad": self.do_vad,
-            "speakerIds": self.speaker_ids,
-        }
-        params = {"webhook": self.webhook, "request_id": self.request_id}
-        # A11 does not promise that a resent request_id returns the same job: a POST that may have
-        # been processed is never resent, request_id or not
-        json = {k: v for k, v in body.items() if v is not None}
+        # A11 does not promise that a resent request_id returns the same job: a POST that may have been
+        # processed is never resent, request_id or not
         return Call(
             "submit_job",
             "POST",
             SUBMIT_PATHS[self.api],
             DeepAffectsSubmitResponse,
-            params=params,
-            json=json,
+            params={"webhook": self.webhook, "request_id": self.request_id},
+            json=self.model_dump(by_alias=True, exclude_none=True, exclude={"api", "webhook", "request_id"}),
             idempotent=False,
         )
 
@@ -330,8 +282,9 @@ class DeepAffectsSubmitRequest(SubmitRequest):
         return response.request_id
 
 
-# Push completion (README "Push completion"): the whole result is posted, once per request (contracts H7).
 class DeepAffectsResult(WebhookBody):
+    """Push completion: the whole result is posted, once per request (contracts H7)."""
+
     request_id: WebhookId
 
     def job_id(self) -> str:
@@ -339,14 +292,6 @@ class DeepAffectsResult(WebhookBody):
 
     def kind(self) -> str:
         return "result"
-
-
-DEEPAFFECTS_WEBHOOK = WebhookSpec(
-    scheme=TokenInUrl(),
-    body=DeepAffectsResult,
-    max_body=16 * 1024 * 1024,  # the body carries the whole result
-    submit_field="webhook",
-)
 
 
 DEEPAFFECTS = ServiceSpec(
@@ -358,47 +303,23 @@ DEEPAFFECTS = ServiceSpec(
     default_host="https://proxy.api.deepaffects.com",
     fields={
         "password": FormField(
-            "API key",
-            "DeepAffects apikey",
-            "Sent as the 'apikey' query parameter (the service requires it); redacted from every log.",
-        ),
+            "API key", "DeepAffects apikey", "Sent as the 'apikey' query parameter; redacted from every log."
+        )
     },
     default_max_rps=10.0,
     docs_url="https://docs.deepaffects.com/",
-    extra_fields=(
-        # Concepts page, "Rate Limiting": 5 requests per minute to each API, 100 per day (contracts A8).
-        ExtraField(
-            "max_requests_per_minute",
-            "Maximum requests per minute",
-            "DeepAffects allows 5 requests per minute to each API (more on request to the vendor). The "
-            "client spaces this connection's requests to this rate. 0 means no per-minute limit. Default 5.",
-            "number",
-            5,
-            "5",
-            minimum=0,
-        ),
-        ExtraField(
-            "max_requests_per_day",
-            "Maximum requests per day",
-            "DeepAffects caps an account at 100 requests per day (more on request to the vendor). Once this "
-            "process has sent that many in 24 h, waits hold (they do not fail) until the budget refills; a "
-            "submission fails. 0 means no budget. Default 100.",
-            "integer",
-            100,
-            "100",
-            minimum=0,
-        ),
-    ),
+    # Concepts page, "Rate Limiting": 5 requests per minute to each API, 100 per day (contracts A8)
     default_max_rpm=5.0,
     default_max_per_day=100,
     # One job waited on for 24 h: at most 12 status requests, 12% of the default 100/day (README).
     default_poll_interval=7200.0,
     result_path=STATUS_PATH,
-    job=JobRead(  # the status response may omit the id while the job runs: the reference is passed on
+    # the status response may omit the id while the job runs: the reference is passed on
+    job=JobRead(
         STATUS_PATH,
         DeepAffectsStatusResponse,
-        lambda response, _, ref: deepaffects_job_status(response, ref),
-        params={"request_id": "{id}"},
+        lambda r, _, ref: deepaffects_job_status(r, ref),
+        {"request_id": "{id}"},
     ),
     connected="the API key was accepted",
     status_map=DEEPAFFECTS_STATUS_MAP,
@@ -406,5 +327,6 @@ DEEPAFFECTS = ServiceSpec(
     submit_request=DeepAffectsSubmitRequest,
     auth=CredentialQuery("password", "apikey"),  # A10
     error_body=DeepAffectsError,
-    webhook=DEEPAFFECTS_WEBHOOK,
+    # the body carries the whole result
+    webhook=WebhookSpec(TokenInUrl(), DeepAffectsResult, max_body=16 * 1024 * 1024, submit_field="webhook"),
 )

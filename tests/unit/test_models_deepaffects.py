@@ -107,7 +107,7 @@ def test_seed_example_completed() -> None:
 
 def test_seed_example_result_as_asr() -> None:
     resp = DeepAffectsStatusResponse.model_validate(_example())
-    asr = resp.asr_result()
+    asr = DeepAffectsAsrResult.model_validate(resp.result)
     assert asr.transcript == "Hi! Hello, this is Susan."
     assert asr.num_speakers == 2
     assert [w.word for w in asr.words] == ["Hi", "Hello", "this", "is", "Susan"]
@@ -152,9 +152,7 @@ def test_completed_without_result_has_no_outputs() -> None:
         {"status": "Completed", "response": {"request_id": "abc"}}
     )
     status = deepaffects_job_status(resp, "abc")
-    assert status.succeeded and status.outputs == []
-    with pytest.raises(ValueError):
-        resp.asr_result()
+    assert status.succeeded and status.outputs == [] and resp.result is None
 
 
 @pytest.mark.parametrize(
@@ -199,7 +197,7 @@ def test_unknown_fields_are_kept() -> None:
     resp = DeepAffectsStatusResponse.model_validate(body)
     assert resp.model_extra == {"elapsed": 3.2}
     assert resp.response is not None and resp.response.model_extra == {"api": "asr"}
-    assert resp.asr_result().model_extra == {"language": "en-US"}
+    assert DeepAffectsAsrResult.model_validate(resp.result).model_extra == {"language": "en-US"}
     status = deepaffects_job_status(resp, REQUEST_ID)
     assert status.raw["elapsed"] == 3.2 and status.raw["response"]["response"]["language"] == "en-US"
 
@@ -263,7 +261,7 @@ def test_diarize_result() -> None:
             },
         },
     }
-    diarize = DeepAffectsStatusResponse.model_validate(body).diarize_result()
+    diarize = DeepAffectsDiarizeResult.model_validate(DeepAffectsStatusResponse.model_validate(body).result)
     assert diarize.num_speakers == 2 and [s.end for s in diarize.segments] == [1.5, 3.0]
     with pytest.raises(ValidationError):
         DeepAffectsDiarizeResult.model_validate({"segments": [{"speaker_id": "1", "start": "0", "end": 1}]})

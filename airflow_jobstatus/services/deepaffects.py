@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasGenerator, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
 
 from airflow_jobstatus.http.auth import CredentialQuery
 from airflow_jobstatus.http.call import Call
@@ -164,14 +165,11 @@ def deepaffects_job_status(resp: DeepAffectsStatusResponse, request_id: str) -> 
     return status.model_copy(update={"raw": status.raw | {"response": status.raw["response"] | verbatim}})
 
 
-def _body(alias: str, description: str, default: Any = None) -> Any:
-    """A field sent in the JSON body under the API's name."""
-    return Field(default, serialization_alias=alias, description=description)
-
-
 class DeepAffectsSubmitRequest(SubmitRequest):
     """``POST /audio/generic/api/{v1/async/asr,v2/async/diarize}?webhook=&request_id=`` (A1-A5, A11)."""
 
+    # the body's names are camelCase
+    model_config = ConfigDict(alias_generator=AliasGenerator(serialization_alias=to_camel))
     positional = "api"
     # A11 does not say that a resent request_id returns the same job: the operator sends a new one each time
     set_at_send = MappingProxyType({"request_id": lambda: str(uuid.uuid4())})
@@ -183,19 +181,17 @@ class DeepAffectsSubmitRequest(SubmitRequest):
         None,
         description="the audio, base64-encoded (bytes are encoded for you). Exactly one of url and content.",
     )
-    encoding: str = Field(
-        "wav", description="the audio encoding, e.g. ``wav``, ``mp3``, ``FLAC``. Default ``wav``."
+    encoding: str = Field("wav", description="e.g. ``wav``, ``mp3``, ``FLAC``. Default ``wav``.")
+    sample_rate: int = Field(16000, description="in Hz. Default 16000.")
+    language_code: str = Field("en-US", description="Default ``en-US``.")
+    speaker_count: int | None = Field(  # sent by its documented name (A3)
+        None,
+        serialization_alias="speakers",
+        description="how many speakers, -1 for unknown (the default); ``diarize`` only.",
     )
-    sample_rate: int = _body("sampleRate", "in Hz. Default 16000.", 16000)
-    language_code: str = _body("languageCode", "Default ``en-US``.", "en-US")
-    speaker_count: int | None = _body(  # the documented name (A3)
-        "speakers", "how many speakers, -1 for unknown (the service's default); ``diarize`` only."
-    )
-    audio_type: str | None = _body("audioType", f"one of {', '.join(f'``{t}``' for t in AUDIO_TYPES)}.")
-    enable_punctuation: bool | None = _body("enablePunctuation", "``asr`` only.")
-    enable_speaker_diarization: bool | None = _body(
-        "enableSpeakerDiarization", "``asr`` only; the service's default is off."
-    )
+    audio_type: str | None = Field(None, description=f"one of {', '.join(f'``{t}``' for t in AUDIO_TYPES)}.")
+    enable_punctuation: bool | None = Field(None, description="``asr`` only.")
+    enable_speaker_diarization: bool | None = Field(None, description="``asr`` only; default off.")
     webhook: str | None = Field(
         None,
         description="the http(s) URL DeepAffects POSTs the result to; nothing is sent without one. Unset, the "
@@ -205,13 +201,12 @@ class DeepAffectsSubmitRequest(SubmitRequest):
     )
     source: str | None = Field(
         None,
-        description="the audio's origin (``webex``, ``zoom``, ``gotomeeting``, ``phone``), for a model built for it.",
+        description="where the audio comes from (``webex``, ``zoom``, ``gotomeeting``, ``phone``), for a "
+        "model built for it.",
     )
-    do_vad: bool | None = _body("doVad", "``diarize`` only: remove silence and noise segments.")
-    speaker_ids: list[str] | None = _body("speakerIds", "``diarize`` only: speakers to identify.")
-    request_id: str | None = Field(
-        None, description="sent as given (optional, A11); never de-duplicates a job."
-    )
+    do_vad: bool | None = Field(None, description="``diarize`` only: remove silence and noise segments.")
+    speaker_ids: list[str] | None = Field(None, description="``diarize`` only: speakers to identify.")
+    request_id: str | None = Field(None, description="sent as given (A11); not said to de-duplicate a job.")
 
     @field_validator("content", "speaker_ids", mode="before")
     @classmethod
@@ -223,12 +218,8 @@ class DeepAffectsSubmitRequest(SubmitRequest):
 
     @model_validator(mode="after")
     def _rules(self) -> DeepAffectsSubmitRequest:
-        diarize, speakers, ids, webhook = (
-            self.api == "diarize",
-            self.speaker_count,
-            self.speaker_ids,
-            self.webhook,
-        )
+        diarize, ids, webhook = self.api == "diarize", self.speaker_ids, self.webhook
+        speakers = self.speaker_count
         if self.api not in SUBMIT_PATHS:
             raise Invalid(f"api must be one of {', '.join(SUBMIT_PATHS)}, got {self.api!r:.80}")
         if webhook is not None and not webhook.startswith(("https://", "http://")):  # A2
@@ -301,11 +292,7 @@ DEEPAFFECTS = ServiceSpec(
     default_conn_id="deepaffects_default",
     hook_class="airflow_jobstatus.hooks.deepaffects.DeepAffectsHook",
     default_host="https://proxy.api.deepaffects.com",
-    fields={
-        "password": FormField(
-            "API key", "DeepAffects apikey", "Sent as the 'apikey' query parameter; redacted from every log."
-        )
-    },
+    fields={"password": FormField("API key", "DeepAffects apikey", "Sent as the 'apikey' query parameter.")},
     default_max_rps=10.0,
     docs_url="https://docs.deepaffects.com/",
     # Concepts page, "Rate Limiting": 5 requests per minute to each API, 100 per day (contracts A8)

@@ -16,7 +16,7 @@ from pydantic import Field, field_validator, model_validator
 
 from airflow_jobstatus.http.auth import TokenExchange
 from airflow_jobstatus.http.call import Call
-from airflow_jobstatus.models.common import ApiDocument, ApiModel, JobState, JobStatus
+from airflow_jobstatus.models.common import ApiDocument, ApiModel, JobOutput, JobState, JobStatus
 from airflow_jobstatus.services._spec import (
     ErrorBody,
     FormField,
@@ -71,6 +71,7 @@ AUDIO_ONLY = (
     "enable_separate_recognition_per_channel",
     "channel_metadata",
 )
+QUERY = {"enable_speaker_diarization", "diarization_speaker_count"}
 #: An option -> the switch it needs, and what that switch turns on.
 NEEDS = {
     "diarization_speaker_count": ("enable_speaker_diarization", "speaker diarization"),
@@ -110,45 +111,50 @@ class SymblError(ErrorBody):
         return self.message_
 
 
+def _option(wire: str, description: str) -> Any:
+    """An optional submit field: its key in the request (S3, S4) and its description (the operator's docs)."""
+    return Field(None, serialization_alias=wire, description=description)
+
+
 class SymblSubmitRequest(SubmitRequest):
     """``POST /v1/process/audio/url``, ``/video/url`` or ``/text``: exactly one of the three sources."""
 
-    audio_url: str | None = Field(None, description="an audio file URL (``POST /v1/process/audio/url``).")
-    video_url: str | None = Field(None, description="a video file URL (``POST /v1/process/video/url``).")
-    messages: list[dict[str, Any]] | None = Field(
-        None,
-        description='text messages (``POST /v1/process/text``), each ``{"payload": {"content": "...", '
+    audio_url: str | None = _option("url", "an audio file URL (``POST /v1/process/audio/url``).")
+    video_url: str | None = _option("url", "a video file URL (``POST /v1/process/video/url``).")
+    messages: list[dict[str, Any]] | None = _option(
+        "messages",
+        'text messages (``POST /v1/process/text``), each ``{"payload": {"content": "...", '
         '"contentType": "text/plain"}, ...}``. Exactly one of ``audio_url``, ``video_url`` and ``messages``.',
     )
-    name: str | None = Field(None, description="the conversation's name.")
-    language_code: str | None = Field(None, description="e.g. ``en-US`` (audio and video only).")
-    enable_speaker_diarization: bool | None = Field(
-        None,
-        description="separate the speakers (audio and video only; the ``enableSpeakerDiarization`` query parameter).",
+    name: str | None = _option("name", "the conversation's name.")
+    language_code: str | None = _option("languageCode", "e.g. ``en-US`` (audio and video only).")
+    enable_speaker_diarization: bool | None = _option(
+        "enableSpeakerDiarization",
+        "separate the speakers (audio and video only; the ``enableSpeakerDiarization`` query parameter).",
     )
-    diarization_speaker_count: int | None = Field(
-        None,
-        description="how many speakers, with ``enable_speaker_diarization=True`` (the "
-        "``diarizationSpeakerCount`` query parameter).",
+    diarization_speaker_count: int | None = _option(
+        "diarizationSpeakerCount",
+        "how many speakers, with ``enable_speaker_diarization=True`` (the ``diarizationSpeakerCount`` query "
+        "parameter).",
     )
-    webhook_url: str | None = Field(
-        None,
-        description="a URL Symbl.ai calls on every status change. Unset, with ``[jobstatus] webhook_base_url`` "
+    webhook_url: str | None = _option(
+        "webhookUrl",
+        "a URL Symbl.ai calls on every status change. Unset, with ``[jobstatus] webhook_base_url`` "
         "configured and a ``webhook_token`` in the connection, the submit operator passes the push-completion "
         'receiver\'s URL (README "Push completion"); a value given here wins.',
     )
-    detect_entities: bool | None = Field(
-        None,
-        description="detect entities, read with the Conversation API's ``/entities`` (``detectEntities``; "
-        "Symbl's default is false).",
+    detect_entities: bool | None = _option(
+        "detectEntities",
+        "detect entities, read with the Conversation API's ``/entities`` (``detectEntities``; Symbl's default "
+        "is false).",
     )
-    enable_separate_recognition_per_channel: bool | None = Field(
-        None,
-        description="one speaker per audio channel (audio and video only; ``enableSeparateRecognitionPerChannel``).",
+    enable_separate_recognition_per_channel: bool | None = _option(
+        "enableSeparateRecognitionPerChannel",
+        "one speaker per audio channel (audio and video only; ``enableSeparateRecognitionPerChannel``).",
     )
-    channel_metadata: list[dict[str, Any]] | None = Field(
-        None,
-        description="who speaks on each channel, with ``enable_separate_recognition_per_channel=True``: "
+    channel_metadata: list[dict[str, Any]] | None = _option(
+        "channelMetadata",
+        "who speaks on each channel, with ``enable_separate_recognition_per_channel=True``: "
         '``[{"channel": 1, "speaker": {"name": "...", "email": "..."}}, ...]``.',
     )
 
@@ -206,29 +212,13 @@ class SymblSubmitRequest(SubmitRequest):
 
     def call(self) -> Call:
         """Diarization goes in the query string (S4), every other option in the body (S3)."""
-        body: dict[str, Any] = {
-            "name": self.name,
-            "webhookUrl": self.webhook_url,
-            "detectEntities": self.detect_entities,
-        }
-        params: dict[str, str] = {}
-        if self.messages is not None:
-            path, body["messages"] = PROCESS_TEXT, self.messages
-        else:
-            path = PROCESS_AUDIO if self.audio_url else PROCESS_VIDEO
-            body |= {
-                "url": self.audio_url or self.video_url,
-                "languageCode": self.language_code,
-                "enableSeparateRecognitionPerChannel": self.enable_separate_recognition_per_channel,
-                "channelMetadata": self.channel_metadata,
-            }
-            query = {
-                "enableSpeakerDiarization": self.enable_speaker_diarization,
-                "diarizationSpeakerCount": self.diarization_speaker_count,
-            }
-            params = {key: str(value).lower() for key, value in query.items() if value is not None}
-        sent = {key: value for key, value in body.items() if value is not None}
-        return Call("submit_job", "POST", path, SymblSubmitResponse, params=params or None, json=sent)
+        path = (
+            PROCESS_TEXT if self.messages is not None else PROCESS_AUDIO if self.audio_url else PROCESS_VIDEO
+        )
+        query = self.model_dump(by_alias=True, exclude_none=True, include=QUERY)
+        body = self.model_dump(by_alias=True, exclude_none=True, exclude=QUERY)
+        params = {key: str(value).lower() for key, value in query.items()}
+        return Call("submit_job", "POST", path, SymblSubmitResponse, params=params or None, json=body)
 
     def job_ref(self, response: SymblSubmitResponse) -> str:
         """``"jobId:conversationId"`` (a ``:`` in the job id would split it elsewhere; the hook checks the rest)."""
@@ -256,17 +246,12 @@ def symbl_document_path(conversation_id: str, document: str) -> str:
 def symbl_job_status(job: SymblJob, conversation_id: str | None = None) -> JobStatus:
     """The job as a `JobStatus`; completed, with its ``conversation_id``, it lists `SYMBL_OUTPUT_DOCUMENTS`.
     Symbl documents no error text on a job: ``error`` comes only from an undocumented ``message``."""
-    return SYMBL.status_of(
-        job,
-        lambda: (
-            [
-                output(doc, "json", ApiDocument(path=symbl_document_path(conversation_id or "", doc)))
-                for doc in SYMBL_OUTPUT_DOCUMENTS
-            ]
-            if conversation_id
-            else []
-        ),
-    )
+
+    def documents() -> list[JobOutput]:
+        paths = {doc: symbl_document_path(conversation_id or "", doc) for doc in SYMBL_OUTPUT_DOCUMENTS}
+        return [output(doc, "json", ApiDocument(path=path)) for doc, path in paths.items()]
+
+    return SYMBL.status_of(job, documents if conversation_id else None)
 
 
 def _read_status(job: SymblJob, options: Mapping[str, Any], ref: str) -> JobStatus:

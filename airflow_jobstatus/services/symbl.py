@@ -84,7 +84,7 @@ CHANNELS_HINT = 'Give it as [{"channel": 1, "speaker": {"name": "Robert", "email
 
 
 class SymblToken(ApiModel):
-    """``POST /oauth2/token:generate``: ``expiresIn`` seconds, possibly fractional (S2); the token stays out of ``repr``."""
+    """``POST /oauth2/token:generate`` (S2): ``expiresIn`` may be fractional; the token stays out of ``repr``."""
 
     accessToken: str = Field(repr=False)
     expiresIn: float
@@ -221,7 +221,7 @@ class SymblSubmitRequest(SubmitRequest):
         return Call("submit_job", "POST", path, SymblSubmitResponse, params=params or None, json=body)
 
     def job_ref(self, response: SymblSubmitResponse) -> str:
-        """``"jobId:conversationId"`` (a ``:`` in the job id would split it elsewhere; the hook checks the rest)."""
+        """``"jobId:conversationId"``: a ``:`` in the job id would split it elsewhere (the hook checks the rest)."""
         ids = response.jobId, response.conversationId
         if ":" in ids[0] or not all(value.strip() == value != "" for value in ids):
             raise ValueError(f"the service returned an unusable job id: {':'.join(ids)[:80]!r}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import time
 import weakref
@@ -67,6 +68,15 @@ def _unusable(exc: ValueError) -> str:
     else:
         detail = str(exc)
     return f"the response could not be used: {scrub(detail)[:300]}"
+
+
+def _json_object(content: bytes) -> dict[str, Any]:
+    """The JSON object in ``content``, or {} when it holds none."""
+    try:
+        document = json.loads(content)
+    except (ValueError, RecursionError):
+        return {}
+    return document if isinstance(document, dict) else {}
 
 
 class _ClientCache:
@@ -484,6 +494,9 @@ class JobServiceHook(BaseHook):
                 service=self.spec.display_name,
             )
         response = yield Call("get_document", "GET", location.path, params=location.params or None)
+        key = self.spec.documents.get(output.name)
+        if key is not None and not isinstance(_json_object(response.content).get(key), list):
+            raise self.malformed("get_document", f"the {output.name} document holds no {key!r} list")
         return response.content
 
     def get_document(self, output: JobOutput) -> bytes:
@@ -527,9 +540,12 @@ class JobServiceHook(BaseHook):
     def _test_connection(self) -> Plan[str]:
         """One record of the description's list endpoint: the credentials are accepted."""
         listing, read = self.spec.listing, self.spec.job
+        probe = getattr(self.get_client().auth, "probe", None)  # a request the auth makes itself
         if listing is not None:
             params = {listing.size: 1, listing.cursor: 1 if listing.numbered else None}
             yield Call("test_connection", "GET", listing.path, listing.page, params=params)
+        elif probe is not None:  # a token exchange: the credentials were accepted
+            yield probe()
         elif read is not None:  # a job that cannot exist: its 404 says the credentials were accepted
             try:
                 yield dataclasses.replace(read.call("test_connection", "airflow-connection-test"), model=None)
@@ -548,6 +564,11 @@ class JobServiceHook(BaseHook):
         except Exception as exc:  # the UI must get an answer, not a traceback
             return False, f"{type(exc).__name__}: {exc}"
         return True, message
+
+    @property
+    def token_source(self) -> Any:
+        """The auth's token source (a token exchange's token, shared in the process), or None."""
+        return getattr(self.get_client().auth, "source", None)
 
     def _check_job_id(self, job_id: str) -> str:
         # non-printable: control characters, or lone surrogates that cannot even be encoded in a URL

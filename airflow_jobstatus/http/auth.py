@@ -106,6 +106,10 @@ class TokenSource(Protocol):
 
     def invalidate(self, token: str) -> None: ...
 
+    def call(self) -> Any:
+        """The request that gets a token (a connection test sends it alone)."""
+        ...
+
 
 class RefreshableTokenAuth(httpx.Auth):
     """A bearer token from a `TokenSource`. On a 401 the `ServiceClient` calls `invalidate_for`
@@ -127,6 +131,10 @@ class RefreshableTokenAuth(httpx.Auth):
         bind = getattr(self.source, "bind", None)
         if bind is not None:
             self.source = bind(client)
+
+    def probe(self) -> Any:
+        """The token request alone: it proves the credentials (the hook's connection test)."""
+        return self.source.call()
 
     def invalidate_for(self, request: httpx.Request) -> None:
         header = request.headers.get("Authorization", "")
@@ -184,3 +192,6 @@ class _UnboundExchange:
 
     def invalidate(self, token: str) -> None:
         return None
+
+    def call(self) -> Any:
+        raise RuntimeError("token exchange not bound to a client")

@@ -69,6 +69,12 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_jobstatus.exceptions import InvalidParameterError, JobStatusError, NotFoundError
 from airflow_jobstatus.models import JobState, JobStatus
 from airflow_jobstatus.models.common import DEFAULT_MAX_XCOM_BYTES
+from airflow_jobstatus.operators.resubmit import (
+    BACKOFF_INITIAL,
+    BACKOFF_MAX,
+    DEFAULT_CONCURRENCY_WAIT,
+    submit_while_limited,
+)
 from airflow_jobstatus.push.submit import fill_push_webhook
 from airflow_jobstatus.services import SubmitRequest
 from airflow_jobstatus.shared.budget import wait_for_budget_until
@@ -211,6 +217,12 @@ DELETE_ON_KILL_DOC = """:param delete_on_kill: delete the job when the task is k
         deferred, a kill deletes only once the task instance is marked failed/skipped or cleared, never
         when the wait moved to another triggerer or the state cannot be read. Default False: the job
         keeps running and a retry resumes it."""
+CONCURRENCY_WAIT_DOC = """:param concurrency_wait_timeout: seconds (or a timedelta) to keep submitting again while the
+        service answers 429 because the account runs its maximum number of concurrent jobs. The operator
+        waits 15 s, doubling up to 5 minutes between attempts, and logs each wait with the reason;
+        past this bound (or the ``timeout``) the task fails with `ConcurrencyLimitError`. Default
+        1 hour. With ``[jobstatus] redis_url`` set, a submission first waits (as long) for a free
+        slot under the connection's ``max_concurrent_jobs``, shared by every worker (README)."""
 
 
 def _request_init(
@@ -231,12 +243,18 @@ def _request_init(
         delete_on_kill = kwargs.pop("delete_on_kill", False) if spec.can_delete_jobs else False
         if not isinstance(delete_on_kill, bool):
             raise InvalidParameterError(f"delete_on_kill must be True or False, got {delete_on_kill!r}")
+        wait = kwargs.pop("concurrency_wait_timeout", DEFAULT_CONCURRENCY_WAIT) if spec.job_concurrency else 0
+        if (wait := as_seconds(wait, "concurrency_wait_timeout")) < 0:
+            raise InvalidParameterError(
+                f"concurrency_wait_timeout must not be negative, got {wait!r}", service=spec.display_name
+            )
         values = {
             name: kwargs.pop(name) if name in kwargs else field.get_default(call_default_factory=True)
             for name, field in fields.items()
         }
         own(self, conn_id=conn_id, **kwargs)
         self.delete_on_kill = delete_on_kill
+        self.concurrency_wait_timeout = wait
         for name, value in values.items():
             setattr(self, name, value)
         setattr(self, spec.conn_id_kwarg, conn_id)
@@ -254,8 +272,17 @@ def _request_init(
     )
     if spec.can_delete_jobs:
         parameters.append(inspect.Parameter("delete_on_kill", keyword, default=False, annotation=bool))
+    if spec.job_concurrency:
+        parameters.append(
+            inspect.Parameter(
+                "concurrency_wait_timeout",
+                keyword,
+                default=DEFAULT_CONCURRENCY_WAIT,
+                annotation=float | timedelta,
+            )
+        )
     if own is not JobSubmitOperator.__init__:
-        skip = {"self", "conn_id", *fields, spec.conn_id_kwarg, "delete_on_kill"}
+        skip = {"self", "conn_id", *fields, spec.conn_id_kwarg, "delete_on_kill", "concurrency_wait_timeout"}
         parameters += [
             p.replace(kind=keyword)
             for p in inspect.signature(own).parameters.values()
@@ -300,8 +327,10 @@ class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
     delete_on_kill: bool = False
     """A parameter of operators whose service can delete a job (its description's ``can_delete_jobs``: Daily)."""
     concurrency_wait_timeout: float = 0.0
-    """Seconds a submission waits for a free job slot, for a service whose account limits concurrent
-    jobs (its description's ``job_concurrency``; the operator sets it, e.g. Symbl.ai's 1 hour)."""
+    """Seconds a submission waits for a free job slot or submits again after a 429, for a service whose
+    account limits concurrent jobs (its description's ``job_concurrency``: a parameter, default 1 hour)."""
+    concurrency_backoff_initial: float = BACKOFF_INITIAL
+    concurrency_backoff_max: float = BACKOFF_MAX
 
     def __init__(
         self,
@@ -360,6 +389,8 @@ class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
             cls.__doc__ = f"{cls.__doc__ or ''}\n{params_doc(request, cls.spec.conn_id_kwarg)}"
             if cls.spec.can_delete_jobs:
                 cls.__doc__ += f"\n    {DELETE_ON_KILL_DOC}"
+            if cls.spec.job_concurrency:
+                cls.__doc__ += f"\n    {CONCURRENCY_WAIT_DOC}"
 
     # ------------------------------------------------------------------ what each service defines
 
@@ -382,10 +413,26 @@ class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
         }
 
     def _send(self, submit_kwargs: dict[str, Any], context: Context) -> str:
-        """Submit the job (its request completed for sending, `_completed`); return its id."""
-        if isinstance(request := submit_kwargs.get("request"), SubmitRequest):
-            submit_kwargs = {**submit_kwargs, "request": self._completed(request)}
-        return str(cast(Any, self.hook).submit_job(**submit_kwargs))
+        """Submit the job, its request completed for sending (`_completed`); return its id.
+
+        Where the account limits concurrent jobs, a submission refused at the limit is sent again
+        (`submit_while_limited`), within ``concurrency_wait_timeout`` and the try's ``timeout``.
+        """
+        hook = cast(Any, self.hook)
+        request = self._completed(submit_kwargs["request"])
+        if self.spec.job_concurrency is None:
+            return str(hook.submit_job(request=request))
+        limit = self.concurrency_wait_timeout
+        if self._deadline:
+            limit = min(limit, max(0.0, self._deadline - time.time()))
+        return submit_while_limited(
+            lambda: str(hook.submit_job(request=request)),
+            limit_seconds=limit,
+            log=self.log,
+            service=self.spec.display_name,
+            initial=self.concurrency_backoff_initial,
+            maximum=self.concurrency_backoff_max,
+        )
 
     def _completed(self, request: SubmitRequest) -> SubmitRequest:
         """``request`` with the push webhook in the description's `WebhookSpec.submit_field` (unless

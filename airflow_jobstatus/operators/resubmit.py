@@ -25,6 +25,8 @@ BACKOFF_INITIAL = 15.0
 """Seconds before the first new submission."""
 BACKOFF_MAX = 300.0
 """The backoff doubles up to this many seconds between submissions."""
+DEFAULT_CONCURRENCY_WAIT = 3600.0
+"""Seconds a submit operator keeps submitting again by default (its ``concurrency_wait_timeout``)."""
 
 
 def submit_while_limited(

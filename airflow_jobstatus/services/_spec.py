@@ -342,6 +342,20 @@ class JobConcurrency:
     default: int
     """The limit when the connection sets none."""
 
+    def extra_field(self, service: str) -> ExtraField:
+        """The connection extra that sets the limit, as the connection form shows it."""
+        return ExtraField(
+            self.extra,
+            "Maximum concurrent jobs",
+            f"{service} refuses a new job (429) while the account runs its maximum of concurrent jobs. "
+            "With [jobstatus] redis_url set, submissions from every worker wait for a free slot instead. "
+            f"0 leaves it to the service's 429. Default {self.default}.",
+            "integer",
+            self.default,
+            str(self.default),
+            minimum=0,
+        )
+
 
 WebhookId = Annotated[str, pydantic.StringConstraints(min_length=1, max_length=256)]
 """A job id as a webhook body carries it (bounded: the receiver stores it in Redis keys)."""
@@ -537,6 +551,9 @@ class ServiceSpec:
     """The documented error body; None: the client's generic reading of error text."""
     webhook: WebhookSpec | None = None
     """The completion webhook push completion receives; None: the service documents none (it polls)."""
+    documents: Mapping[str, str] = field(default_factory=dict)
+    """`ApiDocument` outputs by name -> the top-level key holding the document's list (a wrong document
+    fails `get_document` loudly)."""
     id_field: str = "id"
     """The job id's field in the service's job records."""
     status_field: str = "status"
@@ -550,6 +567,8 @@ class ServiceSpec:
         set_("conn_id_kwarg", f"{self.conn_type}_conn_id")
         if self.load_hook is None:
             set_("load_hook", lambda: _import(self.hook_class))
+        if (jobs := self.job_concurrency) and all(f.name != jobs.extra for f in self.extra_fields):
+            set_("extra_fields", (*self.extra_fields, jobs.extra_field(self.display_name)))
         if "host" not in self.fields and self.default_host:
             help_ = f"Leave empty for {self.display_name}'s public API; set it to reach a proxy or the local emulator."
             set_("fields", {"host": FormField("API base URL", self.default_host, help_), **self.fields})

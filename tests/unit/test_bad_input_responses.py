@@ -54,6 +54,7 @@ from airflow_jobstatus.models import (
     S3Object,
 )
 from airflow_jobstatus.services.daily import DailyJob, daily_job_status
+from airflow_jobstatus.services.symbl import SymblJob, symbl_job_status
 from airflow_jobstatus.transfer.naming import check_source_key, plan_outputs
 from tests.helpers.canary import secret
 from tests.helpers.hypothesis_profile import BAD_INPUT, FEW
@@ -931,3 +932,18 @@ def test_wasabi_outputs_from_a_cheap_status_take_the_endpoint_from_the_metadata(
     region = WASABI_METADATA["Destination"]["Region"]
     assert output.location.endpoint_url == f"https://s3.{region}.wasabisys.com"  # type: ignore[union-attr]
     assert output.location.region == region  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"unrelated": []}', b'{"messages": {}}', b"[1]", b"not json", b'{"topics": []}']
+)
+def test_a_symbl_document_without_its_top_level_list_is_malformed(symbl, body: bytes) -> None:
+    """The description's document table (S7): a wrong document fails loudly, a right one is returned."""
+    hook, answers = symbl
+    answers.set(job=(200, body))  # the conversation's documents fall to the "job" route
+    status = symbl_job_status(SymblJob(id="j", status="completed"), "6749556955938816")
+    with pytest.raises(MalformedResponseError, match="the messages document holds no 'messages' list"):
+        hook.get_document(status.output("messages"))
+    good = b'{"messages": [{"text": "hi"}], "extra": 1}'
+    answers.set(job=(200, good))
+    assert hook.get_document(status.output("messages")) == good

@@ -18,15 +18,9 @@ from airflow_jobstatus.http.client import close_async_clients
 from airflow_jobstatus.push.listener import PushListener, listener_for_loop
 from airflow_jobstatus.push.verify import daily_signature
 from airflow_jobstatus.testing.processes import free_port
-from airflow_jobstatus.triggers.events import parse_event
 from airflow_jobstatus.triggers.job import JobStatusTrigger
 from tests.helpers.canary import CANARY, secret
-
-
-async def first_event(trigger: JobStatusTrigger) -> dict[str, Any]:
-    async for event in trigger.run():
-        return parse_event(event.payload, job_id=trigger.job_id).to_payload()
-    raise AssertionError("no event")
+from tests.helpers.triggers import first_event
 
 
 async def until(predicate: Callable[[], bool], timeout: float) -> None:

@@ -36,6 +36,12 @@ def _token(client: httpx.Client, base: str, app_id: str, secret: str = "app-secr
     return str(r.json()["accessToken"])
 
 
+def _signed_in(emulator: EmulatorServer, client: httpx.Client, app_id: str) -> tuple[str, dict[str, str]]:
+    """Symbl's base URL and the headers with a fresh access token for ``app_id``."""
+    base = emulator.service_url("symbl")
+    return base, {"Authorization": f"Bearer {_token(client, base, app_id)}"}
+
+
 def _poll(client: httpx.Client, url: str, headers: dict[str, str]) -> list[str]:
     return statuses_until(client, url, {"completed", "failed"}, headers=headers)[0]
 
@@ -87,8 +93,7 @@ def test_bad_tokens(emulator: EmulatorServer, client: httpx.Client) -> None:
 def test_audio_job_and_conversation_documents(
     emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str
 ) -> None:
-    base = emulator.service_url("symbl")
-    headers = {"Authorization": f"Bearer {_token(client, base, jobstatus_credential)}"}
+    base, headers = _signed_in(emulator, client, jobstatus_credential)
     r = client.post(
         f"{base}/v1/process/audio/url",
         headers=headers,
@@ -150,8 +155,7 @@ def test_audio_job_and_conversation_documents(
 def test_text_job_uses_submitted_messages(
     emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str
 ) -> None:
-    base = emulator.service_url("symbl")
-    headers = {"Authorization": f"Bearer {_token(client, base, jobstatus_credential)}"}
+    base, headers = _signed_in(emulator, client, jobstatus_credential)
     messages = [
         {
             "payload": {"content": "Can we ship the release on Friday?", "contentType": "text/plain"},
@@ -186,8 +190,7 @@ def test_text_job_uses_submitted_messages(
 
 
 def test_failed_job(emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str) -> None:
-    base = emulator.service_url("symbl")
-    headers = {"Authorization": f"Bearer {_token(client, base, jobstatus_credential)}"}
+    base, headers = _signed_in(emulator, client, jobstatus_credential)
     r = client.post(
         f"{base}/v1/process/video/url",
         headers=headers,
@@ -206,8 +209,7 @@ def test_failed_job(emulator: EmulatorServer, client: httpx.Client, jobstatus_cr
 def test_submit_validation_and_limits(
     emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str
 ) -> None:
-    base = emulator.service_url("symbl")
-    headers = {"Authorization": f"Bearer {_token(client, base, jobstatus_credential)}"}
+    base, headers = _signed_in(emulator, client, jobstatus_credential)
     assert client.post(f"{base}/v1/process/audio/url", headers=headers, json={}).status_code == 400
     assert (
         client.post(f"{base}/v1/process/audio/url", headers=headers, json={"url": "ftp://x"}).status_code
@@ -249,8 +251,7 @@ def test_submit_validation_and_limits(
 def test_webhook_gets_every_status(
     emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str, hooks: Endpoint
 ) -> None:
-    base = emulator.service_url("symbl")
-    headers = {"Authorization": f"Bearer {_token(client, base, jobstatus_credential)}"}
+    base, headers = _signed_in(emulator, client, jobstatus_credential)
     r = client.post(
         f"{base}/v1/process/audio/url",
         headers=headers,
@@ -271,8 +272,7 @@ def test_submit_options_follow_the_docs(
     emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str
 ) -> None:
     """S3 body options and S4 query options are checked where the docs put them."""
-    base = emulator.service_url("symbl")
-    headers = {"Authorization": f"Bearer {_token(client, base, jobstatus_credential)}"}
+    base, headers = _signed_in(emulator, client, jobstatus_credential)
     url = f"{base}/v1/process/audio/url"
     media = {"url": "https://m.example/a.mp3"}
     channels = [

@@ -8,10 +8,13 @@ and Symbl's App ID are plain names.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
+
+import pytest
 
 from jobstatus_emulator.server import EmulatorServer
 from tests.helpers.canary import secret
@@ -63,3 +66,25 @@ def exported(env: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def aws_connection(monkeypatch: pytest.MonkeyPatch, endpoint_url: str) -> str:
+    """An ``aws`` connection (moto's test keys) to the S3 server at ``endpoint_url``; its id."""
+    conn_id = f"t_aws_{uuid.uuid4().hex[:8]}"
+    conn = {
+        "conn_type": "aws",
+        "login": "testing",
+        "password": "testing",
+        "extra": {"endpoint_url": endpoint_url, "region_name": "us-east-1"},
+    }
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+    return conn_id
+
+
+def daily_customer_storage(make_connection: Any, emulator: EmulatorServer, bucket: str) -> tuple[str, str]:
+    """A Daily connection whose account stores outputs in ``bucket`` under ``acme/``: (conn id, key)."""
+    conn_id, key = make_connection("daily", output_storage="customer")
+    emulator.set_account(
+        "daily", key, daily_bucket={"bucket": bucket, "region": "us-east-1", "prefix": "acme"}
+    )
+    return conn_id, key

@@ -3,19 +3,48 @@ and the receiver app served by uvicorn on a free loopback port (real HTTP)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import uvicorn
 
+from airflow_jobstatus.http.client import close_async_clients
+from airflow_jobstatus.push.listener import PushListener, listener_for_loop
 from airflow_jobstatus.push.verify import daily_signature
 from airflow_jobstatus.testing.processes import free_port
+from airflow_jobstatus.triggers.job import JobStatusTrigger
 from tests.helpers.canary import CANARY, secret
+from tests.helpers.triggers import first_event
+
+
+async def until(predicate: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not await asyncio.to_thread(predicate):
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.1)
+
+
+@asynccontextmanager
+async def waiting(
+    trigger: JobStatusTrigger,
+) -> AsyncIterator[tuple[PushListener, asyncio.Task[dict[str, Any]]]]:
+    """This loop's push listener and a task awaiting the trigger's first event; all closed after."""
+    listener = listener_for_loop()
+    assert listener is not None
+    task = asyncio.ensure_future(first_event(trigger))
+    try:
+        yield listener, task
+    finally:
+        task.cancel()
+        await listener.aclose()
+        await close_async_clients()
 
 
 def daily_hmac_secret() -> str:

@@ -16,6 +16,7 @@ import pytest
 
 from airflow_jobstatus.models import JobStatus
 from tests.helpers.connections import emulator_connection
+from tests.helpers.redis_server import RedisServer, redis_server  # noqa: F401 - push_on's fixture
 
 
 @pytest.fixture(scope="session")
@@ -64,6 +65,14 @@ def make_connection(monkeypatch, jobstatus_emulator) -> Callable[..., tuple[str,
         return conn_id, identity
 
     return make
+
+
+@pytest.fixture
+def push_on(monkeypatch: pytest.MonkeyPatch, redis_server: RedisServer) -> RedisServer:  # noqa: F811
+    """Push completion on (Redis set), with a 600 s safety-net interval so that any poll shows."""
+    monkeypatch.setenv("AIRFLOW__JOBSTATUS__REDIS_URL", redis_server.url)
+    monkeypatch.setenv("AIRFLOW__JOBSTATUS__PUSH_POLL_INTERVAL", "600")
+    return redis_server
 
 
 def wait_until_terminal(get: Callable[[str], JobStatus], job_id: str, timeout: float = 20) -> JobStatus:

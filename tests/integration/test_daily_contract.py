@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from pathlib import Path
 
@@ -20,23 +19,12 @@ from airflow_jobstatus.hooks.daily import DailyHook
 from airflow_jobstatus.models import DownloadLink, S3Object
 from airflow_jobstatus.operators.daily import DailySubmitJobOperator
 from airflow_jobstatus.operators.transfer import JobOutputsToStorageOperator
+from tests.helpers.connections import aws_connection
 from tests.integration.conftest import wait_until_terminal
 
 pytestmark = pytest.mark.integration
 
 MEDIA = "https://media.example/visit.mp4?emu_duration=0.3"
-
-
-def aws_connection(monkeypatch: pytest.MonkeyPatch, endpoint_url: str) -> str:
-    conn_id = f"t_aws_{uuid.uuid4().hex[:8]}"
-    conn = {
-        "conn_type": "aws",
-        "login": "testing",
-        "password": "testing",
-        "extra": {"endpoint_url": endpoint_url, "region_name": "us-east-1"},
-    }
-    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
-    return conn_id
 
 
 def submits(emulator, key: str) -> int:

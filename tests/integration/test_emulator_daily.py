@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -12,6 +11,7 @@ import httpx
 import pytest
 
 from jobstatus_emulator.server import EmulatorServer
+from tests.helpers.emulator_http import statuses_until
 
 pytestmark = pytest.mark.integration
 
@@ -45,26 +45,8 @@ def _submit(
     return str(r.json()["id"])
 
 
-def _poll(
-    client: httpx.Client,
-    url: str,
-    headers: dict[str, str],
-    terminal: set[str],
-    key: str = "status",
-    timeout: float = 10,
-) -> list[str]:
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        r = client.get(url, headers=headers)
-        assert r.status_code == 200, r.text
-        status = r.json()[key]
-        if not seen or seen[-1] != status:
-            seen.append(status)
-        if status in terminal:
-            return seen
-        time.sleep(0.04)
-    raise AssertionError(f"no terminal status within {timeout}s: {seen}")
+def _poll(client: httpx.Client, url: str, headers: dict[str, str]) -> list[str]:
+    return statuses_until(client, url, {"finished", "error"}, headers=headers)[0]
 
 
 def test_status_has_every_seed_field(
@@ -87,7 +69,7 @@ def test_status_has_every_seed_field(
         "language": "en",
     }
     assert job["error"] is None
-    _poll(client, f"{base}/batch-processor/{job_id}", _auth(jobstatus_credential), {"finished", "error"})
+    _poll(client, f"{base}/batch-processor/{job_id}", _auth(jobstatus_credential))
     job = client.get(f"{base}/batch-processor/{job_id}", headers=_auth(jobstatus_credential)).json()
     assert job["status"] == "finished" and job["error"] is None
     assert isinstance(job["output"]["transcription"], list) and job["output"]["transcription"]
@@ -115,7 +97,7 @@ def test_soap_preset_output_and_recording_source(
         f"{base}/batch-processor?emu_duration=0.3", headers=_auth(jobstatus_credential), json=body
     )
     job_id = r.json()["id"]
-    _poll(client, f"{base}/batch-processor/{job_id}", _auth(jobstatus_credential), {"finished", "error"})
+    _poll(client, f"{base}/batch-processor/{job_id}", _auth(jobstatus_credential))
     job = client.get(f"{base}/batch-processor/{job_id}", headers=_auth(jobstatus_credential)).json()
     assert job["input"]["sourceType"] == "recordingId" and job["input"]["recordingId"] == "rec-1"
     assert job["output"]["soap"]["s3Config"]["key"].endswith(f"/{job_id}/soap/visit-{job_id}.json")
@@ -130,9 +112,7 @@ def test_job_passes_every_in_flight_status(
 ) -> None:
     base = emulator.service_url("daily")
     job_id = _submit(client, base, jobstatus_credential, uri="https://m.example/a.mp4?emu_duration=1")
-    seen = _poll(
-        client, f"{base}/batch-processor/{job_id}", _auth(jobstatus_credential), {"finished", "error"}
-    )
+    seen = _poll(client, f"{base}/batch-processor/{job_id}", _auth(jobstatus_credential))
     assert seen == ["submitted", "processing", "finished"]
     timeline = emulator.job("daily", job_id)["timeline"]
     assert [t["status"] for t in timeline] == ["submitted", "processing", "finished"]
@@ -146,9 +126,7 @@ def test_failed_job_reports_error(
     job_id = _submit(
         client, base, jobstatus_credential, uri="https://m.example/a.mp4?emu_duration=0.6&emu_outcome=fail"
     )
-    seen = _poll(
-        client, f"{base}/batch-processor/{job_id}", _auth(jobstatus_credential), {"finished", "error"}
-    )
+    seen = _poll(client, f"{base}/batch-processor/{job_id}", _auth(jobstatus_credential))
     assert seen == ["submitted", "processing", "error"]
     job = client.get(f"{base}/batch-processor/{job_id}", headers=_auth(jobstatus_credential)).json()
     assert job["error"] == "Error: Failed to transcribe. May be invalid audio or silent file"
@@ -384,7 +362,7 @@ def test_key_template_placeholders_and_limits(
     r = client.post(f"{base}/batch-processor", headers=_auth(jobstatus_credential), json=body)
     assert r.status_code == 200, r.text
     job_id = r.json()["id"]
-    _poll(client, f"{base}/batch-processor/{job_id}", _auth(jobstatus_credential), {"finished", "error"})
+    _poll(client, f"{base}/batch-processor/{job_id}", _auth(jobstatus_credential))
     job = client.get(f"{base}/batch-processor/{job_id}", headers=_auth(jobstatus_credential)).json()
     key = job["output"]["transcription"][0]["s3Config"]["key"]
     assert re.fullmatch(
@@ -414,7 +392,7 @@ def test_access_links_are_the_documented_ones(
     job_id = client.post(f"{base}/batch-processor", headers=_auth(jobstatus_credential), json=body).json()[
         "id"
     ]
-    _poll(client, f"{base}/batch-processor/{job_id}", _auth(jobstatus_credential), {"finished", "error"})
+    _poll(client, f"{base}/batch-processor/{job_id}", _auth(jobstatus_credential))
     job = client.get(f"{base}/batch-processor/{job_id}", headers=_auth(jobstatus_credential)).json()
     assert "soap" in job["output"]
     links = client.get(

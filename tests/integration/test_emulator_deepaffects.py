@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
 
 from jobstatus_emulator.server import EmulatorServer
+from tests.helpers.emulator_http import Endpoint, statuses_until
 
 pytestmark = pytest.mark.integration
 
@@ -41,21 +40,24 @@ def _body(**extra: Any) -> dict[str, Any]:
     }
 
 
-def _poll(
-    client: httpx.Client, url: str, params: dict[str, str], timeout: float = 10
+def _submit(
+    emulator: EmulatorServer, client: httpx.Client, apikey: str, body: dict[str, Any], path: str = ASR
+) -> httpx.Response:
+    """Submit ``body`` with the webhook an async request requires (A2)."""
+    return client.post(
+        emulator.service_url("deepaffects") + path, params={"apikey": apikey, "webhook": WEBHOOK}, json=body
+    )
+
+
+def _poll_job(
+    emulator: EmulatorServer, client: httpx.Client, apikey: str, request_id: str
 ) -> tuple[list[str], dict[str, Any]]:
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        r = client.get(url, params=params)
-        assert r.status_code == 200, r.text
-        body = r.json()
-        if not seen or seen[-1] != body["status"]:
-            seen.append(body["status"])
-        if body["status"] in ("Completed", "Failed"):
-            return seen, body
-        time.sleep(0.04)
-    raise AssertionError(f"no terminal status: {seen}")
+    status = emulator.service_url("deepaffects") + STATUS
+    return _poll(client, status, {"apikey": apikey, "request_id": request_id})
+
+
+def _poll(client: httpx.Client, url: str, params: dict[str, str]) -> tuple[list[str], dict[str, Any]]:
+    return statuses_until(client, url, {"Completed", "Failed"}, params=params)
 
 
 def test_asr_job_matches_seed_shape(
@@ -112,7 +114,7 @@ def test_diarize_with_content(
     )
     assert r.status_code == 202 and r.json() == {"request_id": "my-req-1", "api": "diarize"}
     emulator.patch_job("deepaffects", "my-req-1", duration=0.2)
-    _, done = _poll(client, base + STATUS, {"apikey": jobstatus_credential, "request_id": "my-req-1"})
+    _, done = _poll_job(emulator, client, jobstatus_credential, "my-req-1")
     result = done["response"]["response"]
     assert isinstance(result["num_speakers"], int)
     assert result["segments"] and set(result["segments"][0]) == {"speaker_id", "start", "end"}
@@ -147,14 +149,9 @@ def test_client_request_id_makes_submission_idempotent(
 def test_failed_job_carries_message(
     emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str
 ) -> None:
-    base = emulator.service_url("deepaffects")
-    r = client.post(
-        base + ASR,
-        params={"apikey": jobstatus_credential, "webhook": WEBHOOK},
-        json=_body(url="https://m.example/a.mp3?emu_outcome=fail&emu_duration=0.3"),
-    )
-    rid = r.json()["request_id"]
-    seen, done = _poll(client, base + STATUS, {"apikey": jobstatus_credential, "request_id": rid})
+    body = _body(url="https://m.example/a.mp3?emu_outcome=fail&emu_duration=0.3")
+    rid = _submit(emulator, client, jobstatus_credential, body).json()["request_id"]
+    seen, done = _poll_job(emulator, client, jobstatus_credential, rid)
     assert seen == ["Running", "Failed"]
     assert isinstance(done["response"]["response"]["error"], str) and done["response"]["response"]["error"]
 
@@ -189,11 +186,7 @@ def test_auth_errors_and_unknown_request(
 def test_submit_validation(
     emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str, body: dict[str, Any]
 ) -> None:
-    r = client.post(
-        emulator.service_url("deepaffects") + ASR,
-        params={"apikey": jobstatus_credential, "webhook": WEBHOOK},
-        json=body,
-    )
+    r = _submit(emulator, client, jobstatus_credential, body)
     # A7: errors are {"type", "message"}; a refused parameter is params_invalid
     assert r.status_code == 400 and r.json()["type"] == "params_invalid"
     assert isinstance(r.json()["message"], str)
@@ -216,17 +209,10 @@ def test_diarize_speakers_accepts_unknown_and_a_count(
     emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str, speakers: int
 ) -> None:
     """A3: ``speakers`` is the diarize speaker count, -1 for unknown (its default)."""
-    r = client.post(
-        emulator.service_url("deepaffects") + DIARIZE,
-        params={"apikey": jobstatus_credential, "webhook": WEBHOOK},
-        json=_body(speakers=speakers, audioType="meeting", doVad=True, speakerIds=["alice"]),
-    )
+    body = _body(speakers=speakers, audioType="meeting", doVad=True, speakerIds=["alice"])
+    r = _submit(emulator, client, jobstatus_credential, body, path=DIARIZE)
     assert r.status_code == 202, r.text
-    bad = client.post(
-        emulator.service_url("deepaffects") + DIARIZE,
-        params={"apikey": jobstatus_credential, "webhook": WEBHOOK},
-        json=_body(speakers=0),
-    )
+    bad = _submit(emulator, client, jobstatus_credential, _body(speakers=0), path=DIARIZE)
     assert bad.status_code == 400 and bad.json()["type"] == "params_invalid"
 
 
@@ -234,15 +220,8 @@ def test_asr_speaker_diarization_defaults_to_off(
     emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str
 ) -> None:
     """A4: ``enableSpeakerDiarization`` defaults to false: words carry no speaker_id."""
-    base = emulator.service_url("deepaffects")
-    r = client.post(
-        base + ASR,
-        params={"apikey": jobstatus_credential, "webhook": WEBHOOK},
-        json=_body(url="https://m.example/a.mp3?emu_duration=0.2"),
-    )
-    _, done = _poll(
-        client, base + STATUS, {"apikey": jobstatus_credential, "request_id": r.json()["request_id"]}
-    )
+    r = _submit(emulator, client, jobstatus_credential, _body(url="https://m.example/a.mp3?emu_duration=0.2"))
+    _, done = _poll_job(emulator, client, jobstatus_credential, r.json()["request_id"])
     words = done["response"]["response"]["words"]
     assert words and all("speaker_id" not in w for w in words)
 
@@ -276,38 +255,20 @@ def test_documented_rate_limits_per_key(
 def test_webhook_gets_result(
     emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str
 ) -> None:
-    received: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            received.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
-            self.send_response(200)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        hook = f"http://127.0.0.1:{server.server_address[1]}/da"
+    with Endpoint() as endpoint:
         base = emulator.service_url("deepaffects")
         r = client.post(
             base + DIARIZE,
-            params={"apikey": jobstatus_credential, "webhook": hook},
+            params={"apikey": jobstatus_credential, "webhook": endpoint.url},
             json=_body(url="https://m.example/a.mp3?emu_duration=0.3"),
         )
         rid = r.json()["request_id"]
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not received:
+        while time.monotonic() < deadline and not endpoint.received:
             time.sleep(0.05)
+        received = endpoint.bodies()
         assert len(received) == 1
         assert received[0]["request_id"] == rid and received[0]["response"]["segments"]
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_api_keys_never_reach_the_emulator_log(emulator: EmulatorServer, client: httpx.Client) -> None:

@@ -22,25 +22,61 @@ def client() -> Iterator[httpx.Client]:
         yield c
 
 
-@pytest.fixture
-def daily_job(
-    emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str
-) -> tuple[str, dict[str, str]]:
-    """(status URL, headers) of a fresh long-running Daily job."""
-    base = emulator.service_url("daily")
-    headers = {"Authorization": f"Bearer {jobstatus_credential}"}
-    body = {
-        "preset": "transcript",
-        "inParams": {"sourceType": "uri", "uri": "https://m.example/a.mp4?emu_duration=60"},
+DailyJob = tuple[str, dict[str, str]]  # (status URL, headers)
+
+
+def daily_body(uri: str, preset: str = "transcript") -> dict[str, object]:
+    return {
+        "preset": preset,
+        "inParams": {"sourceType": "uri", "uri": uri},
         "outParams": {"s3Config": {"s3KeyTemplate": "output"}},
     }
+
+
+def submit_daily(
+    emulator: EmulatorServer, client: httpx.Client, credential: str, body: dict[str, object]
+) -> tuple[str, dict[str, str]]:
+    """(status URL, headers) of a Daily job submitted with a plain client."""
+    base = emulator.service_url("daily")
+    headers = {"Authorization": f"Bearer {credential}"}
     job_id = client.post(f"{base}/batch-processor", headers=headers, json=body).json()["id"]
     return f"{base}/batch-processor/{job_id}", headers
 
 
-def test_status_fault(
-    emulator: EmulatorServer, client: httpx.Client, daily_job: tuple[str, dict[str, str]]
+def delete_and_served(
+    emulator: EmulatorServer, client: httpx.Client, fid: str, url: str, headers: dict[str, str]
 ) -> None:
+    """Once the rule is deleted, the same request is served again."""
+    emulator.delete_fault(fid)
+    assert client.get(url, headers=headers).status_code == 200
+
+
+def wait_finished(client: httpx.Client, url: str, headers: dict[str, str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while client.get(url, headers=headers).json()["status"] != "finished":
+        assert time.monotonic() < deadline, "job did not finish"
+        time.sleep(0.05)
+
+
+def read_cut_short(resp: httpx.Response) -> tuple[int, bytes]:
+    """(declared Content-Length, bytes received) of a response whose body ends too soon."""
+    declared = int(resp.headers["content-length"])
+    got = b""
+    with pytest.raises(httpx.RemoteProtocolError):
+        for chunk in resp.iter_raw():
+            got += chunk
+    return declared, got
+
+
+@pytest.fixture
+def daily_job(emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str) -> DailyJob:
+    """A fresh long-running Daily job."""
+    return submit_daily(
+        emulator, client, jobstatus_credential, daily_body("https://m.example/a.mp4?emu_duration=60")
+    )
+
+
+def test_status_fault(emulator: EmulatorServer, client: httpx.Client, daily_job: DailyJob) -> None:
     url, headers = daily_job
     fid = emulator.add_fault(service="daily", kind="status", status=503, count=2)
     for _ in range(2):
@@ -53,13 +89,12 @@ def test_status_fault(
     fid = emulator.add_fault(service="*", kind="status", status=500, route="/batch-processor")
     assert client.get(url, headers=headers).status_code == 500
     assert client.get(url, headers=headers).status_code == 500
-    emulator.delete_fault(fid)
-    assert client.get(url, headers=headers).status_code == 200
+    delete_and_served(emulator, client, fid, url, headers)
 
 
 @pytest.mark.parametrize("form", ["seconds", "http-date"])
 def test_rate_limit_fault(
-    emulator: EmulatorServer, client: httpx.Client, daily_job: tuple[str, dict[str, str]], form: str
+    emulator: EmulatorServer, client: httpx.Client, daily_job: DailyJob, form: str
 ) -> None:
     url, headers = daily_job
     fid = emulator.add_fault(service="daily", kind="rate_limit", retry_after=7, retry_after_form=form)
@@ -71,12 +106,11 @@ def test_rate_limit_fault(
     else:
         when = email.utils.parsedate_to_datetime(r.headers["retry-after"]).timestamp()
         assert 4 <= when - time.time() <= 9
-    emulator.delete_fault(fid)
-    assert client.get(url, headers=headers).status_code == 200
+    delete_and_served(emulator, client, fid, url, headers)
 
 
 def test_rate_limit_with_rps_token_bucket(
-    emulator: EmulatorServer, client: httpx.Client, daily_job: tuple[str, dict[str, str]]
+    emulator: EmulatorServer, client: httpx.Client, daily_job: DailyJob
 ) -> None:
     url, headers = daily_job
     emulator.add_fault(service="daily", kind="rate_limit", rps=2, retry_after=1)
@@ -110,22 +144,19 @@ def test_rate_limit_bodies_per_service(emulator: EmulatorServer, client: httpx.C
 
 
 def test_drop_fault_closes_connection_without_response(
-    emulator: EmulatorServer, client: httpx.Client, daily_job: tuple[str, dict[str, str]]
+    emulator: EmulatorServer, client: httpx.Client, daily_job: DailyJob
 ) -> None:
     url, headers = daily_job
     fid = emulator.add_fault(service="daily", kind="drop", method="GET")
     for _ in range(2):
         with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError, httpx.ConnectError)):
             client.get(url, headers=headers)
-    emulator.delete_fault(fid)
-    assert client.get(url, headers=headers).status_code == 200
+    delete_and_served(emulator, client, fid, url, headers)
     stats = emulator.stats(service="daily")["requests"]
     assert any(row["status"] == 0 and row["count"] == 2 for row in stats)
 
 
-def test_slow_fault(
-    emulator: EmulatorServer, client: httpx.Client, daily_job: tuple[str, dict[str, str]]
-) -> None:
+def test_slow_fault(emulator: EmulatorServer, client: httpx.Client, daily_job: DailyJob) -> None:
     url, headers = daily_job
     emulator.add_fault(service="daily", kind="slow", delay=0.6, count=1)
     start = time.monotonic()
@@ -139,9 +170,7 @@ def test_slow_fault(
         client.get(url, headers=headers, timeout=0.3)
 
 
-def test_malformed_fault(
-    emulator: EmulatorServer, client: httpx.Client, daily_job: tuple[str, dict[str, str]]
-) -> None:
+def test_malformed_fault(emulator: EmulatorServer, client: httpx.Client, daily_job: DailyJob) -> None:
     url, headers = daily_job
     fid = emulator.add_fault(service="daily", kind="malformed")
     r = client.get(url, headers=headers)
@@ -152,28 +181,19 @@ def test_malformed_fault(
     assert client.get(url, headers=headers).json()["status"] == "submitted"
 
 
-def test_truncated_fault(
-    emulator: EmulatorServer, client: httpx.Client, daily_job: tuple[str, dict[str, str]]
-) -> None:
+def test_truncated_fault(emulator: EmulatorServer, client: httpx.Client, daily_job: DailyJob) -> None:
     url, headers = daily_job
     fid = emulator.add_fault(service="daily", kind="truncated")
     with pytest.raises(httpx.RemoteProtocolError):
         client.get(url, headers=headers)
     # the raw bytes: headers promise more than the body carries
     with client.stream("GET", url, headers=headers) as resp:
-        declared = int(resp.headers["content-length"])
-        got = b""
-        with pytest.raises(httpx.RemoteProtocolError):
-            for chunk in resp.iter_raw():
-                got += chunk
+        declared, got = read_cut_short(resp)
         assert 0 < len(got) < declared
-    emulator.delete_fault(fid)
-    assert client.get(url, headers=headers).status_code == 200
+    delete_and_served(emulator, client, fid, url, headers)
 
 
-def test_unknown_status_fault(
-    emulator: EmulatorServer, client: httpx.Client, daily_job: tuple[str, dict[str, str]]
-) -> None:
+def test_unknown_status_fault(emulator: EmulatorServer, client: httpx.Client, daily_job: DailyJob) -> None:
     url, headers = daily_job
     fid = emulator.add_fault(service="daily", kind="unknown_status", value="paused")
     body = client.get(url, headers=headers).json()
@@ -185,10 +205,7 @@ def test_unknown_status_fault(
 
 
 def test_vanish_fault(
-    emulator: EmulatorServer,
-    client: httpx.Client,
-    daily_job: tuple[str, dict[str, str]],
-    jobstatus_credential: str,
+    emulator: EmulatorServer, client: httpx.Client, daily_job: DailyJob, jobstatus_credential: str
 ) -> None:
     url, headers = daily_job
     job_id = url.rsplit("/", 1)[1]
@@ -197,8 +214,7 @@ def test_vanish_fault(
     assert r.status_code == 404 and r.json()["error"] == "not-found"
     # the list still works: vanish only hits requests about a job
     assert client.get(url.rsplit("/", 1)[0], headers=headers).status_code == 200
-    emulator.delete_fault(fid)
-    assert client.get(url, headers=headers).status_code == 200
+    delete_and_served(emulator, client, fid, url, headers)
 
     wasabi = emulator.service_url("wasabi")
     wh = {"x-amz-access-key": jobstatus_credential, "x-amz-secret-key": "s"}
@@ -215,10 +231,7 @@ def test_vanish_fault(
 
 
 def test_revoke_fault(
-    emulator: EmulatorServer,
-    client: httpx.Client,
-    daily_job: tuple[str, dict[str, str]],
-    jobstatus_credential: str,
+    emulator: EmulatorServer, client: httpx.Client, daily_job: DailyJob, jobstatus_credential: str
 ) -> None:
     url, headers = daily_job
     fid = emulator.add_fault(service="daily", kind="revoke", credential=jobstatus_credential, count=1)
@@ -229,8 +242,7 @@ def test_revoke_fault(
     assert (
         client.get(url.rsplit("/", 1)[0], headers={"Authorization": "Bearer someone-else"}).status_code == 200
     )
-    emulator.delete_fault(fid)
-    assert client.get(url, headers=headers).status_code == 200
+    delete_and_served(emulator, client, fid, url, headers)
 
 
 def test_revoke_symbl_app(emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str) -> None:
@@ -266,21 +278,14 @@ def test_probability_faults_repeat_with_the_seed(
 
 
 def test_credential_and_method_scoping(
-    emulator: EmulatorServer,
-    client: httpx.Client,
-    daily_job: tuple[str, dict[str, str]],
-    jobstatus_credential: str,
+    emulator: EmulatorServer, client: httpx.Client, daily_job: DailyJob, jobstatus_credential: str
 ) -> None:
     url, headers = daily_job
     emulator.add_fault(
         service="daily", kind="status", status=500, credential=jobstatus_credential, method="POST"
     )
     assert client.get(url, headers=headers).status_code == 200
-    body = {
-        "preset": "transcript",
-        "inParams": {"sourceType": "uri", "uri": "https://a/b"},
-        "outParams": {"s3Config": {"s3KeyTemplate": "output"}},
-    }
+    body = daily_body("https://a/b")
     assert client.post(url.rsplit("/", 1)[0], headers=headers, json=body).status_code == 500
     assert (
         client.post(url.rsplit("/", 1)[0], headers={"Authorization": "Bearer another"}, json=body).status_code
@@ -314,16 +319,11 @@ def test_startup_faults_survive_reset(jobstatus_s3: object, client: httpx.Client
 def test_stats_and_jobs_admin(
     emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str
 ) -> None:
-    daily = emulator.service_url("daily")
-    headers = {"Authorization": f"Bearer {jobstatus_credential}"}
-    body = {
-        "preset": "transcript",
-        "inParams": {"sourceType": "uri", "uri": "https://a/b.mp4"},
-        "outParams": {"s3Config": {"s3KeyTemplate": "output"}},
-    }
-    job_id = client.post(f"{daily}/batch-processor", headers=headers, json=body).json()["id"]
+    body = daily_body("https://a/b.mp4")
+    url, headers = submit_daily(emulator, client, jobstatus_credential, body)
+    job_id = url.rsplit("/", 1)[1]
     for _ in range(3):
-        client.get(f"{daily}/batch-processor/{job_id}", headers=headers)
+        client.get(url, headers=headers)
     client.post(
         emulator.service_url("symbl") + "/oauth2/token:generate",
         json={"type": "application", "appId": "app-" + jobstatus_credential, "appSecret": "very-secret"},
@@ -359,12 +359,9 @@ def test_stats_and_jobs_admin(
 
     patched = emulator.patch_job("daily", job_id, duration=0, outcome="fail")
     assert patched["outcome"] == "fail" and patched["status"] == "error"
-    assert client.get(f"{daily}/batch-processor/{job_id}", headers=headers).json()["status"] == "error"
+    assert client.get(url, headers=headers).json()["status"] == "error"
     patched = emulator.patch_job("daily", job_id, outcome="succeed")
-    deadline = time.monotonic() + 5
-    while client.get(f"{daily}/batch-processor/{job_id}", headers=headers).json()["status"] != "finished":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_finished(client, url, headers, timeout=5)
     with pytest.raises(EmulatorError, match="404"):
         emulator.job("daily", str(uuid.uuid4()))
     with pytest.raises(EmulatorError, match="400"):
@@ -398,21 +395,10 @@ def summary_link(
     emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str
 ) -> tuple[str, bytes]:
     """(download link, its bytes) of a finished Daily job's summary kept in Daily's own storage."""
-    base = emulator.service_url("daily")
-    headers = {"Authorization": f"Bearer {jobstatus_credential}"}
-    body = {
-        "preset": "summarize",
-        "inParams": {"sourceType": "uri", "uri": "https://m.example/a.mp4?emu_duration=0.2"},
-        "outParams": {"s3Config": {"s3KeyTemplate": "output"}},
-    }
-    job_id = client.post(f"{base}/batch-processor", headers=headers, json=body).json()["id"]
-    deadline = time.monotonic() + 10
-    while client.get(f"{base}/batch-processor/{job_id}", headers=headers).json()["status"] != "finished":
-        assert time.monotonic() < deadline, "job did not finish"
-        time.sleep(0.05)
-    link = client.get(f"{base}/batch-processor/{job_id}/access-link", headers=headers).json()["summary"][
-        "link"
-    ]
+    body = daily_body("https://m.example/a.mp4?emu_duration=0.2", preset="summarize")
+    url, headers = submit_daily(emulator, client, jobstatus_credential, body)
+    wait_finished(client, url, headers, timeout=10)
+    link = client.get(f"{url}/access-link", headers=headers).json()["summary"]["link"]
     assert link.startswith(emulator.url + "/_storage/daily/")
     content = client.get(link).content
     assert content
@@ -477,11 +463,7 @@ def test_download_drop_truncated_malformed_and_slow(
     emulator.add_fault(service="daily", route="/_storage", kind="truncated", count=1)
     with client.stream("GET", link) as resp:
         assert resp.status_code == 200
-        declared = int(resp.headers["content-length"])
-        got = b""
-        with pytest.raises(httpx.RemoteProtocolError):
-            for chunk in resp.iter_raw():
-                got += chunk
+        declared, got = read_cut_short(resp)
     assert declared == len(content) and 0 < len(got) < declared and content.startswith(got)
 
     emulator.add_fault(service="daily", route="/_storage", kind="malformed", count=1, method="GET")
@@ -501,10 +483,7 @@ def test_download_drop_truncated_malformed_and_slow(
 
 
 def test_request_log_keeps_arrival_times(
-    emulator: EmulatorServer,
-    client: httpx.Client,
-    daily_job: tuple[str, dict[str, str]],
-    jobstatus_credential: str,
+    emulator: EmulatorServer, client: httpx.Client, daily_job: DailyJob, jobstatus_credential: str
 ) -> None:
     url, headers = daily_job
     emulator.add_fault(service="daily", kind="slow", delay=0.6, count=1)

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import httpx
 import pytest
 
 from jobstatus_emulator.server import EmulatorServer
+from tests.helpers.emulator_http import Endpoint, statuses_until
 
 pytestmark = pytest.mark.integration
 
@@ -25,37 +22,10 @@ def client() -> Iterator[httpx.Client]:
         yield c
 
 
-class Hooks:
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        received = self.received
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length", 0))
-                received.append(json.loads(self.rfile.read(length)))
-                self.send_response(200)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def hooks() -> Iterator[Hooks]:
-    h = Hooks()
-    yield h
-    h.close()
+def hooks() -> Iterator[Endpoint]:
+    with Endpoint() as endpoint:
+        yield endpoint
 
 
 def _token(client: httpx.Client, base: str, app_id: str, secret: str = "app-secret") -> str:
@@ -66,19 +36,14 @@ def _token(client: httpx.Client, base: str, app_id: str, secret: str = "app-secr
     return str(r.json()["accessToken"])
 
 
-def _poll(client: httpx.Client, url: str, headers: dict[str, str], timeout: float = 10) -> list[str]:
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        r = client.get(url, headers=headers)
-        assert r.status_code == 200, r.text
-        status = r.json()["status"]
-        if not seen or seen[-1] != status:
-            seen.append(status)
-        if status in ("completed", "failed"):
-            return seen
-        time.sleep(0.04)
-    raise AssertionError(f"no terminal status: {seen}")
+def _signed_in(emulator: EmulatorServer, client: httpx.Client, app_id: str) -> tuple[str, dict[str, str]]:
+    """Symbl's base URL and the headers with a fresh access token for ``app_id``."""
+    base = emulator.service_url("symbl")
+    return base, {"Authorization": f"Bearer {_token(client, base, app_id)}"}
+
+
+def _poll(client: httpx.Client, url: str, headers: dict[str, str]) -> list[str]:
+    return statuses_until(client, url, {"completed", "failed"}, headers=headers)[0]
 
 
 def test_token_exchange(emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str) -> None:
@@ -128,8 +93,7 @@ def test_bad_tokens(emulator: EmulatorServer, client: httpx.Client) -> None:
 def test_audio_job_and_conversation_documents(
     emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str
 ) -> None:
-    base = emulator.service_url("symbl")
-    headers = {"Authorization": f"Bearer {_token(client, base, jobstatus_credential)}"}
+    base, headers = _signed_in(emulator, client, jobstatus_credential)
     r = client.post(
         f"{base}/v1/process/audio/url",
         headers=headers,
@@ -191,8 +155,7 @@ def test_audio_job_and_conversation_documents(
 def test_text_job_uses_submitted_messages(
     emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str
 ) -> None:
-    base = emulator.service_url("symbl")
-    headers = {"Authorization": f"Bearer {_token(client, base, jobstatus_credential)}"}
+    base, headers = _signed_in(emulator, client, jobstatus_credential)
     messages = [
         {
             "payload": {"content": "Can we ship the release on Friday?", "contentType": "text/plain"},
@@ -227,8 +190,7 @@ def test_text_job_uses_submitted_messages(
 
 
 def test_failed_job(emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str) -> None:
-    base = emulator.service_url("symbl")
-    headers = {"Authorization": f"Bearer {_token(client, base, jobstatus_credential)}"}
+    base, headers = _signed_in(emulator, client, jobstatus_credential)
     r = client.post(
         f"{base}/v1/process/video/url",
         headers=headers,
@@ -247,8 +209,7 @@ def test_failed_job(emulator: EmulatorServer, client: httpx.Client, jobstatus_cr
 def test_submit_validation_and_limits(
     emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str
 ) -> None:
-    base = emulator.service_url("symbl")
-    headers = {"Authorization": f"Bearer {_token(client, base, jobstatus_credential)}"}
+    base, headers = _signed_in(emulator, client, jobstatus_credential)
     assert client.post(f"{base}/v1/process/audio/url", headers=headers, json={}).status_code == 400
     assert (
         client.post(f"{base}/v1/process/audio/url", headers=headers, json={"url": "ftp://x"}).status_code
@@ -288,10 +249,9 @@ def test_submit_validation_and_limits(
 
 
 def test_webhook_gets_every_status(
-    emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str, hooks: Hooks
+    emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str, hooks: Endpoint
 ) -> None:
-    base = emulator.service_url("symbl")
-    headers = {"Authorization": f"Bearer {_token(client, base, jobstatus_credential)}"}
+    base, headers = _signed_in(emulator, client, jobstatus_credential)
     r = client.post(
         f"{base}/v1/process/audio/url",
         headers=headers,
@@ -301,7 +261,7 @@ def test_webhook_gets_every_status(
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and len(hooks.received) < 3:
         time.sleep(0.05)
-    assert hooks.received == [
+    assert hooks.bodies() == [
         {"jobId": job_id, "status": "scheduled"},
         {"jobId": job_id, "status": "in_progress"},
         {"jobId": job_id, "status": "completed"},
@@ -312,8 +272,7 @@ def test_submit_options_follow_the_docs(
     emulator: EmulatorServer, client: httpx.Client, jobstatus_credential: str
 ) -> None:
     """S3 body options and S4 query options are checked where the docs put them."""
-    base = emulator.service_url("symbl")
-    headers = {"Authorization": f"Bearer {_token(client, base, jobstatus_credential)}"}
+    base, headers = _signed_in(emulator, client, jobstatus_credential)
     url = f"{base}/v1/process/audio/url"
     media = {"url": "https://m.example/a.mp3"}
     channels = [

@@ -13,6 +13,7 @@ import pytest
 
 from airflow_jobstatus.testing.s3 import S3Server
 from jobstatus_emulator.server import EmulatorServer
+from tests.helpers.emulator_http import statuses_until
 
 pytestmark = pytest.mark.integration
 
@@ -59,17 +60,8 @@ def _submit(client: httpx.Client, base: str, key: str, body: dict[str, Any]) -> 
     return dict(r.json()["Job"])
 
 
-def _poll(client: httpx.Client, url: str, headers: dict[str, str], timeout: float = 10) -> list[str]:
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = client.get(url, headers=headers).json()["Status"]
-        if not seen or seen[-1] != status:
-            seen.append(status)
-        if status in ("completed", "failed", "cancelled"):
-            return seen
-        time.sleep(0.04)
-    raise AssertionError(f"no terminal status: {seen}")
+def _poll(client: httpx.Client, url: str, headers: dict[str, str]) -> list[str]:
+    return statuses_until(client, url, {"completed", "failed", "cancelled"}, key="Status", headers=headers)[0]
 
 
 def _metadata_once_listed(client: httpx.Client, url: str, headers: dict[str, str]) -> dict[str, Any]:

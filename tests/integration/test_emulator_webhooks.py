@@ -7,59 +7,24 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
 
 from jobstatus_emulator.server import EmulatorServer
+from tests.helpers.emulator_http import Endpoint
 
 RETRY_BASE = 0.05
 DAILY_SECRET = base64.b64encode(b"emulator-webhook-test-secret-32b").decode()
 
 
-class Endpoint:
-    """A loopback webhook endpoint answering from a script of status codes (then 200)."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        self.script: list[int] = []
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                endpoint.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                status = endpoint.script.pop(0) if endpoint.script else 200
-                self.send_response(status)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def bodies(self) -> list[Any]:
-        return [json.loads(body) for _, body in self.received]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def endpoint() -> Iterator[Endpoint]:
-    e = Endpoint()
-    yield e
-    e.close()
+    with Endpoint() as e:
+        yield e
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from airflow_jobstatus.hooks.deepaffects import DeepAffectsHook
 from airflow_jobstatus.hooks.symbl import SymblHook
 from airflow_jobstatus.hooks.wasabi import WasabiAirHook
 from airflow_jobstatus.http.client import close_async_clients
+from tests.helpers.jobs import wasabi_job
 
 pytestmark = pytest.mark.integration
 
@@ -26,16 +27,8 @@ def submit(conn_type: str, hook, s3) -> tuple[str, str]:
     if conn_type == "daily":
         return hook.submit_job("transcript", uri=SLOW), str(uuid.uuid4())
     if conn_type == "wasabi_air":
-        job = hook.submit_job(
-            "errors",
-            services={"s2t": ""},
-            source={
-                "Endpoint": s3.endpoint_url,
-                "Bucket": "m",
-                "Region": "us-east-1",
-                "ObjectKey": "a.mp4?emu_duration=60",
-            },
-            destination={"Bucket": "nowhere", "Region": "us-east-1"},
+        job = wasabi_job(
+            hook, s3.endpoint_url, "errors", "a.mp4?emu_duration=60", bucket="nowhere", media="m"
         )
         return job, "f" * 32
     if conn_type == "symbl":

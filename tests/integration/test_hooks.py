@@ -26,6 +26,7 @@ from airflow_jobstatus.hooks.wasabi import WasabiAirHook
 from airflow_jobstatus.http.client import close_async_clients
 from airflow_jobstatus.models import ApiDocument, DownloadLink, InlineDocument, JobState, S3Object
 from tests.helpers.canary import secret
+from tests.helpers.connections import daily_customer_storage
 from tests.integration.conftest import await_terminal, wait_until_terminal
 
 pytestmark = pytest.mark.integration
@@ -81,12 +82,9 @@ def test_daily_sync_lifecycle_with_daily_storage(make_connection, jobstatus_emul
 
 
 def test_daily_customer_bucket_outputs(make_connection, jobstatus_emulator, jobstatus_s3):
-    conn_id, key = make_connection("daily", output_storage="customer")
     bucket = f"daily-out-{uuid.uuid4().hex[:8]}"
     jobstatus_s3.create_bucket(bucket)
-    jobstatus_emulator.set_account(
-        "daily", key, daily_bucket={"bucket": bucket, "region": "us-east-1", "prefix": "acme"}
-    )
+    conn_id, key = daily_customer_storage(make_connection, jobstatus_emulator, bucket)
     hook = DailyHook(daily_conn_id=conn_id)
     job_id = hook.submit_job("soap-notes", recording_id=f"rec-{uuid.uuid4().hex}?emu_duration=1")
     status = wait_until_terminal(hook.get_job, job_id)

@@ -75,21 +75,20 @@ def test_429_retry_after_http_date_is_honoured(server, mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_503_twice_then_200_succeeds(server, mode):
-    server.add(Reply(503, b"{}"), Reply(503, b"{}"), Reply(200, {"id": "x"}))
+@pytest.mark.parametrize(
+    ("replies", "body"),
+    [
+        ([Reply(503, b"{}"), Reply(503, b"{}"), Reply(200, {"id": "x"})], {"id": "x"}),
+        ([Reply(reset=True), Reply(200, {"id": "y"})], {"id": "y"}),
+    ],
+    ids=["503_twice_then_200_succeeds", "connection_reset_is_retried"],
+)
+def test_transient_failures_are_retried(server, mode, replies, body):
+    server.add(*replies)
     client = make_client(server)
     response = call(mode, client, "get_job", "GET", "/jobs/1")
-    assert response.json() == {"id": "x"}
-    assert len(server.seen) == 3
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_connection_reset_is_retried(server, mode):
-    server.add(Reply(reset=True), Reply(200, {"id": "y"}))
-    client = make_client(server)
-    response = call(mode, client, "get_job", "GET", "/jobs/1")
-    assert response.json() == {"id": "y"}
-    assert len(server.seen) == 2
+    assert response.json() == body
+    assert len(server.seen) == len(replies)
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -18,8 +18,8 @@ from airflow_jobstatus.http.client import close_async_clients
 from airflow_jobstatus.push.event_trigger import JobEventTrigger
 from airflow_jobstatus.push.models import CHANNEL, PushEvent
 from tests.helpers.loop_watch import run_checked
+from tests.helpers.push import until
 from tests.helpers.redis_server import RedisServer, redis_server  # noqa: F401 - fixture
-from tests.integration.test_push_hub import until
 
 pytestmark = pytest.mark.integration
 

@@ -208,25 +208,14 @@ def test_oversized_bodies_are_413_without_being_read(setup: Setup):
 
 
 def test_symbl_token_webhooks(setup: Setup):
-    token = setup.secrets["symbl"]
-    post = setup.http.post
-    assert (
-        post(
-            "/webhooks/symbl/push_symbl",
-            params={"token": token},
-            json={"jobId": "s-1", "status": "in_progress"},
-        ).status_code
-        == 200
-    )
+    def status_webhook(status: str) -> int:
+        body = {"jobId": "s-1", "status": status}
+        params = {"token": setup.secrets["symbl"]}
+        return setup.http.post("/webhooks/symbl/push_symbl", params=params, json=body).status_code
+
+    assert status_webhook("in_progress") == 200
     assert setup.published() == []  # an in-flight status cannot end a wait: nothing to wake
-    assert (
-        post(
-            "/webhooks/symbl/push_symbl",
-            params={"token": token},
-            json={"jobId": "s-1", "status": "completed"},
-        ).status_code
-        == 200
-    )
+    assert status_webhook("completed") == 200
     assert [e["job_id"] for e in setup.published()] == ["s-1"]
 
 

@@ -28,9 +28,9 @@ from airflow_jobstatus.push.models import KEY_PREFIX, event_key
 from airflow_jobstatus.push.receiver import Receiver, create_app
 from airflow_jobstatus.push.submit import receiver_url
 from tests.helpers.canary import CANARY
+from tests.helpers.emulator_http import Endpoint
 from tests.helpers.push import daily_hmac_secret, serve, webhook_token
 from tests.helpers.redis_server import RedisServer, redis_server  # noqa: F401 - fixture
-from tests.integration.test_emulator_webhooks import Endpoint
 from tests.integration.test_submit_operators import output, run_dag, state, write_dag  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -99,11 +99,8 @@ def test_daily_ensure_webhook_creates_checks_and_fixes_the_domain_webhook(
     assert event["job_id"] == job_id and event["service"] == "daily"
 
     # a webhook with another URL is not taken over without replace
-    other = Endpoint()
-    try:
+    with Endpoint() as other:
         assert daily.post(f"/webhooks/{created['uuid']}", json={"url": other.url}).status_code == 200
-    finally:
-        other.close()
     with pytest.raises(InvalidParameterError, match="another URL"):
         hook.ensure_webhook()
     assert push_setup.main(["daily", "--conn-id", conn_id, "--replace"]) == 0

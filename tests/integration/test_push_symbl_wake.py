@@ -11,16 +11,13 @@ from typing import Any
 import pytest
 
 from airflow_jobstatus.hooks.symbl import SymblHook
-from airflow_jobstatus.http.client import close_async_clients
 from airflow_jobstatus.push.config import PushConfig
-from airflow_jobstatus.push.listener import listener_for_loop
 from airflow_jobstatus.push.receiver import Receiver, create_app
 from airflow_jobstatus.push.submit import receiver_url
 from airflow_jobstatus.triggers.job import JobStatusTrigger
 from tests.helpers.loop_watch import run_checked
-from tests.helpers.push import serve, webhook_token
-from tests.helpers.redis_server import RedisServer, redis_server  # noqa: F401 - fixture
-from tests.integration.test_push_hub import first_event, until
+from tests.helpers.push import serve, until, waiting, webhook_token
+from tests.helpers.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
 
@@ -33,16 +30,11 @@ def job_gets(emulator: Any, app_id: str) -> int:
 
 
 def test_symbl_webhook_wakes_the_wait_with_one_get_beyond_the_first(
-    make_connection: Any,
-    emulator: Any,
-    redis_server: RedisServer,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
+    make_connection: Any, emulator: Any, push_on: RedisServer
 ) -> None:
-    monkeypatch.setenv("AIRFLOW__JOBSTATUS__REDIS_URL", redis_server.url)
-    monkeypatch.setenv("AIRFLOW__JOBSTATUS__PUSH_POLL_INTERVAL", "600")
     token = webhook_token("symbl-wake")
     conn_id, app_id = make_connection("symbl", webhook_token=token)
-    config = PushConfig(redis_url=redis_server.url, event_ttl=120)
+    config = PushConfig(redis_url=push_on.url, event_ttl=120)
     with serve(create_app(Receiver(config))) as base:
         job_ref = SymblHook(symbl_conn_id=conn_id).submit_job(
             audio_url="https://media.example/a.mp3?emu_duration=5",
@@ -54,17 +46,10 @@ def test_symbl_webhook_wakes_the_wait_with_one_get_beyond_the_first(
         )
 
         async def scenario() -> tuple[dict[str, Any], int]:
-            listener = listener_for_loop()
-            assert listener is not None
-            task = asyncio.ensure_future(first_event(trigger))
-            try:
+            async with waiting(trigger) as (_, task):
                 await until(lambda: job_gets(emulator, app_id) >= 1, timeout=20)
                 result = await asyncio.wait_for(task, timeout=30)
                 return result, await asyncio.to_thread(job_gets, emulator, app_id)
-            finally:
-                task.cancel()
-                await listener.aclose()
-                await close_async_clients()
 
         event, gets = run_checked(scenario)
     assert event["event"] == "succeeded"

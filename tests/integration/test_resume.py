@@ -32,28 +32,10 @@ from datetime import timedelta
 
 from airflow.sdk import DAG, BaseOperator
 
-from airflow_jobstatus.operators.daily import DailySubmitJobOperator
-from airflow_jobstatus.operators.deepaffects import DeepAffectsSubmitJobOperator
+from tests.helpers.crashing import OPERATORS, CrashAfterRecordingDaily
 
 CONNS = {conns}
 CASES = {cases}
-OPERATORS = {{
-    "daily": (DailySubmitJobOperator, "daily_conn_id"),
-    "deepaffects": (DeepAffectsSubmitJobOperator, "deepaffects_conn_id"),
-}}
-
-
-class CrashAfterRecordingMixin:
-    """The first try dies right after the job id was stored (as a worker that crashed there)."""
-
-    def poll_until_complete(self, external_id, context):
-        if context["ti"].try_number == 1:
-            raise RuntimeError("simulated crash after submitting job " + external_id["job_id"])
-        return super().poll_until_complete(external_id, context)
-
-
-class CrashAfterRecordingDaily(CrashAfterRecordingMixin, DailySubmitJobOperator):
-    pass
 
 
 class ClearUpstream(BaseOperator):
@@ -108,6 +90,29 @@ def write_dag(airflow_dags_folder: Path) -> Callable[..., Any]:
     return write
 
 
+Case = tuple[str, str, str, str | None, dict[str, Any]]
+"""(task id, connection type, connection name, mode, operator arguments)."""
+POLLED = {"deferrable": False, "poll_interval": 0.5}
+
+
+@pytest.fixture
+def conns(make_connection, jobstatus_s3) -> Connections:
+    return Connections(make_connection, jobstatus_s3.endpoint_url)
+
+
+@pytest.fixture
+def run_cases(write_dag, conns: Connections, caplog, capfd) -> Callable[[str, list[Case]], tuple[dict, str]]:
+    """Run a DAG of ``cases`` with ``dag.test()``: (its task instances by task id, what was logged)."""
+
+    def run(dag_id: str, cases: list[Case]) -> tuple[dict[str, Any], str]:
+        dag = write_dag(dag_id, conns=json.dumps(conns.conn_ids), cases=repr(cases))
+        caplog.set_level(logging.INFO)
+        _, tis = run_dag(dag)
+        return tis, output(capfd, caplog)
+
+    return run
+
+
 def request_ids(emulator: Any, credential: str) -> list[str | None]:
     """The ``request_id`` each DeepAffects submission of one account carried, oldest first."""
     jobs = emulator.jobs(service="deepaffects", credential=credential)
@@ -115,11 +120,9 @@ def request_ids(emulator: Any, credential: str) -> list[str | None]:
 
 
 def test_a_cleared_task_submits_a_new_job_with_a_new_request_id(
-    write_dag, make_connection, jobstatus_emulator, jobstatus_s3, caplog, capfd
+    run_cases, conns: Connections, jobstatus_emulator
 ) -> None:
-    conns = Connections(make_connection, jobstatus_s3.endpoint_url)
-    polled = {"deferrable": False, "poll_interval": 0.5}
-    cases: list[tuple[str, str, str, str | None, dict[str, Any]]] = [
+    cases: list[Case] = [
         # the task succeeded, its record is gone (clear_on_success, retention), the user clears it:
         # the rerun must not send the first request_id again
         (
@@ -127,7 +130,7 @@ def test_a_cleared_task_submits_a_new_job_with_a_new_request_id(
             "deepaffects",
             conns.add("da_forget", "deepaffects"),
             "forget_and_clear",
-            {"api": "asr", "url": MEDIA + "/a.wav?emu_duration=1", "webhook": WEBHOOK, **polled},
+            {"api": "asr", "url": MEDIA + "/a.wav?emu_duration=1", "webhook": WEBHOOK, **POLLED},
         ),
         # the task succeeded and the user clears it (record kept): a rerun asked for is a new job
         (
@@ -135,7 +138,7 @@ def test_a_cleared_task_submits_a_new_job_with_a_new_request_id(
             "deepaffects",
             conns.add("da_clear", "deepaffects"),
             "clear",
-            {"api": "diarize", "url": MEDIA + "/b.wav?emu_duration=1", "webhook": WEBHOOK, **polled},
+            {"api": "diarize", "url": MEDIA + "/b.wav?emu_duration=1", "webhook": WEBHOOK, **POLLED},
         ),
         (
             "daily_clear",
@@ -150,10 +153,7 @@ def test_a_cleared_task_submits_a_new_job_with_a_new_request_id(
             },
         ),
     ]
-    dag = write_dag("jobstatus_resume_it", conns=json.dumps(conns.conn_ids), cases=repr(cases))
-    caplog.set_level(logging.INFO)
-    _, tis = run_dag(dag)
-    text = output(capfd, caplog)
+    tis, text = run_cases("jobstatus_resume_it", cases)
     states = {task_id: (state(ti), ti.try_number) for task_id, ti in tis.items()}
     for task_id in ("deepaffects_forget_and_clear", "deepaffects_clear", "daily_clear"):
         assert states[task_id][0] == "success" and states[task_id + "_clear"][0] == "success", (
@@ -181,11 +181,9 @@ def test_a_cleared_task_submits_a_new_job_with_a_new_request_id(
 
 
 def test_a_retry_resumes_the_job_whatever_renders_and_replaces_a_failed_one(
-    write_dag, make_connection, jobstatus_emulator, jobstatus_s3, caplog, capfd
+    run_cases, conns: Connections, jobstatus_emulator
 ) -> None:
-    conns = Connections(make_connection, jobstatus_s3.endpoint_url)
-    polled = {"deferrable": False, "poll_interval": 0.5}
-    cases: list[tuple[str, str, str, str | None, dict[str, Any]]] = [
+    cases: list[Case] = [
         # a value that renders differently per try (as a presigned URL): the retry resumes the job
         (
             "daily_changing_parameter",
@@ -196,7 +194,7 @@ def test_a_retry_resumes_the_job_whatever_renders_and_replaces_a_failed_one(
                 "preset": "transcript",
                 "uri": MEDIA + "/d.mp4?emu_duration=2&signature={{ ti.try_number }}",
                 "retries": 1,
-                **polled,
+                **POLLED,
             },
         ),
         # the recorded job failed: the automatic retry submits a new job
@@ -209,14 +207,11 @@ def test_a_retry_resumes_the_job_whatever_renders_and_replaces_a_failed_one(
                 "preset": "transcript",
                 "uri": MEDIA + "/e.mp4?emu_duration=0.5&emu_outcome=fail",
                 "retries": 1,
-                **polled,
+                **POLLED,
             },
         ),
     ]
-    dag = write_dag("jobstatus_retry_render_it", conns=json.dumps(conns.conn_ids), cases=repr(cases))
-    caplog.set_level(logging.INFO)
-    _, tis = run_dag(dag)
-    text = output(capfd, caplog)
+    tis, text = run_cases("jobstatus_retry_render_it", cases)
     states = {task_id: (state(ti), ti.try_number) for task_id, ti in tis.items()}
     assert states["daily_changing_parameter"] == ("success", 2), text[-5000:]
     assert states["daily_failed_job"] == ("failed", 2), text[-5000:]
@@ -232,10 +227,9 @@ def test_a_retry_resumes_the_job_whatever_renders_and_replaces_a_failed_one(
 
 
 def test_resubmit_on_change_submits_a_new_job_when_a_parameter_renders_differently(
-    write_dag, make_connection, jobstatus_emulator, jobstatus_s3, caplog, capfd
+    run_cases, conns: Connections, jobstatus_emulator
 ) -> None:
-    conns = Connections(make_connection, jobstatus_s3.endpoint_url)
-    cases: list[tuple[str, str, str, str | None, dict[str, Any]]] = [
+    cases: list[Case] = [
         (
             "daily_resubmit_on_change",
             "daily",
@@ -251,10 +245,7 @@ def test_resubmit_on_change_submits_a_new_job_when_a_parameter_renders_different
             },
         ),
     ]
-    dag = write_dag("jobstatus_resubmit_on_change_it", conns=json.dumps(conns.conn_ids), cases=repr(cases))
-    caplog.set_level(logging.INFO)
-    _, tis = run_dag(dag)
-    text = output(capfd, caplog)
+    tis, text = run_cases("jobstatus_resubmit_on_change_it", cases)
     assert (state(tis["daily_resubmit_on_change"]), tis["daily_resubmit_on_change"].try_number) == (
         "success",
         2,

@@ -92,9 +92,26 @@ with DAG({dag_id!r}, schedule=None, catchup=False) as dag:
 
 
 @pytest.fixture
-def write_dag(airflow_dags_folder: Path) -> Callable[..., Any]:
-    def write(dag_id: str, **values: Any) -> Any:
-        return load_dag(airflow_dags_folder, dag_id, DAG_TEMPLATE.format(dag_id=dag_id, **values))
+def write_dag(
+    airflow_dags_folder: Path,
+    service_connections: tuple[dict[str, str], str],
+    jobstatus_s3: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> Callable[[str, list[Any]], Any]:
+    """Load a DAG of ``cases`` on one connection per service; caplog takes INFO while it runs."""
+    conns, bucket = service_connections
+
+    def write(dag_id: str, cases: list[Any]) -> Any:
+        source = DAG_TEMPLATE.format(
+            dag_id=dag_id,
+            conns=json.dumps(conns),
+            s3_endpoint=jobstatus_s3.endpoint_url,
+            bucket=bucket,
+            cases=repr(cases),
+        )
+        dag = load_dag(airflow_dags_folder, dag_id, source)
+        caplog.set_level(logging.INFO)
+        return dag
 
     return write
 
@@ -133,9 +150,8 @@ def output(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) 
 
 
 def test_every_sensor_deferrable_and_poke_through_dag_test(
-    write_dag, service_connections, jobstatus_s3, caplog: pytest.LogCaptureFixture, capfd
+    write_dag, caplog: pytest.LogCaptureFixture, capfd
 ) -> None:
-    conns, bucket = service_connections
     cases = []
     for service in ("daily", "wasabi_air", "symbl", "deepaffects"):
         # deferrable: the job is still running at the sensor's first check, so it defers
@@ -150,14 +166,7 @@ def test_every_sensor_deferrable_and_poke_through_dag_test(
                 {"deferrable": False, "poll_interval": 0.5, "timeout": 60},
             )
         )
-    dag = write_dag(
-        "jobstatus_sensors_it",
-        conns=json.dumps(conns),
-        s3_endpoint=jobstatus_s3.endpoint_url,
-        bucket=bucket,
-        cases=repr(cases),
-    )
-    caplog.set_level(logging.INFO)
+    dag = write_dag("jobstatus_sensors_it", cases)
     with records_of(DAG_TEST_LOGGER) as dag_test_records:
         dag_run = dag.test()
     result = states(dag_run)
@@ -173,9 +182,8 @@ def test_every_sensor_deferrable_and_poke_through_dag_test(
 
 
 def test_failure_skip_and_timeout_ends_through_dag_test(
-    write_dag, service_connections, jobstatus_s3, caplog: pytest.LogCaptureFixture, capfd
+    write_dag, caplog: pytest.LogCaptureFixture, capfd
 ) -> None:
-    conns, bucket = service_connections
     cases = [
         ("fails", "daily", "emu_duration=2.5&emu_outcome=fail", {"deferrable": True, "poll_interval": 1}),
         (
@@ -203,14 +211,7 @@ def test_failure_skip_and_timeout_ends_through_dag_test(
             {"deferrable": True, "poll_interval": 1, "timeout": 3},
         ),
     ]
-    dag = write_dag(
-        "jobstatus_sensors_ends_it",
-        conns=json.dumps(conns),
-        s3_endpoint=jobstatus_s3.endpoint_url,
-        bucket=bucket,
-        cases=repr(cases),
-    )
-    caplog.set_level(logging.INFO)
+    dag = write_dag("jobstatus_sensors_ends_it", cases)
     result = states(dag.test())
     assert {k: v for k, v in result.items() if k.startswith("wait_")} == {
         "wait_fails": "failed",

@@ -83,6 +83,29 @@ def worker_env(redis_url: str | None) -> dict[str, str]:
     return env
 
 
+@pytest.fixture
+def spawn(
+    tmp_path: Path,
+    redis_server: RedisServer,  # noqa: F811
+    workers: list[Worker],
+) -> Callable[[str, list[str]], Worker]:
+    """Start a worker process sharing the test's Redis; it is stopped after the test."""
+
+    def start(name: str, args: list[str]) -> Worker:
+        worker = Worker(tmp_path, name, args, worker_env(redis_server.url))
+        workers.append(worker)
+        return worker
+
+    return start
+
+
+def one_account(make_connection: Any, **extra: Any) -> tuple[str, str, str]:
+    """Two Daily connections of one account: (connection a, connection b, the account's key)."""
+    conn_a, key = make_connection("daily", **extra)
+    conn_b, _ = make_connection("daily", credential=key, **extra)
+    return conn_a, conn_b, key
+
+
 def most_in_any_window(times: list[float], window: float) -> int:
     times = sorted(times)
     best, start = 0, 0
@@ -106,13 +129,11 @@ def until(ready: Callable[[], bool], timeout: float) -> None:
         time.sleep(0.1)
 
 
-def start_waits(
-    workers: list[Worker], tmp: Path, service: str, conn: str, jobs: list[str], env: dict[str, str]
-) -> None:
+def start_waits(spawn: Callable[[str, list[str]], Worker], service: str, conn: str, jobs: list[str]) -> None:
     """Two triggerer-like processes, each waiting on half of ``jobs``."""
     half = len(jobs) // 2
     for name, part in (("t1", jobs[:half]), ("t2", jobs[half:])):
-        workers.append(Worker(tmp, name, ["waits", service, conn, ",".join(part), "--poll", "1"], env))
+        spawn(name, ["waits", service, conn, ",".join(part), "--poll", "1"])
 
 
 def end_jobs_and_collect(emulator: Any, service: str, jobs: list[str], workers: list[Worker]) -> None:
@@ -132,17 +153,11 @@ def _fresh_redis_config() -> Iterator[None]:
 
 
 def test_two_processes_with_two_connections_of_one_account_share_one_rate(
-    emulator,
-    make_connection,
-    redis_server: RedisServer,  # noqa: F811
-    workers,
-    tmp_path,
+    emulator, make_connection, workers, spawn
 ) -> None:
-    conn_a, key = make_connection("daily", max_requests_per_second=4)
-    conn_b, _ = make_connection("daily", credential=key, max_requests_per_second=4)
-    env = worker_env(redis_server.url)
+    conn_a, conn_b, key = one_account(make_connection, max_requests_per_second=4)
     for name, conn in (("a", conn_a), ("b", conn_b)):
-        workers.append(Worker(tmp_path, name, ["requests", "daily", conn, "no-such-job", "12"], env))
+        spawn(name, ["requests", "daily", conn, "no-such-job", "12"])
     results = [w.wait(timeout=120)[0] for w in workers]
     assert [r["errors"] for r in results] == [{"NotFoundError": 12}, {"NotFoundError": 12}]
     times = sorted(arrivals(emulator, "daily", key))
@@ -154,11 +169,7 @@ def test_two_processes_with_two_connections_of_one_account_share_one_rate(
 
 
 def test_a_deepaffects_budget_of_100_holds_for_50_waits_in_two_triggerers(
-    emulator,
-    make_connection,
-    redis_server: RedisServer,  # noqa: F811
-    workers,
-    tmp_path,
+    emulator, make_connection, workers, spawn
 ) -> None:
     window = 10.0
     submit_conn, key = make_connection("deepaffects")
@@ -176,7 +187,7 @@ def test_a_deepaffects_budget_of_100_holds_for_50_waits_in_two_triggerers(
         hook.submit_job("asr", url=f"https://media.example/{i}.wav", webhook="https://hooks.example/da")
         for i in range(50)
     ]
-    start_waits(workers, tmp_path, "deepaffects", conn, jobs, worker_env(redis_server.url))
+    start_waits(spawn, "deepaffects", conn, jobs)
     # the budget is spent, then refilled
     until(lambda: len(arrivals(emulator, "deepaffects", key)) >= 150, timeout=120)
     end_jobs_and_collect(emulator, "deepaffects", jobs, workers)
@@ -187,22 +198,14 @@ def test_a_deepaffects_budget_of_100_holds_for_50_waits_in_two_triggerers(
     assert most_in_any_window(times, window - 0.3) <= 100
 
 
-def test_retry_after_seen_by_one_process_holds_the_other(
-    emulator,
-    make_connection,
-    redis_server: RedisServer,  # noqa: F811
-    workers,
-    tmp_path,
-) -> None:
-    conn_a, key = make_connection("daily", max_requests_per_second=10)
-    conn_b, _ = make_connection("daily", credential=key, max_requests_per_second=10)
+def test_retry_after_seen_by_one_process_holds_the_other(emulator, make_connection, workers, spawn) -> None:
+    conn_a, conn_b, key = one_account(make_connection, max_requests_per_second=10)
     emulator.add_fault(service="daily", credential=key, kind="rate_limit", retry_after=8, count=1)
-    env = worker_env(redis_server.url)
     # a: a triggerer's event loop (async client); b: a worker (sync client)
-    workers.append(Worker(tmp_path, "a", ["arequests", "daily", conn_a, "no-such-job", "1"], env))
+    spawn("a", ["arequests", "daily", conn_a, "no-such-job", "1"])
     until(lambda: bool(arrivals(emulator, "daily", key)), timeout=60)
     throttled_at = arrivals(emulator, "daily", key)[0]
-    workers.append(Worker(tmp_path, "b", ["requests", "daily", conn_b, "no-such-job", "1"], env))
+    spawn("b", ["requests", "daily", conn_b, "no-such-job", "1"])
     for worker in workers:
         assert worker.wait(timeout=120)[0]["errors"] == {"NotFoundError": 1}
     later = arrivals(emulator, "daily", key)[1:]
@@ -216,7 +219,7 @@ def test_redis_stopped_mid_run_falls_back_per_process_and_recovers_without_losin
     make_connection,
     redis_server: RedisServer,  # noqa: F811
     workers,
-    tmp_path,
+    spawn,
 ) -> None:
     from airflow_jobstatus.hooks.daily import DailyHook
 
@@ -224,7 +227,7 @@ def test_redis_stopped_mid_run_falls_back_per_process_and_recovers_without_losin
     emulator.configure(job_duration=600)  # the test ends the jobs after Redis is back
     hook = DailyHook(daily_conn_id=conn)
     jobs = [hook.submit_job("transcript", uri=f"https://media.example/{i}.mp4") for i in range(10)]
-    start_waits(workers, tmp_path, "daily", conn, jobs, worker_env(redis_server.url))
+    start_waits(spawn, "daily", conn, jobs)
     until(lambda: len(arrivals(emulator, "daily", key)) >= 20, timeout=90)  # both are polling
     time.sleep(3)
     redis_server.stop()

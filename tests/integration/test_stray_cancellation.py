@@ -25,27 +25,15 @@ from airflow.sdk import BaseHook
 from airflow_jobstatus.hooks.daily import DailyHook
 from airflow_jobstatus.hooks.symbl import SymblHook
 from airflow_jobstatus.http import tokens
-from airflow_jobstatus.http.client import close_async_clients
-from airflow_jobstatus.triggers.events import parse_event
 from airflow_jobstatus.triggers.hub import LIST_MIN_WATCHES
 from airflow_jobstatus.triggers.job import JobStatusTrigger
-from tests.helpers.loop_watch import run_checked
+from tests.helpers.triggers import first_event, run_debug
 
 pytestmark = pytest.mark.integration
 
 T = TypeVar("T")
 READ_DELAY = 1.0
 """Seconds a slowed connection read stays in flight."""
-
-
-def run_debug(factory: Callable[[], Awaitable[T]]) -> T:
-    async def scenario() -> T:
-        try:
-            return await factory()
-        finally:
-            await close_async_clients()
-
-    return run_checked(scenario)
 
 
 @pytest.fixture
@@ -120,12 +108,6 @@ def daily_trigger(conn_id: str, job_id: str, timeout: float) -> JobStatusTrigger
     return JobStatusTrigger(
         service="daily", conn_id=conn_id, job_id=job_id, poll_interval=0.5, deadline=time.time() + timeout
     )
-
-
-async def first_event(trigger: JobStatusTrigger) -> dict[str, Any]:
-    async for event in trigger.run():
-        return parse_event(event.payload, job_id=trigger.job_id).to_payload()
-    raise AssertionError("no event")
 
 
 def test_a_wait_outlives_a_cancelled_caller_it_shares_a_connection_read_with(

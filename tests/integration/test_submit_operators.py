@@ -34,47 +34,11 @@ from datetime import timedelta
 
 from airflow.sdk import DAG
 
-from airflow_jobstatus.operators.daily import DailySubmitJobOperator
-from airflow_jobstatus.operators.deepaffects import DeepAffectsSubmitJobOperator
-from airflow_jobstatus.operators.symbl import SymblSubmitJobOperator
-from airflow_jobstatus.operators.wasabi import WasabiAirSubmitJobOperator
+from tests.helpers.crashing import OPERATORS, CrashAfterRecordingDaily, CrashBeforeRecordingDeepAffects
 
 CONNS = {conns}
 CASES = {cases}
 PARAMS = {params}
-OPERATORS = {{
-    "daily": (DailySubmitJobOperator, "daily_conn_id"),
-    "wasabi_air": (WasabiAirSubmitJobOperator, "wasabi_air_conn_id"),
-    "symbl": (SymblSubmitJobOperator, "symbl_conn_id"),
-    "deepaffects": (DeepAffectsSubmitJobOperator, "deepaffects_conn_id"),
-}}
-
-
-class CrashAfterRecordingMixin:
-    """The first try dies right after the job id was stored (as a worker that crashed there)."""
-
-    def poll_until_complete(self, external_id, context):
-        if context["ti"].try_number == 1:
-            raise RuntimeError("simulated crash after submitting job " + external_id["job_id"])
-        return super().poll_until_complete(external_id, context)
-
-
-class CrashBeforeRecordingMixin:
-    """The first try dies after the service accepted the job, before its id reached the state store."""
-
-    def submit_job(self, context):
-        record = super().submit_job(context)
-        if context["ti"].try_number == 1:
-            raise RuntimeError("simulated crash before recording job " + record["job_id"])
-        return record
-
-
-class CrashAfterRecordingDaily(CrashAfterRecordingMixin, DailySubmitJobOperator):
-    pass
-
-
-class CrashBeforeRecordingDeepAffects(CrashBeforeRecordingMixin, DeepAffectsSubmitJobOperator):
-    pass
 
 
 CRASHING = {{

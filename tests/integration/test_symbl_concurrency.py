@@ -7,8 +7,6 @@ limit frees up or ``concurrency_wait_timeout`` is spent.
 
 from __future__ import annotations
 
-import importlib.util
-import textwrap
 import threading
 import uuid
 from pathlib import Path
@@ -19,6 +17,7 @@ import pytest
 from airflow_jobstatus.exceptions import ConcurrencyLimitError
 from airflow_jobstatus.hooks.symbl import SymblHook
 from jobstatus_emulator.server import EmulatorServer
+from tests.helpers.dags import load_dag
 
 pytestmark = pytest.mark.integration
 
@@ -57,13 +56,7 @@ with DAG({dag_id!r}, schedule=None, catchup=False) as dag:
 
 
 def _load(folder: Path, dag_id: str, **values: Any) -> Any:
-    path = folder / f"{dag_id}.py"
-    path.write_text(textwrap.dedent(DAG.format(dag_id=dag_id, **values)))
-    spec = importlib.util.spec_from_file_location(f"jobstatus_it_{dag_id}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.dag
+    return load_dag(folder, dag_id, DAG.format(dag_id=dag_id, **values))
 
 
 def _state(ti: Any) -> str:

@@ -37,6 +37,8 @@ from airflow_jobstatus.testing.s3 import S3Server
 from airflow_jobstatus.transfer.sinks import TEMP_SUFFIX
 from jobstatus_emulator.server import EmulatorServer
 from tests.helpers.canary import secret
+from tests.helpers.connections import aws_connection, daily_customer_storage
+from tests.helpers.jobs import wasabi_job
 from tests.integration.conftest import wait_until_terminal
 
 pytestmark = pytest.mark.integration
@@ -233,18 +235,6 @@ def run_dag(
 # ------------------------------------------------------------------------------------------ helpers
 
 
-def aws_connection(monkeypatch: pytest.MonkeyPatch, endpoint_url: str) -> str:
-    conn_id = f"t_aws_{uuid.uuid4().hex[:8]}"
-    conn = {
-        "conn_type": "aws",
-        "login": "testing",
-        "password": "testing",
-        "extra": {"endpoint_url": endpoint_url, "region_name": "us-east-1"},
-    }
-    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
-    return conn_id
-
-
 def expected_bytes(conn_type: str, conn_id: str, job_id: str, s3: S3Server) -> dict[str, bytes]:
     """Each output's bytes read straight from where the service keeps it."""
     hook = SERVICE_HOOKS[conn_type](conn_id)
@@ -287,18 +277,9 @@ def submit(conn_type: str, conn_id: str, marker: str, s3: S3Server, bucket: str 
     if conn_type == "daily":
         return str(hook.submit_job("summarize", uri=f"https://media.example/visit.mp4?{marker}"))
     if conn_type == "wasabi_air":
-        return str(
-            hook.submit_job(
-                f"xfer-{uuid.uuid4().hex[:6]}",
-                services={"s2t": "", "ocr": ""},
-                source={
-                    "Endpoint": s3.endpoint_url,
-                    "Bucket": "media",
-                    "Region": "us-east-1",
-                    "ObjectKey": f"a.mp4?{marker}",
-                },
-                destination={"Bucket": bucket, "Region": "us-east-1"},
-            )
+        name = f"xfer-{uuid.uuid4().hex[:6]}"
+        return wasabi_job(
+            hook, s3.endpoint_url, name, f"a.mp4?{marker}", bucket=bucket, services={"s2t": "", "ocr": ""}
         )
     if conn_type == "symbl":
         return str(hook.submit_job(audio_url=f"https://media.example/a.mp3?{marker}"))
@@ -324,10 +305,7 @@ def test_every_service_lands_byte_identical_in_a_bucket_and_a_folder_then_rerun_
     air_bucket = jobstatus_s3.create_bucket(f"xfer-air-{uuid.uuid4().hex[:8]}")
     daily_bucket = jobstatus_s3.create_bucket(f"xfer-daily-{uuid.uuid4().hex[:8]}")
     aws = aws_connection(monkeypatch, jobstatus_s3.endpoint_url)
-    customer_conn, customer_key = make_connection("daily", output_storage="customer")
-    jobstatus_emulator.set_account(
-        "daily", customer_key, daily_bucket={"bucket": daily_bucket, "region": "us-east-1", "prefix": "acme"}
-    )
+    customer_conn, customer_key = daily_customer_storage(make_connection, jobstatus_emulator, daily_bucket)
     jobs: list[tuple[str, str, str]] = [  # (label, conn type, conn id)
         ("daily_links", "daily", make_connection("daily")[0]),
         ("daily_bucket", "daily", customer_conn),
@@ -531,10 +509,7 @@ def test_a_malicious_output_key_is_refused_and_nothing_is_written(
     bucket = jobstatus_s3.create_bucket(f"xfer-evil-{uuid.uuid4().hex[:8]}")
     dest_bucket = jobstatus_s3.create_bucket(f"xfer-evil-dest-{uuid.uuid4().hex[:8]}")
     aws = aws_connection(monkeypatch, jobstatus_s3.endpoint_url)
-    conn_id, key = make_connection("daily", output_storage="customer")
-    jobstatus_emulator.set_account(
-        "daily", key, daily_bucket={"bucket": bucket, "region": "us-east-1", "prefix": "acme"}
-    )
+    conn_id, key = daily_customer_storage(make_connection, jobstatus_emulator, bucket)
     hook = DailyHook(conn_id)
     job_id = hook.submit_job(
         "summarize", uri="https://media.example/v.mp4?emu_duration=0.3", s3_key_template="../../etc/x"

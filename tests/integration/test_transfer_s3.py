@@ -65,11 +65,18 @@ def run(env: dict[str, Any], sink: Any, *, source_conn: str = "same", **kwargs: 
         JobOutput(name="recording", format="bin", location=S3Object(bucket=env["source"], key="out/big")),
         JobOutput(name="soap", format="json", location=S3Object(bucket=env["source"], key="out/soap")),
     ]
-    planned, manifest_rel = plan_outputs("wasabi_air", "job-9", outputs)
     sources = [S3Source(o, o.location, access) for o in outputs]  # type: ignore[arg-type]
+    return deliver("wasabi_air", "job-9", sink, outputs, sources, **kwargs)
+
+
+def deliver(
+    service: str, job_id: str, sink: Any, outputs: list[Any], sources: list[Any], **kwargs: Any
+) -> Any:
+    """Plan ``outputs``' names, deliver them from ``sources`` into ``sink``; the manifest."""
+    planned, manifest_rel = plan_outputs(service, job_id, outputs)
     return deliver_outputs(
-        service="wasabi_air",
-        job_id="job-9",
+        service=service,
+        job_id=job_id,
         sink=sink,
         planned=list(zip(planned, sources, strict=True)),
         manifest_rel=manifest_rel,
@@ -304,16 +311,8 @@ class GeneratedSource(Source):
 
 def deliver_generated(sink: S3Sink, sizes: list[int], **kwargs: Any) -> dict[str, Any]:
     sources = [GeneratedSource(f"stream{i}", size) for i, size in enumerate(sizes)]
-    planned, manifest_rel = plan_outputs("daily", "job-u", [s.output for s in sources])
-    return deliver_outputs(
-        service="daily",
-        job_id="job-u",
-        sink=sink,
-        planned=list(zip(planned, sources, strict=True)),
-        manifest_rel=manifest_rel,
-        max_concurrency=len(sizes),
-        **kwargs,
-    ).manifest
+    outputs = [s.output for s in sources]
+    return deliver("daily", "job-u", sink, outputs, sources, max_concurrency=len(sizes), **kwargs)
 
 
 def test_a_stream_of_unknown_size_fits_its_parts_or_fails_with_the_fix(s3_env) -> None:

@@ -11,42 +11,21 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from airflow_jobstatus.hooks.daily import DailyHook
 from airflow_jobstatus.hooks.symbl import SymblHook
 from airflow_jobstatus.hooks.wasabi import WasabiAirHook
-from airflow_jobstatus.http.client import close_async_clients
-from airflow_jobstatus.triggers.events import parse_event
 from airflow_jobstatus.triggers.job import JobStatusTrigger
-from tests.helpers.loop_watch import run_checked
+from tests.helpers.jobs import wasabi_job
+from tests.helpers.triggers import first_event, run_debug
 
 pytestmark = pytest.mark.integration
 
-T = TypeVar("T")
 JOB_ROUTE = "/batch-processor/{id}"
 LIST_ROUTE = "/batch-processor"
-
-
-def run_debug(factory: Callable[[], Awaitable[T]]) -> T:
-    """`run_checked` (fails on a slow callback), closing the loop's HTTP clients before it ends."""
-
-    async def scenario() -> T:
-        try:
-            return await factory()
-        finally:
-            await close_async_clients()
-
-    return run_checked(scenario)
-
-
-async def first_event(trigger: JobStatusTrigger) -> dict[str, Any]:
-    async for event in trigger.run():
-        return parse_event(event.payload, job_id=trigger.job_id).to_payload()
-    raise AssertionError("no event")
 
 
 async def run_all(triggers: list[JobStatusTrigger]) -> list[dict[str, Any]]:
@@ -146,17 +125,7 @@ def test_wasabi_waits_use_list_pages(make_connection, emulator, jobstatus_s3) ->
     conn_id, access = make_connection("wasabi_air", s3_endpoint_url=jobstatus_s3.endpoint_url)
     hook = WasabiAirHook(wasabi_air_conn_id=conn_id)
     ids = [
-        hook.submit_job(
-            f"hub-{i}",
-            services={"s2t": ""},
-            source={
-                "Endpoint": jobstatus_s3.endpoint_url,
-                "Bucket": "media",
-                "Region": "us-east-1",
-                "ObjectKey": f"{i}.mp4?emu_duration=5",
-            },
-            destination={"Bucket": bucket, "Region": "us-east-1"},
-        )
+        wasabi_job(hook, jobstatus_s3.endpoint_url, f"hub-{i}", f"{i}.mp4?emu_duration=5", bucket=bucket)
         for i in range(30)
     ]
 

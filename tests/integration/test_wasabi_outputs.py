@@ -7,10 +7,8 @@ Against the emulator in its default mode, where ``/metadata`` may lag the comple
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import logging
-import textwrap
 import time
 import uuid
 from pathlib import Path
@@ -23,23 +21,16 @@ from airflow_jobstatus.hooks.wasabi import WasabiAirHook
 from airflow_jobstatus.http.client import close_async_clients
 from airflow_jobstatus.models import JobState, S3Object
 from jobstatus_emulator.server import EmulatorServer
+from tests.helpers.dags import load_dag
+from tests.helpers.jobs import wasabi_job
 from tests.integration.conftest import wait_until_terminal
 
 pytestmark = pytest.mark.integration
 
 
 def _submit(hook: WasabiAirHook, s3, bucket: str, duration: float = 0.3) -> str:
-    return hook.submit_job(
-        f"meta-{uuid.uuid4().hex[:6]}",
-        services={"s2t": ""},
-        source={
-            "Endpoint": s3.endpoint_url,
-            "Bucket": "media",
-            "Region": "us-east-1",
-            "ObjectKey": f"clip.mp4?emu_duration={duration}",
-        },
-        destination={"Bucket": bucket, "Region": "us-east-1"},
-    )
+    name = f"meta-{uuid.uuid4().hex[:6]}"
+    return wasabi_job(hook, s3.endpoint_url, name, f"clip.mp4?emu_duration={duration}", bucket=bucket)
 
 
 @pytest.fixture
@@ -155,13 +146,7 @@ with DAG({dag_id!r}, schedule=None, catchup=False) as dag:
 
 def _run(folder: Path, **values: Any) -> tuple[dict[str, str], Any]:
     dag_id = f"wasabi_meta_{uuid.uuid4().hex[:6]}"
-    path = folder / f"{dag_id}.py"
-    path.write_text(textwrap.dedent(DAG.format(dag_id=dag_id, **values)))
-    spec = importlib.util.spec_from_file_location(f"jobstatus_it_{dag_id}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    dag_run = module.dag.test()
+    dag_run = load_dag(folder, dag_id, DAG.format(dag_id=dag_id, **values)).test()
     tis = {ti.task_id: ti for ti in dag_run.get_task_instances()}
     return {k: str(getattr(ti.state, "value", ti.state)) for k, ti in tis.items()}, tis
 

@@ -330,24 +330,20 @@ def env() -> Iterator[pytest.MonkeyPatch]:
         yield patch
 
 
-@pytest.fixture(scope="module")
-def daily(env: pytest.MonkeyPatch) -> tuple[JobServiceHook, Answers]:
-    return make_hook(env, "daily")
+def _hook_fixture(name: str, conn_type: str) -> Any:
+    """A module-scoped fixture ``name``: a hook of ``conn_type`` and its `Answers`."""
+
+    @pytest.fixture(scope="module", name=name)
+    def fixture(env: pytest.MonkeyPatch) -> tuple[JobServiceHook, Answers]:
+        return make_hook(env, conn_type)
+
+    return fixture
 
 
-@pytest.fixture(scope="module")
-def wasabi(env: pytest.MonkeyPatch) -> tuple[JobServiceHook, Answers]:
-    return make_hook(env, "wasabi_air")
-
-
-@pytest.fixture(scope="module")
-def symbl(env: pytest.MonkeyPatch) -> tuple[JobServiceHook, Answers]:
-    return make_hook(env, "symbl")
-
-
-@pytest.fixture(scope="module")
-def deepaffects(env: pytest.MonkeyPatch) -> tuple[JobServiceHook, Answers]:
-    return make_hook(env, "deepaffects")
+daily = _hook_fixture("daily", "daily")
+wasabi = _hook_fixture("wasabi", "wasabi_air")
+symbl = _hook_fixture("symbl", "symbl")
+deepaffects = _hook_fixture("deepaffects", "deepaffects")
 
 
 def outcome(call: Callable[[], Any], *, service: str, ok_status: bool = True) -> Any:
@@ -499,35 +495,37 @@ def _hooks(env: pytest.MonkeyPatch, conn_type: str, **extra: Any) -> tuple[JobSe
 # ------------------------------------------------------------------------------------------------
 
 
-@BAD_INPUT
-@given(body=bodies(DAILY_LIST))
-def test_daily_list_page(daily, body: bytes) -> None:
-    hook, answers = daily
-    answers.set(list=(200, body))
-    page = outcome(lambda: hook.run(hook._list_page(None)), service="Daily")  # type: ignore[attr-defined]
-    states = outcome(lambda: hook.run(hook._list_states(None)), service="Daily")  # type: ignore[attr-defined]
-    if not isinstance(page, JobStatusError):
-        for status in page[0]:
-            check_status(status, DAILY_STATUS_MAP)
-        assert page[1] is None or isinstance(page[1], str)
-    if not isinstance(states, JobStatusError):
-        for job_id, state, raw in states[0]:
-            assert isinstance(job_id, str) and state is expected_state(raw, DAILY_STATUS_MAP)
+LIST_CASES = [
+    # conn type, seed page, status map, service name, the types a next cursor may have (None: unchecked)
+    ("daily", DAILY_LIST, DAILY_STATUS_MAP, "Daily", (type(None), str)),
+    ("wasabi_air", WASABI_LIST, WASABI_STATUS_MAP, "Wasabi AiR", None),
+]
 
 
+@pytest.mark.parametrize(("conn_type", "seed", "status_map", "service", "cursor_types"), LIST_CASES)
 @BAD_INPUT
-@given(body=bodies(WASABI_LIST))
-def test_wasabi_list_page(wasabi, body: bytes) -> None:
-    hook, answers = wasabi
-    answers.set(list=(200, body))
-    page = outcome(lambda: hook.run(hook._list_page(None)), service="Wasabi AiR")  # type: ignore[attr-defined]
-    states = outcome(lambda: hook.run(hook._list_states(None)), service="Wasabi AiR")  # type: ignore[attr-defined]
+@given(data=st.data())
+def test_list_page(
+    env,
+    conn_type: str,
+    seed: Any,
+    status_map: Mapping[str, JobState],
+    service: str,
+    cursor_types: tuple[type, ...] | None,
+    data: st.DataObject,
+) -> None:
+    hook, answers = _hooks(env, conn_type)
+    answers.set(list=(200, data.draw(bodies(seed), label="body")))
+    page = outcome(lambda: hook.run(hook._list_page(None)), service=service)  # type: ignore[attr-defined]
+    states = outcome(lambda: hook.run(hook._list_states(None)), service=service)  # type: ignore[attr-defined]
     if not isinstance(page, JobStatusError):
         for status in page[0]:
-            check_status(status, WASABI_STATUS_MAP)
+            check_status(status, status_map)
+        if cursor_types is not None:
+            assert isinstance(page[1], cursor_types)
     if not isinstance(states, JobStatusError):
         for job_id, state, raw in states[0]:
-            assert isinstance(job_id, str) and state is expected_state(raw, WASABI_STATUS_MAP)
+            assert isinstance(job_id, str) and state is expected_state(raw, status_map)
 
 
 def _submit(conn_type: str, hook: Any) -> Callable[[], str]:

@@ -17,7 +17,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 import httpx
 import pydantic
@@ -41,6 +41,9 @@ from airflow_jobstatus.http.settings import HttpSettings
 from airflow_jobstatus.http.transport import AiohttpTransport, ready_ssl_context
 from airflow_jobstatus.shared import budget as shared_budget  # a module: budget imports http too
 from airflow_jobstatus.shared.accounts import account_of
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 log = logging.getLogger(__name__)
 install_log_filters()
@@ -95,6 +98,70 @@ class _Token:
 
 
 _Step = _Token | _Acquire | _Send | _Sleep
+
+
+class RequestOptions(TypedDict, total=False):
+    """The keyword options of `ServiceClient.request` and `arequest`."""
+
+    params: Mapping[str, Any] | None
+    json: Any
+    headers: Mapping[str, str] | None
+    idempotent: bool | None
+    deadline: float | None
+    job_id: str | None
+    hints: Mapping[int, str] | None
+    auth: httpx.Auth | None
+    no_auth: bool
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One request as the retry plan reads it, whichever executor (sync or async) carries it out."""
+
+    call: Call
+    deadline: float | None = None
+    headers: Mapping[str, str] | None = None
+    auth: httpx.Auth | None = None
+    """Instead of the client's own (a `Call` always uses the client's, or none: ``no_auth``)."""
+
+    @classmethod
+    def asked(cls, operation: str, method: str, path: str, options: RequestOptions) -> _Request:
+        """The request `request` / `arequest` were asked for."""
+        call = Call(
+            operation,
+            method,
+            path,
+            params=options.get("params"),
+            json=options.get("json"),
+            job_id=options.get("job_id"),
+            hints=options.get("hints"),
+            idempotent=options.get("idempotent"),
+            no_auth=options.get("no_auth", False),
+        )
+        return cls(call, options.get("deadline"), options.get("headers"), options.get("auth"))
+
+
+class _Body:
+    """A response body read chunk by chunk, refused as soon as it is larger than allowed."""
+
+    def __init__(self, response: httpx.Response, check: Callable[[int], None]) -> None:
+        self._response = response
+        self._check = check
+        self._chunks: list[bytes] = []
+        self._size = 0
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit():
+            check(int(declared))
+
+    def add(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        self._check(self._size)
+        self._chunks.append(chunk)
+
+    def read(self) -> httpx.Response:
+        """The response, its body read (`.content` and `.json()` work after it is closed)."""
+        self._response._content = b"".join(self._chunks)
+        return self._response
 
 
 class _LoopClients:
@@ -205,24 +272,25 @@ class ServiceClient:
             seconds = max(0.05, min(seconds, deadline - time.monotonic()))
         return httpx.Timeout(seconds)
 
-    def _build(
-        self,
-        client: httpx.Client | httpx.AsyncClient,
-        method: str,
-        path: str,
-        params: Mapping[str, Any] | None,
-        json_body: Any,
-        headers: Mapping[str, str] | None,
-        deadline: float | None,
-    ) -> httpx.Request:
+    def _build(self, client: httpx.Client | httpx.AsyncClient, asked: _Request) -> httpx.Request:
+        call = asked.call
         return client.build_request(
-            method,
-            self.url(path),
-            params={k: v for k, v in (params or {}).items() if v is not None},
-            json=json_body,
-            headers=headers,
-            timeout=self._timeout(deadline),
+            call.method,
+            self.url(call.path),
+            params={k: v for k, v in (call.params or {}).items() if v is not None},
+            json=call.json,
+            headers=asked.headers,
+            timeout=self._timeout(asked.deadline),
         )
+
+    def _where(self, operation: str, method: str, url: object, job_id: str | None) -> dict[str, Any]:
+        """What every error of a request names: service, operation, request (redacted) and job."""
+        return {
+            "service": self.service,
+            "operation": operation,
+            "url": f"{method} {redact_url(url)}",
+            "job_id": job_id,
+        }
 
     def _error_for_status(
         self,
@@ -241,13 +309,7 @@ class ServiceClient:
             scrub(documented) if documented else service_message(content)
         ) or httpx.codes.get_reason_phrase(status)
         kind = status if handled_as is None else handled_as
-        kwargs: dict[str, Any] = {
-            "service": self.service,
-            "operation": operation,
-            "status_code": status,
-            "url": f"{request.method} {redact_url(request.url)}",
-            "job_id": job_id,
-        }
+        kwargs = self._where(operation, request.method, request.url, job_id) | {"status_code": status}
         if hints and status in hints:
             kwargs["hint"] = hints[status]
         text = f"{message}{note}"
@@ -270,19 +332,13 @@ class ServiceClient:
         if is_certificate_error(exc):
             return ServiceUnreachableError(
                 f"the service's TLS certificate could not be verified ({scrub(str(exc)) or 'no detail'})",
-                service=self.service,
-                operation=operation,
-                url=f"{request.method} {redact_url(request.url)}",
-                job_id=job_id,
+                **self._where(operation, request.method, request.url, job_id),
                 hint="Check the service's certificate chain and the connection's base URL; only for a "
                 "test server you trust, set 'verify_tls' to false in the connection's extra",
             )
         return ServiceUnreachableError(
             f"{type(exc).__name__}: {scrub(str(exc)) or 'no detail'}{note}",
-            service=self.service,
-            operation=operation,
-            url=f"{request.method} {redact_url(request.url)}",
-            job_id=job_id,
+            **self._where(operation, request.method, request.url, job_id),
         )
 
     def _deadline_error(
@@ -290,10 +346,7 @@ class ServiceClient:
     ) -> JobStatusError:
         return ServiceUnreachableError(
             f"gave up before the deadline: {why}",
-            service=self.service,
-            operation=operation,
-            url=f"{method} {redact_url(self.url(path))}",
-            job_id=job_id,
+            **self._where(operation, method, self.url(path), job_id),
             hint="The caller's deadline was reached while waiting to retry; raise the timeout or retry later",
         )
 
@@ -301,24 +354,26 @@ class ServiceClient:
         if size > self.settings.max_response_bytes:
             raise MalformedResponseError(
                 f"response body larger than {self.settings.max_response_bytes} bytes refused",
-                service=self.service,
-                operation=operation,
-                url=f"{request.method} {redact_url(request.url)}",
-                job_id=job_id,
+                **self._where(operation, request.method, request.url, job_id),
                 hint="Raise 'max_response_bytes' in the connection's extra if this response is legitimate",
             )
+
+    def _body(self, request: _Request, sent: httpx.Request, response: httpx.Response) -> _Body:
+        call = request.call
+        return _Body(response, lambda size: self._check_size(call.operation, sent, size, call.job_id))
+
+    def _parsed(self, call: Call, response: httpx.Response) -> Any:
+        """A `Call`'s model read from its response (the response itself when it names none)."""
+        if call.model is None:
+            return response
+        return self.parse(call.operation, response, call.model, job_id=call.job_id)
 
     def parse(
         self, operation: str, response: httpx.Response, model: type[M], *, job_id: str | None = None
     ) -> M:
         """Validate a JSON response into ``model``; anything else is a `MalformedResponseError`."""
-        where: dict[str, Any] = {
-            "service": self.service,
-            "operation": operation,
-            "status_code": response.status_code,
-            "url": f"{response.request.method} {redact_url(response.request.url)}",
-            "job_id": job_id,
-        }
+        sent = response.request
+        where = self._where(operation, sent.method, sent.url, job_id) | {"status_code": response.status_code}
         try:
             data = json.loads(response.content)
         except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nesting too deep
@@ -354,103 +409,53 @@ class ServiceClient:
             self._sync_client = None
 
     def request(
-        self,
-        operation: str,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        headers: Mapping[str, str] | None = None,
-        idempotent: bool | None = None,
-        deadline: float | None = None,
-        job_id: str | None = None,
-        hints: Mapping[int, str] | None = None,
-        auth: httpx.Auth | None = None,
-        no_auth: bool = False,
+        self, operation: str, method: str, path: str, **options: Unpack[RequestOptions]
     ) -> httpx.Response:
         """Send with retries; return the successful (2xx) response with its body read."""
-        client = self._client()
-        limiter = shared_budget.sync_limiter_for(self.service, self.conn_id, self._account, self._limits)
-        plan = self._attempts(
-            client,
-            operation,
-            method,
-            path,
-            params,
-            json,
-            headers,
-            idempotent,
-            deadline,
-            job_id,
-            hints,
-            None if no_auth else (auth or self.auth),
-            limiter.pause,
-        )
-        try:
-            step = next(plan)
-            while True:
-                value: Any = None
-                if isinstance(step, _Token):
-                    step.auth.source.get()
-                elif isinstance(step, _Acquire):
-                    try:
-                        limiter.acquire(step.deadline)
-                    except DeadlineExceeded as exc:
-                        value = exc
-                elif isinstance(step, _Send):
-                    try:
-                        response = client.send(
-                            step.request, auth=step.auth or httpx.USE_CLIENT_DEFAULT, stream=True
-                        )
-                        try:
-                            self._read_sync(operation, step.request, response, job_id)
-                        finally:
-                            response.close()
-                        value = response
-                    except httpx.TransportError as exc:
-                        value = exc
-                else:
-                    time.sleep(step.seconds)
-                step = plan.send(value)
-        except StopIteration as stop:
-            return stop.value
-
-    def _read_sync(
-        self, operation: str, request: httpx.Request, response: httpx.Response, job_id: str | None
-    ) -> bytes:
-        declared = response.headers.get("Content-Length")
-        if declared and declared.isdigit():
-            self._check_size(operation, request, int(declared), job_id)
-        chunks: list[bytes] = []
-        size = 0
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            self._check_size(operation, request, size, job_id)
-            chunks.append(chunk)
-        content = b"".join(chunks)
-        response._content = content  # the body is read; .content/.json() work after close
-        return content
+        return self._run(_Request.asked(operation, method, path, options))
 
     def execute(self, call: Call, *, deadline: float | None = None) -> Any:
         """Send a `Call`; return its model (or the response when it names none)."""
-        response = self.request(
-            call.operation,
-            call.method,
-            call.path,
-            params=call.params,
-            json=call.json,
-            idempotent=call.idempotent,
-            deadline=deadline,
-            job_id=call.job_id,
-            hints=call.hints,
-            no_auth=call.no_auth,
-        )
-        return (
-            response
-            if call.model is None
-            else self.parse(call.operation, response, call.model, job_id=call.job_id)
-        )
+        return self._parsed(call, self._run(_Request(call, deadline)))
+
+    def _run(self, request: _Request) -> httpx.Response:
+        """Carry out the plan's steps with the sync client."""
+        client = self._client()
+        limiter = shared_budget.sync_limiter_for(self.service, self.conn_id, self._account, self._limits)
+        plan = self._attempts(client, request, limiter.pause)
+        try:
+            step = next(plan)
+            while True:
+                step = plan.send(self._step(step, client, limiter, request))
+        except StopIteration as stop:
+            return stop.value
+
+    def _step(
+        self, step: _Step, client: httpx.Client, limiter: shared_budget.SharedSyncLimiter, request: _Request
+    ) -> Any:
+        """One step, sync: return what the plan receives (nothing, the response, or the exception met)."""
+        if isinstance(step, _Token):
+            step.auth.source.get()
+        elif isinstance(step, _Acquire):
+            try:
+                limiter.acquire(step.deadline)
+            except DeadlineExceeded as exc:
+                return exc
+        elif isinstance(step, _Send):
+            try:
+                response = client.send(step.request, auth=step.auth or httpx.USE_CLIENT_DEFAULT, stream=True)
+                try:
+                    body = self._body(request, step.request, response)
+                    for chunk in response.iter_bytes():
+                        body.add(chunk)
+                    return body.read()
+                finally:
+                    response.close()
+            except httpx.TransportError as exc:
+                return exc
+        else:
+            time.sleep(step.seconds)
+        return None
 
     # ----------------------------------------------------------------- async
 
@@ -474,126 +479,77 @@ class ServiceClient:
         return client
 
     async def arequest(
-        self,
-        operation: str,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        headers: Mapping[str, str] | None = None,
-        idempotent: bool | None = None,
-        deadline: float | None = None,
-        job_id: str | None = None,
-        hints: Mapping[int, str] | None = None,
-        auth: httpx.Auth | None = None,
-        no_auth: bool = False,
+        self, operation: str, method: str, path: str, **options: Unpack[RequestOptions]
     ) -> httpx.Response:
         """Async twin of `request`: the same plan, driven with the loop's shared client."""
-        client = await self._aclient()
-        limiter = shared_budget.async_limiter_for(self.service, self.conn_id, self._account, self._limits)
-        plan = self._attempts(
-            client,
-            operation,
-            method,
-            path,
-            params,
-            json,
-            headers,
-            idempotent,
-            deadline,
-            job_id,
-            hints,
-            None if no_auth else (auth or self.auth),
-            limiter.pause,
-        )
-        try:
-            step = next(plan)
-            while True:
-                value: Any = None
-                if isinstance(step, _Token):
-                    await step.auth.source.aget()
-                elif isinstance(step, _Acquire):
-                    try:
-                        await limiter.acquire(step.deadline)
-                    except DeadlineExceeded as exc:
-                        value = exc
-                elif isinstance(step, _Send):
-                    try:
-                        response = await client.send(
-                            step.request, auth=step.auth or httpx.USE_CLIENT_DEFAULT, stream=True
-                        )
-                        try:
-                            await self._read_async(operation, step.request, response, job_id)
-                        finally:
-                            await response.aclose()
-                        value = response
-                    except httpx.TransportError as exc:
-                        value = exc
-                else:
-                    await asyncio.sleep(step.seconds)
-                step = plan.send(value)
-        except StopIteration as stop:
-            return stop.value
-
-    async def _read_async(
-        self, operation: str, request: httpx.Request, response: httpx.Response, job_id: str | None
-    ) -> bytes:
-        declared = response.headers.get("Content-Length")
-        if declared and declared.isdigit():
-            self._check_size(operation, request, int(declared), job_id)
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            self._check_size(operation, request, size, job_id)
-            chunks.append(chunk)
-        content = b"".join(chunks)
-        response._content = content
-        return content
+        return await self._arun(_Request.asked(operation, method, path, options))
 
     async def aexecute(self, call: Call, *, deadline: float | None = None) -> Any:
         """Async twin of `execute`."""
-        response = await self.arequest(
-            call.operation,
-            call.method,
-            call.path,
-            params=call.params,
-            json=call.json,
-            idempotent=call.idempotent,
-            deadline=deadline,
-            job_id=call.job_id,
-            hints=call.hints,
-            no_auth=call.no_auth,
-        )
-        if call.model is None:
-            return response
-        return self.parse(call.operation, response, call.model, job_id=call.job_id)
+        return self._parsed(call, await self._arun(_Request(call, deadline)))
+
+    async def _arun(self, request: _Request) -> httpx.Response:
+        """Carry out the plan's steps with the loop's shared client."""
+        client = await self._aclient()
+        limiter = shared_budget.async_limiter_for(self.service, self.conn_id, self._account, self._limits)
+        plan = self._attempts(client, request, limiter.pause)
+        try:
+            step = next(plan)
+            while True:
+                step = plan.send(await self._astep(step, client, limiter, request))
+        except StopIteration as stop:
+            return stop.value
+
+    async def _astep(
+        self,
+        step: _Step,
+        client: httpx.AsyncClient,
+        limiter: shared_budget.SharedAsyncLimiter,
+        request: _Request,
+    ) -> Any:
+        """Async twin of `_step`."""
+        if isinstance(step, _Token):
+            await step.auth.source.aget()
+        elif isinstance(step, _Acquire):
+            try:
+                await limiter.acquire(step.deadline)
+            except DeadlineExceeded as exc:
+                return exc
+        elif isinstance(step, _Send):
+            try:
+                response = await client.send(
+                    step.request, auth=step.auth or httpx.USE_CLIENT_DEFAULT, stream=True
+                )
+                try:
+                    body = self._body(request, step.request, response)
+                    async for chunk in response.aiter_bytes():
+                        body.add(chunk)
+                    return body.read()
+                finally:
+                    await response.aclose()
+            except httpx.TransportError as exc:
+                return exc
+        else:
+            await asyncio.sleep(step.seconds)
+        return None
 
     # ----------------------------------------------------------------- the retry plan (sync and async)
 
     def _attempts(
         self,
         client: httpx.Client | httpx.AsyncClient,
-        operation: str,
-        method: str,
-        path: str,
-        params: Mapping[str, Any] | None,
-        json_body: Any,
-        headers: Mapping[str, str] | None,
-        idempotent: bool | None,
-        deadline: float | None,
-        job_id: str | None,
-        hints: Mapping[int, str] | None,
-        auth: httpx.Auth | None,
+        asked: _Request,
         pause: Callable[[float], None],
     ) -> Generator[_Step, Any, httpx.Response]:
         """Every decision of one request: wait for the limiter, send, retry or raise.
 
-        Yields steps for a driver (`request` or `arequest`) to carry out and receives their
+        Yields steps for an executor (`_run` or `_arun`) to carry out and receives their
         outcome: nothing, the response (body read), or the exception the step met.
         """
-        idem = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        call, deadline = asked.call, asked.deadline
+        auth = None if call.no_auth else (asked.auth or self.auth)
+        operation, method, job_id = call.operation, call.method, call.job_id
+        idem = method.upper() in IDEMPOTENT_METHODS if call.idempotent is None else call.idempotent
         attempt = 0
         refreshed = False
         while True:
@@ -611,8 +567,8 @@ class ServiceClient:
                     job_id=job_id,
                 ) from None
             if isinstance(blocked, DeadlineExceeded):
-                raise self._deadline_error(operation, method, path, job_id, str(blocked)) from None
-            request = self._build(client, method, path, params, json_body, headers, deadline)
+                raise self._deadline_error(operation, method, call.path, job_id, str(blocked)) from None
+            request = self._build(client, asked)
             outcome = yield _Send(request, auth)
             if isinstance(outcome, Exception):
                 wait = self._retry_wait_error(outcome, attempt, idem, deadline)
@@ -641,7 +597,7 @@ class ServiceClient:
                     response.content,
                     response.headers,
                     job_id,
-                    hints,
+                    call.hints,
                     note,
                     handled_as=status,
                 ) from None

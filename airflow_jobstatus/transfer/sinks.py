@@ -168,10 +168,66 @@ class Sink:
         """Called once per job folder before writing (clean-up after a killed worker: see each sink)."""
 
 
+class _RenamingSink(Sink):
+    """A store written under a temporary name beside the final one, then renamed over it.
+
+    Subclasses say how their store names (`_location`), opens, fills, renames and removes a file.
+    """
+
+    def _location(self, rel: str) -> Any:
+        raise NotImplementedError
+
+    def _open(self, location: Any, mode: str) -> Any:
+        raise NotImplementedError
+
+    def _remove(self, location: Any) -> None:
+        raise NotImplementedError
+
+    def _ready(self, final: Any) -> None:
+        """Before a write: the folder of ``final`` exists and ``final`` may be replaced."""
+
+    def _fill(self, rel: str, temp: Any, chunks: Iterable[Chunk], before_commit: BeforeCommit) -> int:
+        """Write ``chunks`` to ``temp`` (for ``rel``), then call ``before_commit``; return the bytes written."""
+        raise NotImplementedError
+
+    def _rename(self, temp: Any, final: Any) -> None:
+        raise NotImplementedError
+
+    def read_chunks(self, rel: str) -> Iterator[bytes]:
+        with self._open(self._location(rel), "rb") as f:
+            yield from iter(lambda: f.read(CHUNK), b"")
+
+    def write(
+        self,
+        rel: str,
+        chunks: Iterable[Chunk],
+        *,
+        size_hint: int | None,
+        content_type: str | None,
+        metadata: dict[str, str],
+        before_commit: BeforeCommit,
+    ) -> int:
+        final = self._location(rel)
+        self._ready(final)
+        temp = final.parent / _temp_name(final.name)
+        try:
+            written = self._fill(rel, temp, chunks, before_commit)
+            self._rename(temp, final)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._remove(temp)
+            raise
+        return written
+
+    def delete(self, rel: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._remove(self._location(rel))
+
+
 # ------------------------------------------------------------------------------------------ local
 
 
-class LocalSink(Sink):
+class LocalSink(_RenamingSink):
     """A folder on the worker's file system (``file://`` or an absolute path)."""
 
     scheme = "file"
@@ -213,10 +269,6 @@ class LocalSink(Sink):
             raise SinkError(f"{path} exists and is not a file", operation="transfer outputs")
         return Existing(size=st.st_size)
 
-    def read_chunks(self, rel: str) -> Iterator[bytes]:
-        with open(self.path(rel), "rb") as f:
-            yield from iter(lambda: f.read(CHUNK), b"")
-
     def prepare_folder(self, rel_folder: str) -> None:
         folder = self.path(rel_folder)
         if not folder.is_dir():
@@ -229,53 +281,45 @@ class LocalSink(Sink):
                     if now - entry.stat(follow_symlinks=False).st_mtime > STALE_TEMP_SECONDS:
                         os.unlink(entry.path)
 
-    def write(
-        self,
-        rel: str,
-        chunks: Iterable[Chunk],
-        *,
-        size_hint: int | None,
-        content_type: str | None,
-        metadata: dict[str, str],
-        before_commit: BeforeCommit,
-    ) -> int:
-        final = self.path(rel)
-        parent = final.parent
-        parent.mkdir(parents=True, exist_ok=True)
-        self._inside(parent)
+    def _location(self, rel: str) -> Path:
+        return self.path(rel)
+
+    def _open(self, location: Path, mode: str) -> Any:
+        return open(location, mode)
+
+    def _remove(self, location: Path) -> None:
+        os.unlink(location)
+
+    def _ready(self, final: Path) -> None:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        self._inside(final.parent)
         if final.is_symlink() or (final.exists() and not final.is_file()):
             raise SinkError(f"{final} exists and is not a regular file", operation="transfer outputs")
-        temp = parent / _temp_name(final.name)
+
+    def _fill(self, rel: str, temp: Path, chunks: Iterable[Chunk], before_commit: BeforeCommit) -> int:
         written = flushed = 0
         advise = self.fsync and hasattr(os, "posix_fadvise")
-        try:
-            with open(temp, "xb") as f:
-                for chunk in chunks:
-                    f.write(chunk)
-                    written += len(chunk)
-                    if advise and written - flushed >= _WRITEBACK:
-                        # start writeback of what is written so far: the final fsync then has little
-                        # left (1 GiB from moto, benchmarks/transfer.py, median of 5 interleaved
-                        # rounds in one run: 621 MB/s, 452 without; boto3 get_object + fsync 400)
-                        f.flush()
-                        os.posix_fadvise(f.fileno(), flushed, written - flushed, os.POSIX_FADV_DONTNEED)
-                        flushed = written
-                before_commit(written)
-                f.flush()
-                if self.fsync:
-                    os.fsync(f.fileno())
-            os.replace(temp, final)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
-        if self.fsync:
-            _fsync_dir(parent)
+        with self._open(temp, "xb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+                written += len(chunk)
+                if advise and written - flushed >= _WRITEBACK:
+                    # start writeback of what is written so far: the final fsync then has little
+                    # left (1 GiB from moto, benchmarks/transfer.py, median of 5 interleaved
+                    # rounds in one run: 621 MB/s, 452 without; boto3 get_object + fsync 400)
+                    f.flush()
+                    os.posix_fadvise(f.fileno(), flushed, written - flushed, os.POSIX_FADV_DONTNEED)
+                    flushed = written
+            before_commit(written)
+            f.flush()
+            if self.fsync:
+                os.fsync(f.fileno())
         return written
 
-    def delete(self, rel: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path(rel))
+    def _rename(self, temp: Path, final: Path) -> None:
+        os.replace(temp, final)
+        if self.fsync:
+            _fsync_dir(final.parent)
 
 
 def _temp_name(name: str) -> str:
@@ -753,7 +797,7 @@ def _is_client_error(exc: BaseException) -> bool:
 # ------------------------------------------------------------------------------------------ fsspec
 
 
-class FsspecSink(Sink):
+class FsspecSink(_RenamingSink):
     """Any scheme Airflow's ``ObjectStoragePath`` reaches (gs://, abfs://, memory://...)."""
 
     def __init__(self, root: Any) -> None:
@@ -790,48 +834,35 @@ class FsspecSink(Sink):
             raise SinkError(f"{self.uri(rel)} exists and is a folder", operation="transfer outputs")
         return Existing(size=int(info.get("size") or 0))
 
-    def read_chunks(self, rel: str) -> Iterator[bytes]:
-        with self.fs.open(self._path(rel).path, "rb") as f:
-            yield from iter(lambda: f.read(CHUNK), b"")
+    def _location(self, rel: str) -> Any:
+        return self._path(rel)
 
-    def write(
-        self,
-        rel: str,
-        chunks: Iterable[Chunk],
-        *,
-        size_hint: int | None,
-        content_type: str | None,
-        metadata: dict[str, str],
-        before_commit: BeforeCommit,
-    ) -> int:
-        final = self._path(rel)
-        parent = final.parent
-        temp = parent / _temp_name(final.name)
+    def _open(self, location: Any, mode: str) -> Any:
+        return self.fs.open(location.path, mode)
+
+    def _remove(self, location: Any) -> None:
+        self.fs.rm(location.path)
+
+    def _ready(self, final: Any) -> None:
+        with contextlib.suppress(Exception):
+            self.fs.makedirs(final.parent.path, exist_ok=True)
+
+    def _fill(self, rel: str, temp: Any, chunks: Iterable[Chunk], before_commit: BeforeCommit) -> int:
         written = 0
-        try:
-            with contextlib.suppress(Exception):
-                self.fs.makedirs(parent.path, exist_ok=True)
-            with self.fs.open(temp.path, "wb") as f:
-                for chunk in chunks:
-                    f.write(chunk)
-                    written += len(chunk)
-            stored = int(self.fs.info(temp.path).get("size") or 0)
-            if stored != written:
-                raise SinkError(
-                    f"{self.uri(rel)}: the store kept {stored} of {written} bytes",
-                    operation="transfer outputs",
-                )
-            before_commit(written)
-            self.fs.mv(temp.path, final.path)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                self.fs.rm(temp.path)
-            raise
+        with self._open(temp, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+                written += len(chunk)
+        stored = int(self.fs.info(temp.path).get("size") or 0)
+        if stored != written:
+            raise SinkError(
+                f"{self.uri(rel)}: the store kept {stored} of {written} bytes", operation="transfer outputs"
+            )
+        before_commit(written)
         return written
 
-    def delete(self, rel: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.fs.rm(self._path(rel).path)
+    def _rename(self, temp: Any, final: Any) -> None:
+        self.fs.mv(temp.path, final.path)
 
 
 # ------------------------------------------------------------------------------------------ parsing

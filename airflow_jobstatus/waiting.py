@@ -39,7 +39,7 @@ from airflow_jobstatus.models import JobState, JobStatus
 from airflow_jobstatus.models.common import DEFAULT_MAX_XCOM_BYTES, xcom_value
 from airflow_jobstatus.services import ServiceSpec
 from airflow_jobstatus.triggers.events import parse_event
-from airflow_jobstatus.triggers.job import JobStatusTrigger
+from airflow_jobstatus.triggers.job import JobStatusTrigger, check_wait_parameters
 
 if TYPE_CHECKING:
     from airflow.sdk.types import Logger
@@ -99,6 +99,30 @@ class JobWaitMixin:
 
     if TYPE_CHECKING:
         log: Logger
+
+    def _set_wait(
+        self,
+        *,
+        conn_id: str,
+        poll_interval: float,
+        failure_states: Collection[str],
+        max_consecutive_errors: int,
+        max_xcom_bytes: int | None,
+    ) -> None:
+        """Set and check what every wait is given (its job id is checked once known)."""
+        display = self.spec.display_name
+        self.conn_id = conn_id
+        self.poll_interval = poll_interval
+        self.failure_states = check_failure_states(failure_states, service=display)
+        self.max_xcom_bytes = check_max_xcom_bytes(max_xcom_bytes, service=display)
+        self.max_consecutive_errors = max_consecutive_errors
+        check_wait_parameters(
+            service=self.spec.name,
+            conn_id=conn_id,
+            job_id="-",  # templated or not submitted yet
+            poll_interval=poll_interval,
+            max_consecutive_errors=max_consecutive_errors,
+        )
 
     @cached_property
     def hook(self) -> JobServiceHook:

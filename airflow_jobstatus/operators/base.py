@@ -79,17 +79,8 @@ from airflow_jobstatus.push.submit import fill_push_webhook
 from airflow_jobstatus.services import SubmitRequest
 from airflow_jobstatus.shared.budget import wait_for_budget_until
 from airflow_jobstatus.shared.concurrency import JOB_HOLD, free_slot, submit_in_slot
-from airflow_jobstatus.triggers.job import (
-    DEFAULT_MAX_CONSECUTIVE_ERRORS,
-    check_wait_parameters,
-)
-from airflow_jobstatus.waiting import (
-    DEFER_TIMEOUT_GRACE,
-    FAILURE_STATES,
-    JobWaitMixin,
-    check_failure_states,
-    check_max_xcom_bytes,
-)
+from airflow_jobstatus.triggers.job import DEFAULT_MAX_CONSECUTIVE_ERRORS
+from airflow_jobstatus.waiting import DEFER_TIMEOUT_GRACE, FAILURE_STATES, JobWaitMixin
 
 DEFAULT_TIMEOUT = 7 * 24 * 3600.0
 """Seconds a try waits for its job by default (as long as a sensor)."""
@@ -347,26 +338,23 @@ class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        display = self.spec.display_name
         self.resubmit_on_change = resubmit_on_change
-        self.conn_id = conn_id
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
-        self.poll_interval = as_seconds(
+        interval = as_seconds(
             self.spec.default_poll_interval if poll_interval is None else poll_interval, "poll_interval"
         )
         self.timeout = as_seconds(timeout, "timeout")
         if self.timeout <= 0:
-            raise InvalidParameterError(f"timeout must be positive, got {timeout!r}", service=display)
-        self.failure_states = check_failure_states(failure_states, service=display)
-        self.max_xcom_bytes = check_max_xcom_bytes(max_xcom_bytes, service=display)
-        self.max_consecutive_errors = max_consecutive_errors
-        check_wait_parameters(
-            service=self.spec.name,
+            raise InvalidParameterError(
+                f"timeout must be positive, got {timeout!r}", service=self.spec.display_name
+            )
+        self._set_wait(
             conn_id=conn_id,
-            job_id="-",  # not known before submission
-            poll_interval=self.poll_interval,
+            poll_interval=interval,
+            failure_states=failure_states,
             max_consecutive_errors=max_consecutive_errors,
+            max_xcom_bytes=max_xcom_bytes,
         )
         self._job_id: str | None = None
         self._xcom_job_id: str | None = None

@@ -40,17 +40,8 @@ from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
 from airflow_jobstatus.exceptions import InvalidParameterError
 from airflow_jobstatus.models.common import DEFAULT_MAX_XCOM_BYTES
-from airflow_jobstatus.triggers.job import (
-    DEFAULT_MAX_CONSECUTIVE_ERRORS,
-    check_wait_parameters,
-)
-from airflow_jobstatus.waiting import (
-    DEFER_TIMEOUT_GRACE,
-    FAILURE_STATES,
-    JobWaitMixin,
-    check_failure_states,
-    check_max_xcom_bytes,
-)
+from airflow_jobstatus.triggers.job import DEFAULT_MAX_CONSECUTIVE_ERRORS
+from airflow_jobstatus.waiting import DEFER_TIMEOUT_GRACE, FAILURE_STATES, JobWaitMixin
 
 __all__ = ["DEFER_TIMEOUT_GRACE", "FAILURE_STATES", "JobSensor"]
 
@@ -94,24 +85,17 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
         if isinstance(poll_interval, timedelta):
             poll_interval = poll_interval.total_seconds()
         kwargs.setdefault("poke_interval", poll_interval)
-        conn_id = conn_id or self.spec.default_conn_id
         super().__init__(**kwargs)
-        states = check_failure_states(failure_states, service=self.spec.display_name)
         self.job_id = job_id
-        self.conn_id = conn_id
-        self.poll_interval = float(poll_interval)
         self.deferrable = deferrable
-        self.failure_states = states
-        self.max_consecutive_errors = max_consecutive_errors
-        self.max_xcom_bytes = check_max_xcom_bytes(max_xcom_bytes, service=self.spec.display_name)
         self._consecutive_errors = 0
         self._unknown_logged = False
-        check_wait_parameters(
-            service=self.spec.name,
-            conn_id=conn_id,
-            job_id="-",  # templated: checked when rendered
-            poll_interval=self.poll_interval,
+        self._set_wait(
+            conn_id=conn_id or self.spec.default_conn_id,
+            poll_interval=float(poll_interval),
+            failure_states=failure_states,
             max_consecutive_errors=max_consecutive_errors,
+            max_xcom_bytes=max_xcom_bytes,
         )
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

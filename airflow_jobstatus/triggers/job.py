@@ -129,8 +129,9 @@ class JobStatusTrigger(BaseTrigger):
             )
         self.delete_on_kill = delete_on_kill
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        kwargs: dict[str, Any] = {
+    def _wait(self) -> dict[str, Any]:
+        """What the wait is given: also what the trigger is serialized with (and ``delete_on_kill``)."""
+        return {
             "service": self.service,
             "conn_id": self.conn_id,
             "job_id": self.job_id,
@@ -138,6 +139,9 @@ class JobStatusTrigger(BaseTrigger):
             "poll_interval": self.poll_interval,
             "max_consecutive_errors": self.max_consecutive_errors,
         }
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        kwargs = self._wait()
         if self.delete_on_kill:
             kwargs["delete_on_kill"] = True
         return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
@@ -151,14 +155,7 @@ class JobStatusTrigger(BaseTrigger):
         return hash((self.service, self.conn_id, self.job_id, self.deadline))
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        outcome = await PollHub.current().wait(
-            service=self.service,
-            conn_id=self.conn_id,
-            job_id=self.job_id,
-            poll_interval=self.poll_interval,
-            deadline=self.deadline,
-            max_consecutive_errors=self.max_consecutive_errors,
-        )
+        outcome = await PollHub.current().wait(**self._wait())
         event = self.event_for(outcome)
         if event.kind in ("timeout", "error"):
             self.log.warning("%s", event.message)

@@ -8,25 +8,8 @@ description (``airflow_jobstatus.services.<service>``). Nothing here imports Air
 import importlib
 from typing import Any
 
-from airflow_jobstatus.models.common import (
-    TERMINAL_STATES,
-    ApiDocument,
-    ApiModel,
-    DownloadLink,
-    InlineDocument,
-    IsoDatetime,
-    JobOutput,
-    JobState,
-    JobStatus,
-    OutputLocation,
-    S3Object,
-    Service,
-    media_type_for,
-    normalize_state,
-    parse_s3_uri,
-    redact_secrets,
-    resolve_json_pointer,
-)
+from airflow_jobstatus.models import common
+from airflow_jobstatus.models.common import *  # noqa: F403  (the shared job model: common.__all__)
 
 _FROM_SERVICES = {
     "DAILY_STATUS_MAP": "daily",
@@ -48,31 +31,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = [
-    "DAILY_STATUS_MAP",
-    "DEEPAFFECTS_STATUS_MAP",
-    "SYMBL_STATUS_MAP",
-    "TERMINAL_STATES",
-    "WASABI_STATUS_MAP",
-    "ApiDocument",
-    "ApiModel",
-    "DownloadLink",
-    "InlineDocument",
-    "IsoDatetime",
-    "JobOutput",
-    "JobState",
-    "JobStatus",
-    "OutputLocation",
-    "S3Object",
-    "Service",
-    "daily_attach_links",
-    "daily_job_status",
-    "deepaffects_job_status",
-    "media_type_for",
-    "normalize_state",
-    "parse_s3_uri",
-    "redact_secrets",
-    "resolve_json_pointer",
-    "symbl_job_status",
-    "wasabi_job_status",
-]
+__all__ = sorted({*common.__all__, *_FROM_SERVICES} - {"DEFAULT_MAX_XCOM_BYTES", "xcom_value"})
+"""The shared job model and the services' names (the XCom cap and `xcom_value`, for waits, stay common's)."""

@@ -204,15 +204,19 @@ class S3Source(Source):
         """HEAD the object: size, ETag, content type, metadata, and the checksum it offers."""
         if self.prepared:
             return
-        kwargs: dict[str, Any] = {"Bucket": self.location.bucket, "Key": self.location.key}
-        if self.etag:
-            kwargs["IfMatch"] = self.etag
         try:
-            head = self.client.head_object(ChecksumMode="ENABLED", **kwargs)
+            head = self.client.head_object(ChecksumMode="ENABLED", **self._pinned())
         except Exception as exc:
             raise self._error(exc, "head source") from None
         self._absorb(head)
         self.prepared = True
+
+    def _pinned(self) -> dict[str, Any]:
+        """The object's address, pinned to the ETag known (listed or measured) where there is one."""
+        kwargs: dict[str, Any] = {"Bucket": self.location.bucket, "Key": self.location.key}
+        if self.etag:
+            kwargs["IfMatch"] = self.etag
+        return kwargs
 
     def confirm_parts(self, expectation: Expectation) -> Expectation | None:
         try:
@@ -231,9 +235,7 @@ class S3Source(Source):
         self.etag = f'"{etag.strip(chr(34))}"' if etag else None
 
     def open(self) -> Opened:
-        kwargs: dict[str, Any] = {"Bucket": self.location.bucket, "Key": self.location.key}
-        if self.etag:
-            kwargs["IfMatch"] = self.etag  # the object read is the one listed or measured
+        kwargs = self._pinned()
         if self.version_id:
             kwargs["VersionId"] = self.version_id
         try:

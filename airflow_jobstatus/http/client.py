@@ -127,6 +127,9 @@ class _Request:
     @classmethod
     def asked(cls, operation: str, method: str, path: str, options: RequestOptions) -> _Request:
         """The request `request` / `arequest` were asked for."""
+        unknown = options.keys() - RequestOptions.__optional_keys__
+        if unknown:
+            raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
         call = Call(
             operation,
             method,

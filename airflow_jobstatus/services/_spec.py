@@ -551,9 +551,9 @@ class ServiceSpec:
     """The documented error body; None: the client's generic reading of error text."""
     webhook: WebhookSpec | None = None
     """The completion webhook push completion receives; None: the service documents none (it polls)."""
-    documents: Mapping[str, str] = field(default_factory=dict)
+    documents: Mapping[str, str | None] = field(default_factory=dict)
     """`ApiDocument` outputs by name -> the top-level key holding the document's list (a wrong document
-    fails `get_document` loudly)."""
+    fails `get_document` loudly; None: the service documents no key, the document is not checked)."""
     id_field: str = "id"
     """The job id's field in the service's job records."""
     status_field: str = "status"

@@ -48,15 +48,16 @@ SYMBL_STATUS_MAP: Mapping[str, JobState] = MappingProxyType(
         "failed": JobState.FAILED,
     }
 )
-#: Conversation API documents (S7) -> the top-level key holding each one's list (a wrong one fails loudly).
-SYMBL_CONVERSATION_DOCUMENTS: Mapping[str, str] = MappingProxyType(
+#: Conversation API documents (S7) -> the top-level key holding each one's list (a wrong one fails
+#: loudly); None where the reference shows no wrapper (entities): that document is not checked.
+SYMBL_CONVERSATION_DOCUMENTS: Mapping[str, str | None] = MappingProxyType(
     {
         "messages": "messages",
         "topics": "topics",
         "action-items": "actionItems",
         "follow-ups": "followUps",
         "questions": "questions",
-        "entities": "entities",
+        "entities": None,
         "analytics": "metrics",
         "summary": "summary",  # 404 until ready
     }

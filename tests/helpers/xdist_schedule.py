@@ -16,6 +16,7 @@ SERIAL_TESTS = (
     "tests/integration/test_trigger_hub.py::",
     "tests/integration/test_push_symbl_wake.py::",
     "tests/unit/test_trigger.py::",
+    "tests/integration/test_shared_budget.py::",
 )
 
 

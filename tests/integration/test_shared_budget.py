@@ -235,13 +235,12 @@ def test_redis_stopped_mid_run_falls_back_per_process_and_recovers_without_losin
     time.sleep(5)
     redis_server.start()
     restarted_at = time.time()
-    time.sleep(13)
+    time.sleep(10)
     end_jobs_and_collect(emulator, "daily", jobs, workers)
     times = arrivals(emulator, "daily", key)
     assert any(stopped_at < t < restarted_at for t in times)  # polling went on without Redis
     shared_before = [t for t in times if stopped_at - 3 < t < stopped_at]
-    # each process tries Redis again within RETRY_AFTER (5 s); 3 s more for a loaded machine
-    shared_after = [t for t in times if t > restarted_at + shared_redis.RETRY_AFTER + 3]
+    shared_after = [t for t in times if t > restarted_at + 6]  # each process retries Redis within 5 s
     assert most_in_any_window(shared_before, 1.0) <= 3 + 1
     after = [round(t - restarted_at, 2) for t in shared_after]  # seconds after the restart, if it fails
     assert len(shared_after) >= 8 and most_in_any_window(shared_after, 1.0) <= 3 + 1, after

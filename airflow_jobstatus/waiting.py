@@ -79,7 +79,8 @@ def check_failure_states(failure_states: Collection[str], *, service: str) -> tu
 
 
 class JobWaitMixin:
-    """Checking, finishing and resuming a wait for one job. Subclasses set `spec` and `hook_class`.
+    """Checking, finishing and resuming a wait for one job. Subclasses set `spec` (`hook_class` is
+    the class it names).
 
     The task sets ``conn_id``, ``poll_interval``, ``failure_states`` and ``max_consecutive_errors``,
     and defines `job_ref` (the job waited for) and `_timed_out`.
@@ -99,6 +100,11 @@ class JobWaitMixin:
 
     if TYPE_CHECKING:
         log: Logger
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "spec" in cls.__dict__ and "hook_class" not in cls.__dict__:
+            cls.hook_class = cls.spec.load_hook()
 
     def _set_wait(
         self,

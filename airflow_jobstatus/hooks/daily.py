@@ -1,7 +1,5 @@
 """`DailyHook`: the Daily description (services/daily.py) run by the generic hook."""
 
-from __future__ import annotations
-
 from airflow_jobstatus.hooks.base import ListingHookMixin
 from airflow_jobstatus.services.daily import DAILY
 

@@ -1,7 +1,5 @@
 """`DeepAffectsHook`: the DeepAffects description (services/deepaffects.py) run by the generic hook."""
 
-from __future__ import annotations
-
 from airflow_jobstatus.hooks.base import JobServiceHook
 from airflow_jobstatus.services.deepaffects import DEEPAFFECTS
 

@@ -1,7 +1,5 @@
 """`SymblHook`: the Symbl.ai description (services/symbl.py) run by the generic hook."""
 
-from __future__ import annotations
-
 from airflow_jobstatus.hooks.base import JobServiceHook
 from airflow_jobstatus.services.symbl import SYMBL
 

@@ -1,7 +1,5 @@
 """`WasabiAirHook`: the Wasabi AiR description (services/wasabi_air.py) run by the generic hook."""
 
-from __future__ import annotations
-
 from airflow_jobstatus.hooks.base import ListingHookMixin
 from airflow_jobstatus.services.wasabi_air import WASABI_AIR
 

@@ -286,8 +286,8 @@ def _request_init(
 
 
 class JobSubmitOperator(JobWaitMixin, ResumableJobMixin, BaseOperator):
-    """Submit a job to one service and (by default) wait for it. Subclasses set `spec` and
-    `hook_class`; where the spec has a `SubmitRequest`, its fields are the parameters (see
+    """Submit a job to one service and (by default) wait for it. Subclasses set `spec` (the
+    hook is the class it names); where the spec has a `SubmitRequest`, its fields are the parameters (see
     `__init_subclass__`), otherwise the subclass lists them and writes `_submission`.
 
     :param wait_for_completion: wait for the job to end and return its final `JobStatus` JSON

@@ -1,8 +1,5 @@
 """`DailySubmitJobOperator`: submit a Daily batch-processor job and wait for it."""
 
-from __future__ import annotations
-
-from airflow_jobstatus.hooks.daily import DailyHook
 from airflow_jobstatus.operators.base import JobSubmitOperator
 from airflow_jobstatus.services.daily import DAILY
 
@@ -13,4 +10,3 @@ class DailySubmitJobOperator(JobSubmitOperator):
     """
 
     spec = DAILY
-    hook_class = DailyHook

@@ -1,8 +1,5 @@
 """`DeepAffectsSubmitJobOperator`: submit a DeepAffects async ASR or diarization request and wait for it."""
 
-from __future__ import annotations
-
-from airflow_jobstatus.hooks.deepaffects import DeepAffectsHook
 from airflow_jobstatus.operators.base import JobSubmitOperator
 from airflow_jobstatus.services.deepaffects import DEEPAFFECTS
 
@@ -16,4 +13,3 @@ class DeepAffectsSubmitJobOperator(JobSubmitOperator):
     """
 
     spec = DEEPAFFECTS
-    hook_class = DeepAffectsHook

@@ -1,8 +1,5 @@
 """`SymblSubmitJobOperator`: submit audio, video or text to Symbl.ai's Async API and wait for it."""
 
-from __future__ import annotations
-
-from airflow_jobstatus.hooks.symbl import SymblHook
 from airflow_jobstatus.operators.base import JobSubmitOperator
 from airflow_jobstatus.services.symbl import SYMBL
 
@@ -17,4 +14,3 @@ class SymblSubmitJobOperator(JobSubmitOperator):
     """
 
     spec = SYMBL
-    hook_class = SymblHook

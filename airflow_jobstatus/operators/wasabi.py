@@ -1,8 +1,5 @@
 """`WasabiAirSubmitJobOperator`: submit a Wasabi AiR job and wait for it."""
 
-from __future__ import annotations
-
-from airflow_jobstatus.hooks.wasabi import WasabiAirHook
 from airflow_jobstatus.operators.base import JobSubmitOperator
 from airflow_jobstatus.services.wasabi_air import WASABI_AIR
 
@@ -15,4 +12,3 @@ class WasabiAirSubmitJobOperator(JobSubmitOperator):
     """
 
     spec = WASABI_AIR
-    hook_class = WasabiAirHook

@@ -47,7 +47,7 @@ __all__ = ["DEFER_TIMEOUT_GRACE", "FAILURE_STATES", "JobSensor"]
 
 
 class JobSensor(JobWaitMixin, BaseSensorOperator):
-    """Wait for a job of one service to end. Subclasses set `spec` and `hook_class`.
+    """Wait for a job of one service to end. Subclasses set `spec`.
 
     :param job_id: the job to wait for (templated).
     :param poll_interval: seconds (or a timedelta) between checks; also the ``poke_interval`` of

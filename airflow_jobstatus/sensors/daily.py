@@ -1,8 +1,5 @@
 """`DailyJobSensor`: wait for a Daily batch-processor job."""
 
-from __future__ import annotations
-
-from airflow_jobstatus.hooks.daily import DailyHook
 from airflow_jobstatus.sensors.base import JobSensor
 from airflow_jobstatus.services import DAILY
 
@@ -14,4 +11,3 @@ class DailyJobSensor(JobSensor):
     """
 
     spec = DAILY
-    hook_class = DailyHook

@@ -1,8 +1,5 @@
 """`DeepAffectsJobSensor`: wait for a DeepAffects async request."""
 
-from __future__ import annotations
-
-from airflow_jobstatus.hooks.deepaffects import DeepAffectsHook
 from airflow_jobstatus.sensors.base import JobSensor
 from airflow_jobstatus.services import DEEPAFFECTS
 
@@ -14,4 +11,3 @@ class DeepAffectsJobSensor(JobSensor):
     """
 
     spec = DEEPAFFECTS
-    hook_class = DeepAffectsHook

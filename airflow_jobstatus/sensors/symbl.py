@@ -1,8 +1,5 @@
 """`SymblJobSensor`: wait for a Symbl.ai async job."""
 
-from __future__ import annotations
-
-from airflow_jobstatus.hooks.symbl import SymblHook
 from airflow_jobstatus.sensors.base import JobSensor
 from airflow_jobstatus.services import SYMBL
 
@@ -15,4 +12,3 @@ class SymblJobSensor(JobSensor):
     """
 
     spec = SYMBL
-    hook_class = SymblHook

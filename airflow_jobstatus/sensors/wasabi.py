@@ -1,8 +1,5 @@
 """`WasabiAirJobSensor`: wait for a Wasabi AiR job."""
 
-from __future__ import annotations
-
-from airflow_jobstatus.hooks.wasabi import WasabiAirHook
 from airflow_jobstatus.sensors.base import JobSensor
 from airflow_jobstatus.services import WASABI_AIR
 
@@ -16,4 +13,3 @@ class WasabiAirJobSensor(JobSensor):
     """
 
     spec = WASABI_AIR
-    hook_class = WasabiAirHook

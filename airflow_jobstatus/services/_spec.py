@@ -122,6 +122,15 @@ class SubmitRequest(pydantic.BaseModel):
             )
         return given[0]
 
+    def only_for(self, allowed: bool, what: str, *names: str) -> None:
+        """`Invalid` when any of ``names`` is set but the request is not ``what`` (``allowed`` False)."""
+        if not allowed and (given := [name for name in names if getattr(self, name) is not None]):
+            verb = "applies" if len(given) == 1 else "apply"
+            raise Invalid(
+                f"{', '.join(given)} {verb} only to {what}",
+                hint=f"Remove {', '.join(given)}, or make the request {what}",
+            )
+
     @pydantic.model_validator(mode="after")
     def _sendable(self) -> Any:
         """Every value goes out as strict JSON (httpx refuses NaN, bytes and objects at send time)."""
@@ -151,6 +160,8 @@ class SubmitRequest(pydantic.BaseModel):
                 if error["type"] in ("dict_type", "list_type") and isinstance(error["input"], str):
                     message = f"{where} must be a {error['type'][:4]}, got text {error['input']!r:.80}"
                     hints.append(TEXT_HINT)
+                elif error["msg"].startswith("Input should"):  # a constraint declared on the field
+                    message = f"{where}{error['msg'].removeprefix('Input')}, got {error['input']!r:.80}"
                 else:
                     message = error["msg"].removeprefix("Value error, ")
                     message = message if message.startswith(where) else f"{where}: {message}"
@@ -196,8 +207,13 @@ class ErrorBody(pydantic.BaseModel):
     handled_as: ClassVar[Mapping[str, int]] = types.MappingProxyType({})
     """A body's ``type`` -> the HTTP status its error is handled as, whatever status it came with."""
 
+    message_fields: ClassVar[tuple[str, ...]] = ()
+    """The fields whose texts, where given, make `message` (joined by ``": "``)."""
+
     def message(self) -> str:
-        raise NotImplementedError
+        return ": ".join(
+            text for name in self.message_fields if isinstance(text := getattr(self, name), str) and text
+        )
 
     @classmethod
     def text_of(cls, content: bytes) -> str | None:
@@ -369,13 +385,18 @@ class WebhookBody(pydantic.BaseModel):
 
     model_config = pydantic.ConfigDict(strict=True, extra="ignore", frozen=True)
 
+    id_field: ClassVar[str] = "id"
+    """The field holding the job's id; dotted for a nested one (``payload.id``)."""
+    kind_field: ClassVar[str | None] = None
+    """The field saying what happened (an event type, a status); None: one kind of body only."""
+
     def job_id(self) -> str:
         """The id the webhook names its job by (`ServiceSpec.webhook_job_id` of a wait's id)."""
-        raise NotImplementedError
+        return str(functools.reduce(getattr, self.id_field.split("."), self))
 
     def kind(self) -> str:
-        """What happened (an event type, a status): the same kind again for a job is a re-delivery."""
-        raise NotImplementedError
+        """What happened, lower-case: the same kind again for a job is a re-delivery."""
+        return str(getattr(self, self.kind_field)).lower() if self.kind_field else "posted"
 
     def in_flight(self) -> bool:
         """True for a documented in-flight change, which cannot end a wait: it wakes none."""
@@ -488,26 +509,28 @@ class WebhookSpec:
     """Set up once per account through the service's API (None: nothing to set up there)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ServiceSpec:
     """The fixed facts of one job service."""
 
     name: str
     """Machine name, also `JobStatus.service`: ``daily``, ``wasabi_air``, ``symbl``, ``deepaffects``."""
     display_name: str
-    conn_type: str
-    default_conn_id: str
+    conn_type: str = ""
+    """The Airflow connection type; by default ``name``."""
+    default_conn_id: str = ""
+    """By default ``<conn_type>_default``."""
     hook_class: str
     """The hook's import path, for Airflow's provider registration (``hook-class-name``)."""
-    load_hook: Callable[[], type[Any]] = field(default=None, kw_only=True)  # type: ignore[assignment]
+    load_hook: Callable[[], type[Any]] = None  # type: ignore[assignment]
     """The hook class, imported when first asked for. By default the class ``hook_class`` names, the
     path Airflow's provider registration loads too: descriptions sit below hooks, never import them."""
     default_host: str | None
     """Base URL used when the connection has no host; None where the service publishes none."""
     fields: dict[str, FormField]
     """Standard fields the service uses (host, login, password); the others are hidden."""
-    default_max_rps: float
     docs_url: str
+    default_max_rps: float = 10.0
     """Client-side request rate limit when the connection sets none (politeness towards the API)."""
     has_list_endpoint: bool = False
     """The service lists jobs (a poller may sweep them); set wherever ``listing`` is described."""
@@ -564,6 +587,8 @@ class ServiceSpec:
 
     def __post_init__(self) -> None:
         set_ = functools.partial(object.__setattr__, self)
+        set_("conn_type", self.conn_type or self.name)
+        set_("default_conn_id", self.default_conn_id or f"{self.conn_type}_default")
         set_("conn_id_kwarg", f"{self.conn_type}_conn_id")
         if self.load_hook is None:
             set_("load_hook", lambda: _import(self.hook_class))

@@ -199,11 +199,9 @@ def check_key_template(template: str, use_replacement: bool | None) -> bool:
 class DailyError(ErrorBody):
     """``{"error": "<type>", "info": "<text>"}`` (e.g. ``invalid-request-error``)."""
 
+    message_fields = ("error", "info")
     error: str
     info: str | None = None
-
-    def message(self) -> str:
-        return ": ".join(p for p in (self.error, self.info) if p)
 
 
 class DailySubmitRequest(SubmitRequest):
@@ -279,28 +277,20 @@ class DailyWebhookJob(WebhookBody):
 class DailyEnvelope(WebhookBody):
     """The signed envelope Daily posts when a job ends (H1-H5); ``payload`` is the job."""
 
+    id_field, kind_field = "payload.id", "type"
     version: str
     type: WebhookEvent
     id: WebhookId
     payload: DailyWebhookJob
     event_ts: float | int
 
-    def job_id(self) -> str:
-        return self.payload.id
-
-    def kind(self) -> str:
-        return self.type
-
 
 DAILY = ServiceSpec(
     name="daily",
     display_name="Daily",
-    conn_type="daily",
-    default_conn_id="daily_default",
     hook_class="airflow_jobstatus.hooks.daily.DailyHook",
     default_host="https://api.daily.co/v1",
     fields={"password": FormField("API key", "your Daily API key", "Sent as 'Authorization: Bearer <key>'.")},
-    default_max_rps=10.0,  # Daily documents about 20 requests/s; stay well under it
     docs_url="https://docs.daily.co/reference/rest-api/batch-processor",
     extra_fields=(
         ExtraField(

@@ -276,24 +276,16 @@ class DeepAffectsSubmitRequest(SubmitRequest):
 class DeepAffectsResult(WebhookBody):
     """Push completion: the whole result is posted, once per request (contracts H7)."""
 
+    id_field = "request_id"
     request_id: WebhookId
-
-    def job_id(self) -> str:
-        return self.request_id
-
-    def kind(self) -> str:
-        return "result"
 
 
 DEEPAFFECTS = ServiceSpec(
     name="deepaffects",
     display_name="DeepAffects",
-    conn_type="deepaffects",
-    default_conn_id="deepaffects_default",
     hook_class="airflow_jobstatus.hooks.deepaffects.DeepAffectsHook",
     default_host="https://proxy.api.deepaffects.com",
     fields={"password": FormField("API key", "DeepAffects apikey", "Sent as the 'apikey' query parameter.")},
-    default_max_rps=10.0,
     docs_url="https://docs.deepaffects.com/",
     # Concepts page, "Rate Limiting": 5 requests per minute to each API, 100 per day (contracts A8)
     default_max_rpm=5.0,

@@ -106,10 +106,8 @@ class SymblSubmitResponse(ApiModel):
 class SymblError(ErrorBody):
     """Error body ``{"message"}`` (with ``statusCode`` on the 429 concurrency limit, S8)."""
 
+    message_fields = ("message_",)
     message_: str = Field(alias="message")
-
-    def message(self) -> str:
-        return self.message_
 
 
 def _option(wire: str, description: str) -> Any:
@@ -268,14 +266,9 @@ def _read_status(job: SymblJob, options: Mapping[str, Any], ref: str) -> JobStat
 class SymblStatus(WebhookBody):
     """Push completion (README "Push completion"): Symbl posts every status change (contracts H6, O-H5)."""
 
+    id_field, kind_field = "jobId", "status"
     jobId: WebhookId
     status: str = Field(min_length=1, max_length=64)
-
-    def job_id(self) -> str:
-        return self.jobId
-
-    def kind(self) -> str:
-        return self.status.lower()
 
     def in_flight(self) -> bool:
         # any other status (terminal, or one the docs do not list) costs one status GET
@@ -285,15 +278,12 @@ class SymblStatus(WebhookBody):
 SYMBL = ServiceSpec(
     name="symbl",
     display_name="Symbl.ai",
-    conn_type="symbl",
-    default_conn_id="symbl_default",
     hook_class="airflow_jobstatus.hooks.symbl.SymblHook",
     default_host="https://api.symbl.ai",
     fields={
         "login": FormField("App ID", "Symbl appId", "Exchanged with the secret for a short-lived token."),
         "password": FormField("App secret", "Symbl appSecret", "Only ever sent to the token endpoint."),
     },
-    default_max_rps=10.0,
     docs_url="https://docs.symbl.ai/",
     # contracts S8: a 429 on submit at the account's concurrent-job limit (50 assumed: paid plans)
     job_concurrency=JobConcurrency("max_concurrent_jobs", 50),

@@ -119,11 +119,9 @@ class WasabiSubmitResponse(ApiModel):
 class WasabiError(ErrorBody):
     """``{"Error", "ErrorCode"}``; a 404 gives only ``{"ErrorCode": "NOT_FOUND"}`` (W9)."""
 
+    message_fields = ("Error", "ErrorCode")
     Error: str | None = None
     ErrorCode: str | None = None
-
-    def message(self) -> str:
-        return ": ".join(p for p in (self.Error, self.ErrorCode) if p)
 
 
 _NEEDS = {  # W2: the keys a source or destination needs, and the fix
@@ -240,8 +238,6 @@ def _metadata_outputs(
 WASABI_AIR = ServiceSpec(
     name="wasabi_air",
     display_name="Wasabi AiR",
-    conn_type="wasabi_air",
-    default_conn_id="wasabi_air_default",
     hook_class="airflow_jobstatus.hooks.wasabi.WasabiAirHook",
     default_host=None,
     fields={
@@ -253,7 +249,6 @@ WASABI_AIR = ServiceSpec(
         "login": FormField("Access key", "Wasabi access key", "Sent in the 'x-amz-access-key' header."),
         "password": FormField("Secret key", "Wasabi secret key", "Sent in the 'x-amz-secret-key' header."),
     },
-    default_max_rps=10.0,
     docs_url="https://docs.wasabi.com/",
     extra_fields=(
         ExtraField(

@@ -187,10 +187,7 @@ def wasabi_job_status(
     *,
     endpoint_url: str | None = None,
 ) -> JobStatus:
-    """The job as a `JobStatus`; completed, with its ``/metadata``, it lists that one output (W6, W8).
-
-    Wasabi documents no error text on a job: ``error`` comes only from an undocumented ``Error``.
-    """
+    """The job as a `JobStatus`; completed, with its ``/metadata``, it lists that one output (W6, W8)."""
     created, completed = getattr(job, "Created", None), getattr(job, "Completed", None)
     status = WASABI_AIR.status_of(job, created_at=created, completed_at=completed)
     outputs = _outputs(status, metadata, {"s3_endpoint_url": endpoint_url}) if metadata else []
@@ -260,7 +257,7 @@ WASABI_AIR = ServiceSpec(
     ),
     id_field="Id",
     status_field="Status",
-    error_field="Error",
+    error_field="Error",  # undocumented: Wasabi documents no error text on a job
     connected="the access and secret keys were accepted",
     status_map=WASABI_STATUS_MAP,
     auth=CredentialHeaders({"login": "x-amz-access-key", "password": "x-amz-secret-key"}),

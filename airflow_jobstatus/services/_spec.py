@@ -160,8 +160,8 @@ class SubmitRequest(pydantic.BaseModel):
                 if error["type"] in ("dict_type", "list_type") and isinstance(error["input"], str):
                     message = f"{where} must be a {error['type'][:4]}, got text {error['input']!r:.80}"
                     hints.append(TEXT_HINT)
-                elif error["msg"].startswith("Input should"):  # a constraint declared on the field
-                    message = f"{where}{error['msg'].removeprefix('Input')}, got {error['input']!r:.80}"
+                elif error["msg"].startswith(("Input should", "String should")):  # a field's constraint
+                    message = f"{where} {error['msg'].partition(' ')[2]}, got {error['input']!r:.80}"
                 else:
                     message = error["msg"].removeprefix("Value error, ")
                     message = message if message.startswith(where) else f"{where}: {message}"

@@ -47,6 +47,8 @@ def test_the_request_states_the_http_call() -> None:
             "render_template_as_native_obj",
         ),
         ({"name": float("nan")}, "name", None),
+        ({"name": "x" * 257}, "name should have at most 256 characters, got 'xxx", None),
+        ({"priority": 0}, "priority should be greater than or equal to 1, got 0", None),
         ({"batch": "x", "extra": 1}, "extra", None),  # unknown parameters are refused
     ],
 )

@@ -214,7 +214,7 @@ def test_deferrable_default_comes_from_the_config() -> None:
             "needs the 'summarize' or 'soap-notes' preset",
         ),
         (WasabiAirSubmitJobOperator, {"services": {"translate": ""}}, "Use some of: ocr, s2t"),
-        (WasabiAirSubmitJobOperator, {"priority": 11}, "priority must be an integer from 1 to 10"),
+        (WasabiAirSubmitJobOperator, {"priority": 11}, "priority should be less than or equal to 10, got 11"),
         (WasabiAirSubmitJobOperator, {"source": {"Bucket": "b"}}, "ObjectKey"),
         (WasabiAirSubmitJobOperator, {"name": "   "}, "not only blanks"),
         (WasabiAirSubmitJobOperator, {"source": "s3://media/a.mp4"}, "render_template_as_native_obj=True"),

@@ -128,11 +128,8 @@ class DeepAffectsError(ErrorBody):
 
 
 def deepaffects_job_status(resp: DeepAffectsStatusResponse, request_id: str) -> JobStatus:
-    """The status of ``request_id`` (the response may omit it); another echoed id is a ``ValueError``.
-
-    Completed with a result: one output, ``result`` (json) at `DEEPAFFECTS_RESULT_POINTER`, kept
-    verbatim in ``raw`` (redaction is for the envelope). Failed: the first message found is the error.
-    """
+    """The status of ``request_id`` (the response may omit it; another echoed id is a ``ValueError``).
+    A result is the one output, kept verbatim in ``raw`` (redaction is for the envelope)."""
     if not request_id:
         raise ValueError("request_id must not be empty")
     if resp.request_id and resp.request_id != request_id:
@@ -250,11 +247,9 @@ DEEPAFFECTS = ServiceSpec(
     default_host="https://proxy.api.deepaffects.com",
     fields={"password": FormField("API key", "DeepAffects apikey", "Sent as the 'apikey' query parameter.")},
     docs_url="https://docs.deepaffects.com/",
-    # Concepts page, "Rate Limiting": 5 requests per minute to each API, 100 per day (contracts A8)
-    default_max_rpm=5.0,
+    default_max_rpm=5.0,  # Concepts page, "Rate Limiting": 5 per minute to each API, 100 per day (A8)
     default_max_per_day=100,
-    # One job waited on for 24 h: at most 12 status requests, 12% of the default 100/day (README).
-    default_poll_interval=7200.0,
+    default_poll_interval=7200.0,  # a job waited on for 24 h: 12 status requests, 12% of the 100 (README)
     result_path=STATUS_PATH,
     # the status response may omit the id while the job runs: the reference is passed on
     job=JobRead(

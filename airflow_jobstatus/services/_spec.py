@@ -265,6 +265,17 @@ def output(name: str, format: str, location: OutputLocation) -> JobOutput:
     return JobOutput(name=name, format=format, media_type=media_type_for(format), location=location)
 
 
+def find_message(value: Any, keys: tuple[str, ...]) -> str | None:
+    """The first non-empty text under ``keys`` (in that order, nested mappings searched too) of a payload
+    whose shape is undocumented, such as a failed job's; a text ``value`` is its own message."""
+    if isinstance(value, str):
+        return value or None
+    for key in keys if isinstance(value, Mapping) else ():
+        if isinstance(found := value.get(key), str | Mapping) and (message := find_message(found, keys)):
+            return message
+    return None
+
+
 def _import(path: str) -> Any:
     module, _, name = path.rpartition(".")
     return getattr(importlib.import_module(module), name)

@@ -147,6 +147,7 @@ def daily_attach_links(status: JobStatus, links: DailyAccessLinks) -> JobStatus:
 #: Sent when no template is given (the field is required, D3): one name per job, never shared.
 DEFAULT_S3_KEY_TEMPLATE = "{job_id}"
 KEY_PLACEHOLDERS = ("epoch_time", "domain_name", "job_id")  # what useReplacement replaces (D4)
+Preset = Literal["transcript", "summarize", "soap-notes"]
 _SOURCES = {"recording_id": "recordingId", "uri": "uri", "transcript_uri": "transcriptUri"}
 _PLACEHOLDER, _KEY_CHARS = re.compile(r"\{([^{}]*)\}"), re.compile(r"[A-Za-z0-9./_-]*")
 _KEY_HINT = (
@@ -192,16 +193,12 @@ class DailySubmitRequest(SubmitRequest):
 
     positional = "preset"
 
-    preset: Literal["transcript", "summarize", "soap-notes"] = Field(
-        description="``transcript``, ``summarize`` or ``soap-notes``."
-    )
+    preset: Preset = Field(description="``transcript``, ``summarize`` or ``soap-notes``.")
     recording_id: str | None = Field(None, description="a Daily recording to process.")
     uri: str | None = Field(None, description="a media file URL to process.")
-    transcript_uri: str | None = Field(
-        None, description="a WebVTT transcript URL, for ``summarize`` and ``soap-notes``."
-    )
+    transcript_uri: str | None = Field(None, description="a WebVTT transcript URL; not for ``transcript``.")
     language: str | None = Field(
-        None, description="the spoken language as a BCP-47 tag, e.g. ``fr``; only for ``transcript``."
+        None, description="the spoken language (BCP-47), e.g. ``fr``; ``transcript`` only."
     )
     s3_key_template: str | None = Field(
         None,
@@ -247,9 +244,7 @@ class DailyEnvelope(WebhookBody):
     """The signed envelope Daily posts when a job ends (H1-H5); ``payload`` is the job."""
 
     id_field, kind_field = "payload.id", "type"
-    version: str
     type: WebhookEvent
-    id: WebhookId
     payload: DailyWebhookJob
     event_ts: float | int
 

@@ -198,7 +198,7 @@ class DailySubmitRequest(SubmitRequest):
     uri: str | None = Field(None, description="a media file URL to process.")
     transcript_uri: str | None = Field(None, description="a WebVTT transcript URL; not for ``transcript``.")
     language: str | None = Field(
-        None, description="the spoken language (BCP-47), e.g. ``fr``; ``transcript`` only."
+        None, description="the spoken language as a BCP-47 tag, e.g. ``fr``; only for ``transcript``."
     )
     s3_key_template: str | None = Field(
         None,

@@ -157,9 +157,9 @@ _KEY_HINT = (
 
 
 def check_key_template(given: str | None, use_replacement: bool | None) -> dict[str, Any]:
-    """Check an ``s3KeyTemplate`` as Daily's reference says (D4); return the ``s3Config`` to send, with
-    ``useReplacement`` (None: on when the template has placeholders; False refuses them, as Daily
-    would keep braces a key may not hold)."""
+    """Check the ``s3KeyTemplate`` ``given`` (None: the default) as Daily's reference says (D4); return
+    the ``s3Config`` to send. ``use_replacement`` None is on when the template has placeholders; False
+    refuses them, as Daily would keep braces a key may not hold."""
     template = DEFAULT_S3_KEY_TEMPLATE if given is None else given
     names, rest = _PLACEHOLDER.findall(template), _PLACEHOLDER.sub("", template)
     unknown = ", ".join(f"{{{n}}}" for n in sorted(set(names) - set(KEY_PLACEHOLDERS)))

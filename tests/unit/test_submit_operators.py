@@ -207,11 +207,15 @@ def test_deferrable_default_comes_from_the_config() -> None:
             "exactly one of recording_id, uri or transcript_uri",
         ),
         (DailySubmitJobOperator, {"uri": None}, "exactly one of recording_id, uri or transcript_uri"),
-        (DailySubmitJobOperator, {"preset": "minutes"}, "transcript, summarize, soap-notes"),
+        (
+            DailySubmitJobOperator,
+            {"preset": "minutes"},
+            "preset should be 'transcript', 'summarize' or 'soap-notes', got 'minutes'",
+        ),
         (
             DailySubmitJobOperator,
             {"uri": None, "transcript_uri": "https://x/t.vtt"},
-            "needs the 'summarize' or 'soap-notes' preset",
+            "Remove transcript_uri, or make the request a 'summarize' or 'soap-notes' job",
         ),
         (WasabiAirSubmitJobOperator, {"services": {"translate": ""}}, "Use some of: ocr, s2t"),
         (WasabiAirSubmitJobOperator, {"priority": 11}, "priority should be less than or equal to 10, got 11"),

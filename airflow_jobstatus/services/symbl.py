@@ -1,9 +1,6 @@
-"""Symbl.ai: an appId/appSecret token exchange, then Bearer calls to the Async, Job and Conversation APIs.
-
-Contract: docs/contracts.md S1-S8. The job status answers only ``{id, status}``; the outputs are the
-conversation's documents, so a job's reference is ``"<jobId>:<conversationId>"`` (a bare ``jobId`` is
-accepted: no outputs then).
-"""
+"""Symbl.ai (docs/contracts.md S1-S8): an appId/appSecret token exchange, then Bearer calls to the Async,
+Job and Conversation APIs. A job answers only its status and the outputs are its conversation's documents,
+so a job's reference is ``"<jobId>:<conversationId>"`` (a bare ``jobId`` is accepted: no outputs then)."""
 
 from __future__ import annotations
 
@@ -35,12 +32,12 @@ from airflow_jobstatus.services._spec import (
 
 #: Symbl's documented job statuses (written lower- and UPPER_CASE: matched case-insensitively, S6).
 SYMBL_STATUS_MAP: Mapping[str, JobState] = MappingProxyType(
-    dict(
-        scheduled=JobState.QUEUED,
-        in_progress=JobState.RUNNING,
-        completed=JobState.SUCCEEDED,
-        failed=JobState.FAILED,
-    )
+    {
+        "scheduled": JobState.QUEUED,
+        "in_progress": JobState.RUNNING,
+        "completed": JobState.SUCCEEDED,
+        "failed": JobState.FAILED,
+    }
 )
 #: Conversation API documents (S7) -> the top-level key holding each one's list (a wrong one fails
 #: loudly); None where the reference shows no wrapper (entities): that document is not checked.
@@ -219,14 +216,10 @@ def symbl_document_path(conversation_id: str, document: str) -> str:
 def symbl_job_status(job: SymblJob, conversation_id: str | None = None) -> JobStatus:
     """The job as a `JobStatus`; completed, with its ``conversation_id``, it lists `SYMBL_OUTPUT_DOCUMENTS`.
     Symbl documents no error text on a job: ``error`` comes only from an undocumented ``message``."""
-    paths = (
-        {doc: symbl_document_path(conversation_id, doc) for doc in SYMBL_OUTPUT_DOCUMENTS}
-        if conversation_id
-        else {}
-    )
-    return SYMBL.status_of(
-        job, lambda: [output(doc, "json", ApiDocument(path=path)) for doc, path in paths.items()]
-    )
+    docs = [
+        (doc, symbl_document_path(conversation_id, doc)) for doc in SYMBL_OUTPUT_DOCUMENTS if conversation_id
+    ]
+    return SYMBL.status_of(job, lambda: [output(doc, "json", ApiDocument(path=path)) for doc, path in docs])
 
 
 def _read_status(job: SymblJob, options: Mapping[str, Any], ref: str) -> JobStatus:

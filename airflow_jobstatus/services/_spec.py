@@ -156,7 +156,7 @@ class SubmitRequest(pydantic.BaseModel):
         for part in loc:
             if isinstance(data, list) and isinstance(part, int) and part < len(data):
                 where, data = f"{where}[{part}]", data[part]
-            elif isinstance(data, dict) and (part in data or part == loc[-1]):  # a missing key is last
+            elif isinstance(data, dict) and (part in data or part == loc[-1]):  # or the missing key
                 where, data = f"{where}.{part}", data.get(part)
         return where.removeprefix(".")
 
@@ -176,7 +176,7 @@ class SubmitRequest(pydantic.BaseModel):
                 if (
                     error["type"] in ("dict_type", "list_type")
                     and isinstance(error["input"], str)
-                    and where in cls.model_fields
+                    and where in cls.model_fields  # a field's own value, not a nested one
                 ):
                     message = f"{where} must be a {error['type'][:4]}, got text {error['input']!r:.80}"
                     hints.append(TEXT_HINT)

@@ -60,7 +60,7 @@ SOURCES = {"audio_url": "audio/url", "video_url": "video/url", "messages": "text
 #: The options ``/v1/process/text`` takes too (S3); the others are for audio and video only.
 TEXT_OPTIONS = ("name", "webhook_url", "detect_entities")
 QUERY = {"enable_speaker_diarization", "diarization_speaker_count"}  # S4
-#: An option -> the switch it needs, and what that switch turns on (Symbl ignores the option otherwise).
+#: An option -> the switch it needs, and what that switch turns on (S3: Symbl ignores channelMetadata without).
 NEEDS = {
     "diarization_speaker_count": ("enable_speaker_diarization", "speaker diarization"),
     "channel_metadata": ("enable_separate_recognition_per_channel", "separate recognition per channel"),

@@ -14,7 +14,7 @@ import importlib
 import json
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
@@ -23,6 +23,7 @@ from pydantic.fields import FieldInfo
 
 from airflow_jobstatus.http.call import Call, segment
 from airflow_jobstatus.models.common import (
+    DownloadLink,
     JobOutput,
     JobState,
     JobStatus,
@@ -180,8 +181,8 @@ class SubmitRequest(pydantic.BaseModel):
                 ):
                     message = f"{where} must be a {error['type'][:4]}, got text {error['input']!r:.80}"
                     hints.append(TEXT_HINT)
-                elif error["msg"].startswith("Input should"):  # a constraint declared on the field
-                    message = f"{where}{error['msg'].removeprefix('Input')}, got {error['input']!r:.80}"
+                elif error["msg"].startswith(("Input should", "String should")):  # a field's constraint
+                    message = f"{where} {error['msg'].partition(' ')[2]}, got {error['input']!r:.80}"
                 else:
                     message = error["msg"].removeprefix("Value error, ")
                     message = message if message.startswith(where) else f"{where}: {message}"
@@ -285,6 +286,42 @@ class OutputsLag:
 def output(name: str, format: str, location: OutputLocation) -> JobOutput:
     """One output of a finished job, its media type known from its format."""
     return JobOutput(name=name, format=format, media_type=media_type_for(format), location=location)
+
+
+def find_message(value: Any, keys: tuple[str, ...]) -> str | None:
+    """The first non-empty text under ``keys`` (in that order, nested mappings searched too) of a payload
+    whose shape is undocumented, such as a failed job's; a text ``value`` is its own message."""
+    if isinstance(value, str):
+        return value or None
+    for key in keys if isinstance(value, Mapping) else ():
+        if isinstance(found := value.get(key), str | Mapping) and (message := find_message(found, keys)):
+            return message
+    return None
+
+
+def link_for(links: Iterable[tuple[str, str, str]], name: str, format: str) -> str | None:
+    """The URL of output ``name`` in ``format`` among ``links`` (output name, format, URL); formats
+    compare as `JobOutput.format` does (case-blind, no leading dot)."""
+    wanted = format.strip().lstrip(".").lower()
+    return next((url for n, f, url in links if n == name and f.strip().lstrip(".").lower() == wanted), None)
+
+
+def attach_links(
+    status: JobStatus, service: Service, job_id: str, link_for: Callable[[str, str], str | None]
+) -> JobStatus:
+    """``status`` with each `DownloadLink` output's ``url`` from ``link_for(name, format)`` (None: it stays
+    None), the links being those of ``service``'s job ``job_id``. The URLs stay out of any dump."""
+    if (status.service, status.job_id) != (service, job_id):
+        raise ValueError(
+            f"links of {service} job {job_id!r} are not for {status.service} job {status.job_id!r}"
+        )
+    outputs = []
+    for out in status.outputs:
+        url = link_for(out.name, out.format) if isinstance(out.location, DownloadLink) else None
+        if url is not None:
+            out = out.model_copy(update={"location": out.location.model_copy(update={"url": url})})
+        outputs.append(out)
+    return status.model_copy(update={"outputs": outputs})
 
 
 def _import(path: str) -> Any:

@@ -1,8 +1,7 @@
 """Daily batch processor: ``/batch-processor`` under ``https://api.daily.co/v1``, Bearer API key.
 
-Contract: docs/contracts.md D1-D13, H1-H5. The job does not say where its outputs are: the
-connection's ``output_storage`` does (Daily's storage, read through access links, or the domain's
-``batch_processor_bucket``; ``daily_job_status(job, storage=...)``).
+Contract: docs/contracts.md D1-D13, H1-H5. Where the outputs are is the connection's ``output_storage``
+(Daily's storage, read through access links, or the domain's ``batch_processor_bucket``), not the job's.
 """
 
 from __future__ import annotations
@@ -10,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Generic, Literal, TypeVar, get_args
+from typing import Any, Generic, Literal, TypeVar, get_args
 
 from pydantic import Field, model_validator
 
@@ -32,12 +31,12 @@ from airflow_jobstatus.services._spec import (
     WebhookId,
     WebhookRegistration,
     WebhookSpec,
+    attach_links,
+    link_for,
     output,
 )
 
 JOBS = "/batch-processor"
-JOB = "/batch-processor/{id}"
-ACCESS_LINKS = "/batch-processor/{id}/access-link"
 
 #: ``submitted`` is accepted but not started; ``error`` is the only failure (terminal).
 DAILY_STATUS_MAP: Mapping[str, JobState] = MappingProxyType(
@@ -79,34 +78,29 @@ class DailyFiles(ApiModel, Generic[F]):
 
     def files(self) -> list[tuple[str, F]]:
         """(output name, file), in this order; a transcript per format."""
-        singles = [(name, getattr(self, name)) for name in ("summary", "soap", "concept")]
+        singles = [("summary", self.summary), ("soap", self.soap), ("concept", self.concept)]
         return [("transcript", f) for f in self.transcription] + [(n, f) for n, f in singles if f is not None]
 
 
-DailyOutput = DailyFiles[DailyOutputFile]
-
-
 class DailyInput(ApiModel):
-    sourceType: str
     recordingId: str | None = None
     uri: str | None = None
-    transcriptUri: str | None = None
-
-
-class DailyJob(ApiModel):
-    """``GET /batch-processor/:id``; a missing ``status`` reads as unknown."""
-
-    id: str
-    preset: str
-    status: str | None = None
-    input: DailyInput | None = None
-    output: DailyOutput | None = None
-    error: str | None = None
 
 
 class DailyJobSummary(ApiModel):
+    """A job as ``GET /batch-processor`` lists it; a missing ``status`` reads as unknown."""
+
     id: str
     status: str | None = None
+
+
+class DailyJob(DailyJobSummary):
+    """``GET /batch-processor/:id``."""
+
+    preset: str
+    input: DailyInput | None = None
+    output: DailyFiles[DailyOutputFile] | None = None
+    error: str | None = None
 
 
 class DailyJobList(ApiModel):
@@ -126,11 +120,7 @@ class DailyAccessLinks(DailyFiles[DailyAccessLink]):
 
     def link_for(self, name: str, format: str) -> str | None:
         """The link of output ``name`` in ``format``, if Daily gave one."""
-        wanted = format.strip().lstrip(".").lower()
-        return next(
-            (f.link for n, f in self.files() if n == name and f.format.strip().lstrip(".").lower() == wanted),
-            None,
-        )
+        return link_for([(n, f.format, f.link) for n, f in self.files()], name, format)
 
 
 def daily_job_status(job: DailyJob, *, storage: Literal["customer", "daily"] = "daily") -> JobStatus:
@@ -144,30 +134,20 @@ def daily_job_status(job: DailyJob, *, storage: Literal["customer", "daily"] = "
         s3 = S3Object(bucket=c.bucket, key=c.key, region=c.region) if c else None
         return s3 if s3 and storage == "customer" else DownloadLink(s3=s3)
 
-    files = (job.output or DailyOutput()).files()
+    files = job.output.files() if job.output else []
     return DAILY.status_of(job, lambda: [output(n, f.format, location(f.s3Config)) for n, f in files])
 
 
 def daily_attach_links(status: JobStatus, links: DailyAccessLinks) -> JobStatus:
     """``status`` with each `DownloadLink` output's URL from ``links`` (by name and format; no link:
     ``url`` stays None). The URLs stay out of any dump."""
-    if status.service is not Service.DAILY or links.id != status.job_id:
-        raise ValueError(
-            f"access links of Daily job {links.id!r} are not for {status.service} job {status.job_id!r}"
-        )
-    outputs = []
-    for out in status.outputs:
-        url = links.link_for(out.name, out.format) if isinstance(out.location, DownloadLink) else None
-        if url is not None:
-            out = out.model_copy(update={"location": out.location.model_copy(update={"url": url})})
-        outputs.append(out)
-    return status.model_copy(update={"outputs": outputs})
+    return attach_links(status, Service.DAILY, links.id, links.link_for)
 
 
-PRESETS = ("transcript", "summarize", "soap-notes")
 #: Sent when no template is given (the field is required, D3): one name per job, never shared.
 DEFAULT_S3_KEY_TEMPLATE = "{job_id}"
 KEY_PLACEHOLDERS = ("epoch_time", "domain_name", "job_id")  # what useReplacement replaces (D4)
+Preset = Literal["transcript", "summarize", "soap-notes"]
 _SOURCES = {"recording_id": "recordingId", "uri": "uri", "transcript_uri": "transcriptUri"}
 _PLACEHOLDER, _KEY_CHARS = re.compile(r"\{([^{}]*)\}"), re.compile(r"[A-Za-z0-9./_-]*")
 _KEY_HINT = (
@@ -176,24 +156,28 @@ _KEY_HINT = (
 )
 
 
-def check_key_template(template: str, use_replacement: bool | None) -> bool:
-    """Check an ``s3KeyTemplate`` as Daily's reference says (D4); return ``useReplacement`` (None: on
-    when it has placeholders; refused with False, as Daily would keep braces a key may not hold)."""
+def check_key_template(given: str | None, use_replacement: bool | None) -> dict[str, Any]:
+    """Check the ``s3KeyTemplate`` ``given`` (None: the default) as Daily's reference says (D4); return
+    the ``s3Config`` to send. ``use_replacement`` None is on when the template has placeholders; False
+    refuses them, as Daily would keep braces a key may not hold."""
+    template = DEFAULT_S3_KEY_TEMPLATE if given is None else given
     names, rest = _PLACEHOLDER.findall(template), _PLACEHOLDER.sub("", template)
     unknown = ", ".join(f"{{{n}}}" for n in sorted(set(names) - set(KEY_PLACEHOLDERS)))
     known = ", ".join(f"{{{n}}}" for n in KEY_PLACEHOLDERS)
     bad, off = "".join(sorted(set(_KEY_CHARS.sub("", rest)))), use_replacement is False
     checks = {
-        "must not be empty": not template,
         f"is {len(template)} characters long; the limit is 1024": len(template) > 1024,
         f"uses unknown placeholder(s) {unknown}; Daily replaces only {known}": unknown,
         f"contains characters Daily does not allow: {bad!r}": bad,
-        "has placeholders but use_replacement is False; set it True or drop them": names and off,
+        "has placeholders but use_replacement is False; set it True or drop them": names and off and given,
+        f"is needed with use_replacement=False (the default one, {template}, is a placeholder); pass one, "
+        "or leave use_replacement unset": names and off,
     }
     problem = next((text for text, wrong in checks.items() if wrong), None)
     if problem:
         raise Invalid(f"s3_key_template {problem}", hint=_KEY_HINT)
-    return bool(names) if use_replacement is None else use_replacement
+    on = bool(names) if use_replacement is None else use_replacement
+    return {"s3KeyTemplate": template, "useReplacement": on}
 
 
 class DailyError(ErrorBody):
@@ -209,12 +193,10 @@ class DailySubmitRequest(SubmitRequest):
 
     positional = "preset"
 
-    preset: str = Field(description="``transcript``, ``summarize`` or ``soap-notes``.")
+    preset: Preset = Field(description="``transcript``, ``summarize`` or ``soap-notes``.")
     recording_id: str | None = Field(None, description="a Daily recording to process.")
     uri: str | None = Field(None, description="a media file URL to process.")
-    transcript_uri: str | None = Field(
-        None, description="a WebVTT transcript URL, for ``summarize`` and ``soap-notes``."
-    )
+    transcript_uri: str | None = Field(None, description="a WebVTT transcript URL; not for ``transcript``.")
     language: str | None = Field(
         None, description="the spoken language as a BCP-47 tag, e.g. ``fr``; only for ``transcript``."
     )
@@ -232,34 +214,18 @@ class DailySubmitRequest(SubmitRequest):
 
     @model_validator(mode="after")
     def _rules(self) -> DailySubmitRequest:
-        if self.preset not in PRESETS:
-            raise Invalid(f"preset must be one of {', '.join(PRESETS)}, got {self.preset!r:.80}")
-        if self.exactly_one(*_SOURCES) == "transcript_uri" and self.preset == "transcript":
-            raise Invalid(
-                "a transcript_uri source needs the 'summarize' or 'soap-notes' preset (it is already a transcript)"
-            )
-        if self.language and self.preset != "transcript":
-            raise Invalid(
-                f"language is only supported by the 'transcript' preset, not {self.preset!r}",
-                hint="Drop language, or submit a 'transcript' job with it",
-            )
-        if self.s3_key_template is None and self.use_replacement is False:
-            raise Invalid(
-                f"use_replacement=False needs an s3_key_template: the default one, {DEFAULT_S3_KEY_TEMPLATE}, "
-                "is a placeholder",
-                hint="Pass s3_key_template, or leave use_replacement unset",
-            )
-        if self.s3_key_template is not None:
-            check_key_template(self.s3_key_template, self.use_replacement)
+        self.exactly_one(*_SOURCES)
+        self.only_for(self.preset != "transcript", "a 'summarize' or 'soap-notes' job", "transcript_uri")
+        self.only_for(self.preset == "transcript", "a 'transcript' job", "language")
+        check_key_template(self.s3_key_template, self.use_replacement)
         return self
 
     def call(self) -> Call:
-        name = self.exactly_one(*_SOURCES)
-        in_params = {"sourceType": _SOURCES[name], _SOURCES[name]: getattr(self, name)}
+        source = self.exactly_one(*_SOURCES)
+        in_params = {"sourceType": _SOURCES[source], _SOURCES[source]: getattr(self, source)}
         if self.language:
             in_params["language"] = self.language
-        template = self.s3_key_template or DEFAULT_S3_KEY_TEMPLATE
-        s3 = {"s3KeyTemplate": template, "useReplacement": check_key_template(template, self.use_replacement)}
+        s3 = check_key_template(self.s3_key_template, self.use_replacement)
         body = {"preset": self.preset, "inParams": in_params, "outParams": {"s3Config": s3}}
         return Call("submit_job", "POST", JOBS, DailySubmitResponse, json=body)
 
@@ -278,9 +244,7 @@ class DailyEnvelope(WebhookBody):
     """The signed envelope Daily posts when a job ends (H1-H5); ``payload`` is the job."""
 
     id_field, kind_field = "payload.id", "type"
-    version: str
     type: WebhookEvent
-    id: WebhookId
     payload: DailyWebhookJob
     event_ts: float | int
 
@@ -311,12 +275,12 @@ DAILY = ServiceSpec(
     error_field="error",
     auth=CredentialBearer("password"),
     job=JobRead(
-        JOB,
+        f"{JOBS}/{{id}}",
         DailyJob,
         lambda job, opts, *_: daily_job_status(job, storage=opts.get("output_storage", "daily")),
     ),
     outputs_read=OutputsRead(  # presigned links to the outputs in Daily's storage
-        ACCESS_LINKS,
+        f"{JOBS}/{{id}}/access-link",
         DailyAccessLinks,
         lambda job: any(isinstance(o.location, DownloadLink) for o in job.outputs),
         lambda job, links, _: daily_attach_links(job, links).outputs,
@@ -325,7 +289,6 @@ DAILY = ServiceSpec(
     listing=Listing(
         JOBS,
         page=DailyJobList,
-        states=DailyJobList,
         records="data",
         size="limit",
         cursor="starting_after",

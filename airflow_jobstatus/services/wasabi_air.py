@@ -1,8 +1,5 @@
-"""Wasabi AiR: ``/jobs`` under the account's AiR base URL, access and secret keys in headers.
-
-Contract: docs/contracts.md W1-W10; field names keep Wasabi's PascalCase. A job's one output is a JSON
-metadata object that only ``/jobs/{Id}/metadata`` reveals, 404 for a moment after completion (W6).
-"""
+"""Wasabi AiR (docs/contracts.md W1-W10): ``/jobs`` under the account's AiR base URL, the access and
+secret keys in headers. Field names keep Wasabi's PascalCase."""
 
 from __future__ import annotations
 
@@ -10,7 +7,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import AliasGenerator, ConfigDict, Field, ValidationInfo, field_validator
 
 from airflow_jobstatus.http.auth import CredentialHeaders
 from airflow_jobstatus.http.call import Call
@@ -91,12 +88,12 @@ class WasabiMetadata(ApiModel):
     """``GET /jobs/{Id}/metadata`` (W6); ``DestinationPath`` is ``s3://bucket/key`` or a key in ``Destination.Bucket``."""
 
     Id: str
-    UserId: str | None = None
     Destination: WasabiDestination | None = None
     DestinationPath: str
 
     def to_s3_object(self, *, region: str | None = None, endpoint_url: str | None = None) -> S3Object:
-        """The metadata object; ``region`` where the metadata names none."""
+        """W8: the metadata object, in its destination's region, else ``region`` (the job's), read at
+        ``endpoint_url``, else at that region's ``https://s3.<region>.wasabisys.com``."""
         path, destination = self.DestinationPath, self.Destination
         if path.lower().startswith("s3://"):
             bucket, key = parse_s3_uri(path)
@@ -105,6 +102,7 @@ class WasabiMetadata(ApiModel):
         else:
             raise ValueError(f"cannot locate the metadata object from {path!r}")
         region = (destination.Region if destination else None) or region
+        endpoint_url = endpoint_url or (f"https://s3.{region}.wasabisys.com" if region else None)
         return S3Object(bucket=bucket, key=key, region=region, endpoint_url=endpoint_url)
 
 
@@ -131,11 +129,12 @@ _NEEDS = {  # W2: the keys a source or destination needs, and the fix
 
 
 class WasabiSubmitRequest(SubmitRequest):
-    """``POST /jobs`` (W2)."""
+    """``POST /jobs`` (W2): the body is the fields, named ``Name``, ``Services``, ..."""
 
+    model_config = ConfigDict(alias_generator=AliasGenerator(serialization_alias=str.capitalize))
     positional = "name"
 
-    name: str = Field(description="the job name, 1 to 256 characters.")
+    name: str = Field(min_length=1, max_length=256, description="the job name, 1 to 256 characters.")
     services: dict[str, Any] | list[str] = Field(
         description='the AiR services to run, as ``{"s2t": "", "ocr": {"config": {...}}}``: each of '
         f'{", ".join(AIR_SERVICES)} with ``""`` or its config; a list of names runs each with its defaults.'
@@ -145,22 +144,20 @@ class WasabiSubmitRequest(SubmitRequest):
         '``"Region"`` (and ``"AccessKey"``/``"SecretKey"`` for a source outside Wasabi).'
     )
     destination: dict[str, Any] = Field(description='where AiR writes its outputs: ``{"Bucket", "Region"}``.')
-    priority: int = Field(5, description="1 to 10. Default 5.")
+    priority: int = Field(5, ge=1, le=10, description="1 to 10. Default 5.")
     batch: str | None = Field(
         None, max_length=256, description="a batch name to group jobs, at most 256 characters."
     )
 
-    @field_validator("name", "priority", "source", "destination")
+    @field_validator("name", "source", "destination")
     @classmethod
-    def _bounds(cls, value: Any, info: ValidationInfo) -> Any:
-        field = info.field_name or ""
-        if field == "name" and not (len(value) <= 256 and value.strip()):
+    def _given(cls, value: Any, info: ValidationInfo) -> Any:
+        """A name not only blanks; the keys a source or destination needs."""
+        if isinstance(value, str) and not value.strip():
             raise Invalid(f"name must be 1 to 256 characters, not only blanks, got {value!r:.80}")
-        if field == "priority" and not 1 <= value <= 10:
-            raise Invalid(f"priority must be an integer from 1 to 10, got {value!r}")
-        keys, hint = _NEEDS.get(field, ((), None))
+        keys, hint = _NEEDS.get(info.field_name or "", ((), None))
         if missing := [k for k in keys if not value.get(k)]:
-            raise Invalid(f"{field} is missing {', '.join(missing)}", hint=hint)
+            raise Invalid(f"{info.field_name} is missing {', '.join(missing)}", hint=hint)
         return value
 
     @field_validator("services")
@@ -177,9 +174,7 @@ class WasabiSubmitRequest(SubmitRequest):
         return chosen
 
     def call(self) -> Call:
-        body = {"Name": self.name, "Priority": self.priority, "Services": self.services, "Batch": self.batch}
-        body |= {"Source": self.source, "Destination": self.destination}
-        json = {key: value for key, value in body.items() if value is not None}  # no batch: none sent
+        json = self.model_dump(by_alias=True, exclude_none=True)  # no batch: none sent
         return Call("submit_job", "POST", "/jobs", WasabiSubmitResponse, json=json)
 
     def job_ref(self, response: WasabiSubmitResponse) -> str:
@@ -192,47 +187,25 @@ def wasabi_job_status(
     *,
     endpoint_url: str | None = None,
 ) -> JobStatus:
-    """The job as a `JobStatus`; completed, with its ``/metadata``, it lists that one output (W6, W8).
-
-    Wasabi documents no error text on a job: ``error`` comes only from an undocumented ``Error``.
-    """
-    if metadata is not None and metadata.Id != job.Id:
-        raise ValueError(f"metadata is for job {metadata.Id!r}, not {job.Id!r}")
-    region = destination.Region if (destination := getattr(job, "Destination", None)) else None
-    return WASABI_AIR.status_of(
-        job,
-        lambda: [_metadata_output(metadata, region, endpoint_url)] if metadata else [],
-        created_at=getattr(job, "Created", None),
-        completed_at=getattr(job, "Completed", None),
-    )
-
-
-def _metadata_output(metadata: WasabiMetadata, region: str | None, endpoint_url: str | None) -> JobOutput:
-    return output("metadata", "json", metadata.to_s3_object(region=region, endpoint_url=endpoint_url))
+    """The job as a `JobStatus`; completed, with its ``/metadata``, it lists that one output (W6, W8)."""
+    created, completed = getattr(job, "Created", None), getattr(job, "Completed", None)
+    status = WASABI_AIR.status_of(job, created_at=created, completed_at=completed)
+    outputs = _outputs(status, metadata, {"s3_endpoint_url": endpoint_url}) if metadata else []
+    return status.model_copy(update={"outputs": outputs if status.succeeded else []})
 
 
 def _status(job: WasabiJob | WasabiJobStatusResponse, *_: Any) -> JobStatus:
     return wasabi_job_status(job)
 
 
-def _metadata_needed(job: JobStatus) -> bool:
-    """A completed job's `JobStatus` lists no outputs until ``/metadata`` is read (W6)."""
-    return job.service is Service.WASABI_AIR and job.succeeded and not job.outputs
-
-
-def _metadata_outputs(
-    job: JobStatus, metadata: WasabiMetadata, options: Mapping[str, Any]
-) -> list[JobOutput]:
-    """W8: in the metadata's destination region, else the job's, read at the connection's
-    ``s3_endpoint_url``, else at that region's ``https://s3.<region>.wasabisys.com``."""
+def _outputs(job: JobStatus, metadata: WasabiMetadata, options: Mapping[str, Any]) -> list[JobOutput]:
+    """The metadata object, in the job's destination region unless the metadata names one (W8)."""
     if metadata.Id != job.job_id:
         raise ValueError(f"metadata is for job {metadata.Id!r}, not {job.job_id!r}")
     known = job.raw.get("Destination")
-    region = (metadata.Destination.Region if metadata.Destination else None) or (
-        known.get("Region") if isinstance(known, dict) else None
-    )
-    endpoint = options.get("s3_endpoint_url") or (f"https://s3.{region}.wasabisys.com" if region else None)
-    return [_metadata_output(metadata, region, endpoint)]
+    region = known.get("Region") if isinstance(known, dict) else None
+    location = metadata.to_s3_object(region=region, endpoint_url=options.get("s3_endpoint_url"))
+    return [output("metadata", "json", location)]
 
 
 WASABI_AIR = ServiceSpec(
@@ -263,7 +236,13 @@ WASABI_AIR = ServiceSpec(
     ),
     job=JobRead("/jobs/{id}", WasabiJob, _status),
     poll=JobRead("/jobs/{id}/status", WasabiJobStatusResponse, _status),
-    outputs_read=OutputsRead("/jobs/{id}/metadata", WasabiMetadata, _metadata_needed, _metadata_outputs),
+    outputs_read=OutputsRead(  # W6: a completed job lists its one output once /metadata is read
+        "/jobs/{id}/metadata",
+        WasabiMetadata,
+        lambda job: job.service is Service.WASABI_AIR and job.succeeded and not job.outputs,
+        _outputs,
+    ),
+    outputs_lag=OutputsLag("metadata", parameter="metadata_wait"),  # W6: /metadata lags the status
     listing=Listing(
         "/jobs",
         page=WasabiJobList,
@@ -278,11 +257,10 @@ WASABI_AIR = ServiceSpec(
     ),
     id_field="Id",
     status_field="Status",
-    error_field="Error",
+    error_field="Error",  # undocumented: Wasabi documents no error text on a job
     connected="the access and secret keys were accepted",
     status_map=WASABI_STATUS_MAP,
     auth=CredentialHeaders({"login": "x-amz-access-key", "password": "x-amz-secret-key"}),
-    outputs_lag=OutputsLag("metadata", parameter="metadata_wait"),  # W6: /metadata lags the status
     submit_request=WasabiSubmitRequest,
     error_body=WasabiError,
 )

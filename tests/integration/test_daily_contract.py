@@ -70,9 +70,12 @@ def test_given_template_with_placeholders_turns_replacement_on(make_connection, 
         ({"s3_key_template": "calls/{id}"}, "{id}"),
         ({"s3_key_template": "calls/{recording_id}"}, "{recording_id}"),
         ({"s3_key_template": "calls/{job_id}", "use_replacement": False}, "use_replacement is False"),
-        ({"use_replacement": False}, "needs an s3_key_template"),
-        ({"preset": "summarize", "language": "fr"}, "only supported by the 'transcript' preset"),
-        ({"preset": "soap-notes", "language": "en"}, "only supported by the 'transcript' preset"),
+        ({"use_replacement": False}, "s3_key_template is needed with use_replacement=False"),
+        ({"preset": "summarize", "language": "fr"}, "language applies only to a 'transcript' job"),
+        (
+            {"preset": "soap-notes", "language": "en"},
+            "Remove language, or make the request a 'transcript' job",
+        ),
     ],
 )
 def test_invalid_submissions_are_refused_before_sending(make_connection, jobstatus_emulator, kwargs, needle):

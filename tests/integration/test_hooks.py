@@ -357,7 +357,7 @@ def test_deepaffects_client_request_id_is_idempotent(make_connection, jobstatus_
     )
     assert first == second == "dag.task.run1.try1"
     assert len(jobstatus_emulator.jobs(service="deepaffects", credential=key)) == 1
-    with pytest.raises(InvalidParameterError, match="exactly one of url or content"):
+    with pytest.raises(InvalidParameterError, match="Pass exactly one of url or content"):
         hook.submit_job("asr", webhook="https://hooks.example/deepaffects")
 
 

@@ -486,7 +486,7 @@ def test_retries_resume_the_same_job_and_invalid_parameters_send_nothing(
         service, credential = conns.credentials[conn]
         assert jobstatus_emulator.stats(service=service, credential=credential)["total"] == 0
     assert "Pass exactly one of recording_id, uri or transcript_uri" in text
-    assert "priority must be an integer from 1 to 10, got 11" in text
+    assert "priority should be less than or equal to 10, got 11" in text
     # what the retries said
     assert "simulated crash after submitting job" in text and "simulated crash before recording job" in text
     assert "submitted by an earlier try" in text

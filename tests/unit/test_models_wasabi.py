@@ -179,7 +179,11 @@ def test_metadata_destination_object() -> None:
     )
     location = keyonly.to_s3_object()
     assert (location.bucket, location.key) == ("metabucket", "jobs/x/Name_metadata.json")
-    assert keyonly.to_s3_object().region == "us-west-1"
+    assert (location.region, location.endpoint_url) == ("us-west-1", WASABI_ENDPOINT)  # the region's (W8)
+    assert (
+        keyonly.to_s3_object(region="eu-2", endpoint_url="https://s3.example").endpoint_url
+        == "https://s3.example"
+    )
     nowhere = WasabiMetadata.model_validate({"Id": "j", "DestinationPath": "jobs/x.json"})
     with pytest.raises(ValueError):
         nowhere.to_s3_object()

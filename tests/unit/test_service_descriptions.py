@@ -47,6 +47,8 @@ def test_the_request_states_the_http_call() -> None:
             "render_template_as_native_obj",
         ),
         ({"name": float("nan")}, "name", None),
+        ({"name": "x" * 257}, "name should have at most 256 characters, got 'xxx", None),
+        ({"priority": 0}, "priority should be greater than or equal to 1, got 0", None),
         ({"batch": "x", "extra": 1}, "extra", None),  # unknown parameters are refused
     ],
 )
@@ -195,17 +197,22 @@ def test_deepaffects_request_states_the_http_call() -> None:
 @pytest.mark.parametrize(
     ("change", "says", "hint"),
     [
-        ({"api": "emotion"}, "api must be one of asr, diarize", None),
-        ({"url": None}, "exactly one of url or content", "Pass url= for audio"),
-        ({"content": "UklGRg=="}, "exactly one of url or content", None),
+        ({"api": "emotion"}, "api should be 'asr' or 'diarize', got 'emotion'", None),
+        ({"url": None}, "exactly one source is needed, got 0", "Pass exactly one of url or content"),
+        ({"content": "UklGRg=="}, "exactly one source is needed, got 2 (url, content)", None),
         ({"webhook": "ftp://h/x"}, "webhook is required", "Pass webhook= with the http(s) URL"),
         ({"speaker_count": 0}, "speaker_count must be a positive integer or -1", None),
         ({"api": "asr", "speaker_count": 2}, "asr API takes no speaker count", "Drop speaker_count="),
-        ({"enable_punctuation": True}, "are asr parameters, not diarize ones", None),
-        ({"api": "asr", "do_vad": True}, "are diarize parameters, not asr ones", None),
-        ({"audio_type": "phone"}, "audio_type for diarize must be one of callcenter", None),
-        ({"sample_rate": True}, "sample_rate", None),  # strict: a bool is no rate
-        ({"sample_rate": 0}, "sample_rate must be a positive integer", None),
+        ({"enable_punctuation": True}, "enable_punctuation applies only to api='asr'", "Remove enable_punct"),
+        ({"api": "asr", "do_vad": True}, "do_vad applies only to api='diarize'", "Remove do_vad"),
+        (
+            {"audio_type": "phone"},
+            "audio_type should be 'callcenter', 'meeting', 'earningscalls', 'interview' or 'media-broadcast', "
+            "got 'phone'",
+            None,
+        ),
+        ({"sample_rate": True}, "sample_rate should be a valid integer, got True", None),  # strict
+        ({"sample_rate": 0}, "sample_rate should be greater than 0, got 0", None),
         ({"speaker_ids": ["a", ""]}, "speaker_ids must be a list of speaker id strings", None),
         ({"speaker_ids": "alice"}, "speaker_ids must be a list, got text", "render_template_as_native_obj"),
     ],

@@ -207,14 +207,18 @@ def test_deferrable_default_comes_from_the_config() -> None:
             "exactly one of recording_id, uri or transcript_uri",
         ),
         (DailySubmitJobOperator, {"uri": None}, "exactly one of recording_id, uri or transcript_uri"),
-        (DailySubmitJobOperator, {"preset": "minutes"}, "transcript, summarize, soap-notes"),
+        (
+            DailySubmitJobOperator,
+            {"preset": "minutes"},
+            "preset should be 'transcript', 'summarize' or 'soap-notes', got 'minutes'",
+        ),
         (
             DailySubmitJobOperator,
             {"uri": None, "transcript_uri": "https://x/t.vtt"},
-            "needs the 'summarize' or 'soap-notes' preset",
+            "Remove transcript_uri, or make the request a 'summarize' or 'soap-notes' job",
         ),
         (WasabiAirSubmitJobOperator, {"services": {"translate": ""}}, "Use some of: ocr, s2t"),
-        (WasabiAirSubmitJobOperator, {"priority": 11}, "priority must be an integer from 1 to 10"),
+        (WasabiAirSubmitJobOperator, {"priority": 11}, "priority should be less than or equal to 10, got 11"),
         (WasabiAirSubmitJobOperator, {"source": {"Bucket": "b"}}, "ObjectKey"),
         (WasabiAirSubmitJobOperator, {"name": "   "}, "not only blanks"),
         (WasabiAirSubmitJobOperator, {"source": "s3://media/a.mp4"}, "render_template_as_native_obj=True"),
@@ -230,8 +234,8 @@ def test_deferrable_default_comes_from_the_config() -> None:
             "Remove language_code",
         ),
         (SymblSubmitJobOperator, {"diarization_speaker_count": 2}, "enable_speaker_diarization=True"),
-        (DeepAffectsSubmitJobOperator, {"content": "UklGRg=="}, "Pass url= for audio"),
-        (DeepAffectsSubmitJobOperator, {"api": "emotion"}, "api must be one of asr, diarize"),
+        (DeepAffectsSubmitJobOperator, {"content": "UklGRg=="}, "Pass exactly one of url or content"),
+        (DeepAffectsSubmitJobOperator, {"api": "emotion"}, "api should be 'asr' or 'diarize', got 'emotion'"),
         (DeepAffectsSubmitJobOperator, {"speaker_count": 2}, "speaker_count is a diarize parameter"),
         (DeepAffectsSubmitJobOperator, {"webhook": "ftp://hooks.example/x"}, "Pass webhook= with the http"),
         (
@@ -239,8 +243,12 @@ def test_deferrable_default_comes_from_the_config() -> None:
             {"api": "diarize", "speaker_count": 0},
             "speaker_count must be a positive integer or -1",
         ),
-        (DeepAffectsSubmitJobOperator, {"audio_type": "phone"}, "audio_type for asr must be one of"),
-        (DeepAffectsSubmitJobOperator, {"sample_rate": 0}, "sample_rate must be a positive integer"),
+        (
+            DeepAffectsSubmitJobOperator,
+            {"audio_type": "phone"},
+            "audio_type should be 'callcenter', 'meeting'",
+        ),
+        (DeepAffectsSubmitJobOperator, {"sample_rate": 0}, "sample_rate should be greater than 0, got 0"),
     ],
 )
 def test_invalid_literal_parameters_fail_at_construction(

@@ -146,6 +146,21 @@ class SubmitRequest(pydantic.BaseModel):
                 ) from None
         return self
 
+    shape_hints: ClassVar[Mapping[str, str]] = types.MappingProxyType({})
+    """A field -> the fix named when its declared type refuses a value (e.g. a nested shape)."""
+
+    @staticmethod
+    def _where(loc: tuple[int | str, ...], data: Any) -> str:
+        """An error's place as the user wrote it (``channel_metadata[0].speaker``): the field, then the
+        list indexes and dict keys found along the given value (pydantic's union tags are not)."""
+        where = ""
+        for part in loc:
+            if isinstance(data, list) and isinstance(part, int) and part < len(data):
+                where, data = f"{where}[{part}]", data[part]
+            elif isinstance(data, dict) and (part in data or part == loc[-1]):  # or the missing key
+                where, data = f"{where}.{part}", data.get(part)
+        return where.removeprefix(".")
+
     @classmethod
     def of(cls: type[R], service: str, values: Mapping[str, Any]) -> R:
         """The validated request; `InvalidParameterError` naming each wrong field otherwise."""
@@ -155,10 +170,15 @@ class SubmitRequest(pydantic.BaseModel):
             return cls.model_validate(dict(values))
         except pydantic.ValidationError as exc:
             problems, hints = [], []
+            given = {key: _from_text(value, {dict, list}) for key, value in values.items()}  # rendered JSON
             for error in exc.errors():
-                where = str(error["loc"][0]) if error["loc"] else ""
+                where = cls._where(error["loc"], given)
                 found = (error.get("ctx") or {}).get("error")
-                if error["type"] in ("dict_type", "list_type") and isinstance(error["input"], str):
+                if (
+                    error["type"] in ("dict_type", "list_type")
+                    and isinstance(error["input"], str)
+                    and where in cls.model_fields  # a field's own value, not a nested one
+                ):
                     message = f"{where} must be a {error['type'][:4]}, got text {error['input']!r:.80}"
                     hints.append(TEXT_HINT)
                 elif error["msg"].startswith(("Input should", "String should")):  # a field's constraint
@@ -168,6 +188,8 @@ class SubmitRequest(pydantic.BaseModel):
                     message = message if message.startswith(where) else f"{where}: {message}"
                 if isinstance(found, Invalid) and found.hint:
                     hints.append(found.hint)
+                elif error["loc"] and str(error["loc"][0]) in cls.shape_hints:
+                    hints.append(cls.shape_hints[str(error["loc"][0])])
                 if message not in problems:
                     problems.append(message)
             raise InvalidParameterError(

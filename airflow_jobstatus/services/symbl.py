@@ -1,22 +1,20 @@
-"""Symbl.ai: an appId/appSecret token exchange, then Bearer calls to the Async, Job and Conversation APIs.
-
-Contract: docs/contracts.md S1-S8 (seed 003, providers.md). The job status answers only ``{id, status}``;
-the outputs are the conversation's documents, so a job's reference is ``"<jobId>:<conversationId>"``
-(a bare ``jobId`` is accepted: no outputs then).
-"""
+"""Symbl.ai (docs/contracts.md S1-S8): an appId/appSecret token exchange, then Bearer calls to the Async,
+Job and Conversation APIs. A job answers only its status and the outputs are its conversation's documents,
+so a job's reference is ``"<jobId>:<conversationId>"`` (a bare ``jobId`` is accepted: no outputs then)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator, with_config
+from typing_extensions import TypedDict
 
 from airflow_jobstatus.http.auth import TokenExchange
 from airflow_jobstatus.http.call import Call
-from airflow_jobstatus.models.common import ApiDocument, ApiModel, JobOutput, JobState, JobStatus
+from airflow_jobstatus.models.common import ApiDocument, ApiModel, JobState, JobStatus
 from airflow_jobstatus.services._spec import (
     ErrorBody,
     FormField,
@@ -31,13 +29,6 @@ from airflow_jobstatus.services._spec import (
     WebhookSpec,
     output,
 )
-
-TOKEN = "/oauth2/token:generate"
-PROCESS_AUDIO = "/v1/process/audio/url"
-PROCESS_VIDEO = "/v1/process/video/url"
-PROCESS_TEXT = "/v1/process/text"
-JOB = "/v1/job/{id}"
-CONVERSATION_DOCUMENT = "/v1/conversations/{id}/{document}"
 
 #: Symbl's documented job statuses (written lower- and UPPER_CASE: matched case-insensitively, S6).
 SYMBL_STATUS_MAP: Mapping[str, JobState] = MappingProxyType(
@@ -64,24 +55,40 @@ SYMBL_CONVERSATION_DOCUMENTS: Mapping[str, str | None] = MappingProxyType(
 )
 #: The documents listed as a completed job's outputs, in this order.
 SYMBL_OUTPUT_DOCUMENTS = ("messages", "topics", "action-items", "follow-ups", "questions", "summary")
-#: Options of the audio and video submissions that ``/v1/process/text`` does not take (S3, S4).
-AUDIO_ONLY = (
-    "language_code",
-    "enable_speaker_diarization",
-    "diarization_speaker_count",
-    "enable_separate_recognition_per_channel",
-    "channel_metadata",
-)
-QUERY = {"enable_speaker_diarization", "diarization_speaker_count"}
-#: An option -> the switch it needs, and what that switch turns on.
+#: The source fields, each with its ``/v1/process/...`` submission (S3).
+SOURCES = {"audio_url": "audio/url", "video_url": "video/url", "messages": "text"}
+#: The options ``/v1/process/text`` takes too (S3); the others are for audio and video only.
+TEXT_OPTIONS = ("name", "webhook_url", "detect_entities")
+QUERY = {"enable_speaker_diarization", "diarization_speaker_count"}  # S4
+#: An option -> the switch it needs, and what that switch turns on (S3: Symbl ignores channelMetadata without).
 NEEDS = {
     "diarization_speaker_count": ("enable_speaker_diarization", "speaker diarization"),
-    "channel_metadata": (
-        "enable_separate_recognition_per_channel",
-        "separate recognition per channel (Symbl ignores it otherwise)",
-    ),
+    "channel_metadata": ("enable_separate_recognition_per_channel", "separate recognition per channel"),
 }
-CHANNELS_HINT = 'Give it as [{"channel": 1, "speaker": {"name": "Robert", "email": "robert@example.com"}}]'
+#: Nested values (S3): typed where Symbl documents a type; their other keys go to Symbl as given.
+SHAPE = ConfigDict(strict=True, extra="allow")
+
+
+@with_config(SHAPE)
+class SymblSpeaker(TypedDict, total=False):
+    name: str
+    email: str
+
+
+@with_config(SHAPE)
+class SymblChannel(TypedDict):
+    channel: Annotated[int, Field(ge=1)]
+    speaker: SymblSpeaker
+
+
+@with_config(SHAPE)
+class SymblPayload(TypedDict):
+    content: str
+
+
+@with_config(SHAPE)
+class SymblMessage(TypedDict):
+    payload: SymblPayload
 
 
 class SymblToken(ApiModel):
@@ -110,20 +117,26 @@ class SymblError(ErrorBody):
     message_: str = Field(alias="message")
 
 
-def _option(wire: str, description: str) -> Any:
+def _option(wire: str, description: str, **constraints: Any) -> Any:
     """An optional submit field: its key in the request (S3, S4) and its description (the operator's docs)."""
-    return Field(None, serialization_alias=wire, description=description)
+    return Field(None, serialization_alias=wire, description=description, **constraints)
 
 
 class SymblSubmitRequest(SubmitRequest):
     """``POST /v1/process/audio/url``, ``/video/url`` or ``/text``: exactly one of the three sources."""
 
+    shape_hints = {
+        "messages": 'Give each message as {"payload": {"content": "...", "contentType": "text/plain"}}',
+        "channel_metadata": 'Give it as [{"channel": 1, "speaker": {"name": "Ann", "email": "ann@example.com"}}]',
+    }
+
     audio_url: str | None = _option("url", "an audio file URL (``POST /v1/process/audio/url``).")
     video_url: str | None = _option("url", "a video file URL (``POST /v1/process/video/url``).")
-    messages: list[dict[str, Any]] | None = _option(
+    messages: Annotated[list[SymblMessage], AfterValidator(lambda given: given or None)] | None = _option(
         "messages",
         'text messages (``POST /v1/process/text``), each ``{"payload": {"content": "...", '
-        '"contentType": "text/plain"}, ...}``. Exactly one of ``audio_url``, ``video_url`` and ``messages``.',
+        '"contentType": "text/plain"}, ...}`` (``[]`` is none). Exactly one of ``audio_url``, ``video_url`` '
+        "and ``messages``.",
     )
     name: str | None = _option("name", "the conversation's name.")
     language_code: str | None = _option("languageCode", "e.g. ``en-US`` (audio and video only).")
@@ -135,6 +148,7 @@ class SymblSubmitRequest(SubmitRequest):
         "diarizationSpeakerCount",
         "how many speakers, with ``enable_speaker_diarization=True`` (the ``diarizationSpeakerCount`` query "
         "parameter).",
+        ge=1,
     )
     webhook_url: str | None = _option(
         "webhookUrl",
@@ -151,59 +165,18 @@ class SymblSubmitRequest(SubmitRequest):
         "enableSeparateRecognitionPerChannel",
         "one speaker per audio channel (audio and video only; ``enableSeparateRecognitionPerChannel``).",
     )
-    channel_metadata: list[dict[str, Any]] | None = _option(
+    channel_metadata: list[SymblChannel] | None = _option(
         "channelMetadata",
         "who speaks on each channel, with ``enable_separate_recognition_per_channel=True``: "
         '``[{"channel": 1, "speaker": {"name": "...", "email": "..."}}, ...]``.',
+        min_length=1,
     )
-
-    @field_validator("messages")
-    @classmethod
-    def _messages(cls, messages: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
-        for i, message in enumerate(messages or ()):
-            payload = message.get("payload")
-            if not isinstance(payload, dict) or not isinstance(payload.get("content"), str):
-                raise Invalid(
-                    f"messages[{i}] needs payload.content (a string)",
-                    hint='Give each message as {"payload": {"content": "...", "contentType": "text/plain"}}',
-                )
-        return messages or None  # [] is no source
-
-    @field_validator("diarization_speaker_count")
-    @classmethod
-    def _speaker_count(cls, count: int | None) -> int | None:
-        if count is not None and count < 1:
-            raise Invalid(f"diarization_speaker_count must be a positive integer, got {count!r}")
-        return count
-
-    @field_validator("channel_metadata")
-    @classmethod
-    def _channels(cls, channels: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
-        """S3: ``[{"channel": <int>, "speaker": {"name"?: str, "email"?: str}}, ...]``."""
-        if channels == []:
-            raise Invalid("channel_metadata must be a non-empty list, got []", hint=CHANNELS_HINT)
-        for i, entry in enumerate(channels or ()):
-            channel, speaker = entry.get("channel"), entry.get("speaker")
-            if isinstance(channel, bool) or not isinstance(channel, int) or channel < 1:
-                raise Invalid(f"channel_metadata[{i}] needs channel (a positive integer)", hint=CHANNELS_HINT)
-            if not isinstance(speaker, dict) or not all(
-                isinstance(speaker.get(k, ""), str) for k in ("name", "email")
-            ):
-                raise Invalid(
-                    f"channel_metadata[{i}] needs speaker, an object with optional name and email strings",
-                    hint=CHANNELS_HINT,
-                )
-        return channels
 
     @model_validator(mode="after")
     def _rules(self) -> SymblSubmitRequest:
-        self.exactly_one("audio_url", "video_url", "messages")
-        if self.messages is not None and (audio := [k for k in AUDIO_ONLY if getattr(self, k) is not None]):
-            raise Invalid(
-                f"{', '.join(audio)} {'applies' if len(audio) == 1 else 'apply'} to audio_url or video_url "
-                "only, not to messages",
-                hint=f"Remove {', '.join(audio)}, or submit audio or video instead of text",
-            )
+        self.exactly_one(*SOURCES)
+        audio_only = [name for name in type(self).model_fields if name not in (*SOURCES, *TEXT_OPTIONS)]
+        self.only_for(self.messages is None, "audio or video", *audio_only)
         for option, (switch, what) in NEEDS.items():
             if getattr(self, option) is not None and getattr(self, switch) is not True:
                 raise Invalid(f"{option} needs {what}", hint=f"Pass {switch}=True with {option}")
@@ -211,13 +184,11 @@ class SymblSubmitRequest(SubmitRequest):
 
     def call(self) -> Call:
         """Diarization goes in the query string (S4), every other option in the body (S3)."""
-        path = (
-            PROCESS_TEXT if self.messages is not None else PROCESS_AUDIO if self.audio_url else PROCESS_VIDEO
-        )
+        path = f"/v1/process/{SOURCES[self.exactly_one(*SOURCES)]}"
         query = self.model_dump(by_alias=True, exclude_none=True, include=QUERY)
         body = self.model_dump(by_alias=True, exclude_none=True, exclude=QUERY)
-        params = {key: str(value).lower() for key, value in query.items()}
-        return Call("submit_job", "POST", path, SymblSubmitResponse, params=params or None, json=body)
+        params = {key: str(value).lower() for key, value in query.items()} or None
+        return Call("submit_job", "POST", path, SymblSubmitResponse, params=params, json=body)
 
     def job_ref(self, response: SymblSubmitResponse) -> str:
         """``"jobId:conversationId"``: a ``:`` in the job id would split it elsewhere (the hook checks the rest)."""
@@ -239,28 +210,23 @@ def symbl_document_path(conversation_id: str, document: str) -> str:
         raise ValueError(f"unknown Symbl conversation document {document!r}")
     if not conversation_id:
         raise ValueError("conversation_id must not be empty")
-    return CONVERSATION_DOCUMENT.format(id=quote(conversation_id, safe=""), document=document)
+    return f"/v1/conversations/{quote(conversation_id, safe='')}/{document}"
 
 
 def symbl_job_status(job: SymblJob, conversation_id: str | None = None) -> JobStatus:
     """The job as a `JobStatus`; completed, with its ``conversation_id``, it lists `SYMBL_OUTPUT_DOCUMENTS`.
     Symbl documents no error text on a job: ``error`` comes only from an undocumented ``message``."""
-
-    def documents() -> list[JobOutput]:
-        paths = {doc: symbl_document_path(conversation_id or "", doc) for doc in SYMBL_OUTPUT_DOCUMENTS}
-        return [output(doc, "json", ApiDocument(path=path)) for doc, path in paths.items()]
-
-    return SYMBL.status_of(job, documents if conversation_id else None)
+    docs = [
+        (doc, symbl_document_path(conversation_id, doc)) for doc in SYMBL_OUTPUT_DOCUMENTS if conversation_id
+    ]
+    return SYMBL.status_of(job, lambda: [output(doc, "json", ApiDocument(path=path)) for doc, path in docs])
 
 
 def _read_status(job: SymblJob, options: Mapping[str, Any], ref: str) -> JobStatus:
     """Read by ``"jobId:conversationId"``, the status keeps that reference as its id."""
     status = symbl_job_status(job, conversation_id := split_job_ref(ref)[1])
-    if conversation_id:
-        return status.model_copy(
-            update={"job_id": ref, "raw": {**status.raw, "conversationId": conversation_id}}
-        )
-    return status
+    kept = {"job_id": ref, "raw": {**status.raw, "conversationId": conversation_id}}
+    return status.model_copy(update=kept if conversation_id else {})
 
 
 class SymblStatus(WebhookBody):
@@ -292,9 +258,12 @@ SYMBL = ServiceSpec(
     "returns; check the job at the service",
     status_map=SYMBL_STATUS_MAP,
     error_field="message",
-    job=JobRead(JOB, SymblJob, _read_status, job_id=lambda ref: split_job_ref(ref)[0]),
+    job=JobRead("/v1/job/{id}", SymblJob, _read_status, job_id=lambda ref: split_job_ref(ref)[0]),
     auth=TokenExchange(  # S1
-        TOKEN, SymblToken, {"login": "appId", "password": "appSecret"}, constants={"type": "application"}
+        "/oauth2/token:generate",
+        SymblToken,
+        {"login": "appId", "password": "appSecret"},
+        constants={"type": "application"},
     ),
     connected="the App ID and secret were exchanged for a token",
     documents=SYMBL_CONVERSATION_DOCUMENTS,

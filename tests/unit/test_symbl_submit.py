@@ -64,17 +64,31 @@ def test_diarization_goes_in_the_query_and_the_other_options_in_the_body() -> No
                 "enable_separate_recognition_per_channel": True,
                 "channel_metadata": [{"channel": 0, "speaker": {}}],
             },
-            r"channel_metadata\[0\] needs channel",
+            r"channel_metadata\[0\]\.channel should be greater than or equal to 1, got 0",
         ),
         (
             {
                 "enable_separate_recognition_per_channel": True,
                 "channel_metadata": [{"channel": 1, "speaker": "x"}],
             },
-            r"channel_metadata\[0\] needs speaker",
+            r"channel_metadata\[0\]\.speaker should be a valid dictionary, got 'x'",
         ),
-        ({"enable_separate_recognition_per_channel": True, "channel_metadata": []}, "non-empty list"),
-        ({"diarization_speaker_count": 0, "enable_speaker_diarization": True}, "positive integer"),
+        (
+            {
+                "enable_separate_recognition_per_channel": True,
+                "channel_metadata": [{"channel": True, "speaker": {"name": 5}}],
+            },
+            r"channel_metadata\[0\]\.channel should be a valid integer, got True; "
+            r"channel_metadata\[0\]\.speaker\.name should be a valid string, got 5",
+        ),
+        (
+            {"enable_separate_recognition_per_channel": True, "channel_metadata": []},
+            "channel_metadata: List should have at least 1 item",
+        ),
+        (
+            {"diarization_speaker_count": 0, "enable_speaker_diarization": True},
+            "diarization_speaker_count should be greater than or equal to 1, got 0",
+        ),
         (
             {"diarization_speaker_count": True, "enable_speaker_diarization": True},
             "diarization_speaker_count",
@@ -84,19 +98,29 @@ def test_diarization_goes_in_the_query_and_the_other_options_in_the_body() -> No
     ],
 )
 def test_bad_options_are_named(options: dict[str, Any], named: str) -> None:
-    with pytest.raises(InvalidParameterError, match=named):
+    with pytest.raises(InvalidParameterError, match=named) as info:
         request(**AUDIO, **options)
+    if "channel_metadata[" in str(info.value):  # a wrong shape: the hint shows the right one
+        assert '[{"channel": 1, "speaker": {"name": ' in (info.value.hint or "")
 
 
 def test_text_refuses_the_audio_only_options_and_needs_message_content() -> None:
     text = {"messages": [{"payload": {"content": "hi"}}]}
-    with pytest.raises(
-        InvalidParameterError, match="language_code applies to audio_url or video_url only"
-    ) as info:
+    with pytest.raises(InvalidParameterError, match="language_code applies only to audio or video") as info:
         request(**text, language_code="en-US")
     assert "Remove language_code" in info.value.hint
-    with pytest.raises(InvalidParameterError, match=r"messages\[0\] needs payload.content"):
+    with pytest.raises(
+        InvalidParameterError, match=r"messages\[0\]\.payload\.content should be a valid string, got 1"
+    ) as info:
         request(messages=[{"payload": {"content": 1}}])
+    assert info.value.hint is not None and '{"payload": {"content": "..."' in info.value.hint
+    with pytest.raises(InvalidParameterError, match=r"messages\[1\]\.payload: Field required"):
+        request(messages=[{"payload": {"content": "hi"}}, {"content": "hi"}])
+    # keys Symbl documents besides the checked ones go out as given
+    sent = [
+        {"payload": {"content": "hi", "contentType": "text/plain"}, "from": {"name": "Ann"}, "duration": {}}
+    ]
+    assert request(messages=sent).call().json == {"messages": sent}
     with pytest.raises(InvalidParameterError, match="exactly one source is needed, got 0"):
         request(messages=[], audio_url="")
 

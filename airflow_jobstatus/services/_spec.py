@@ -181,7 +181,7 @@ class SubmitRequest(pydantic.BaseModel):
                 ):
                     message = f"{where} must be a {error['type'][:4]}, got text {error['input']!r:.80}"
                     hints.append(TEXT_HINT)
-                elif error["msg"].startswith(("Input should", "String should")):  # a field's constraint
+                elif error["msg"].partition(" ")[2].startswith("should "):  # "Input/String/List should ..."
                     message = f"{where} {error['msg'].partition(' ')[2]}, got {error['input']!r:.80}"
                 else:
                     message = error["msg"].removeprefix("Value error, ")

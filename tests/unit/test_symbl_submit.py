@@ -83,7 +83,7 @@ def test_diarization_goes_in_the_query_and_the_other_options_in_the_body() -> No
         ),
         (
             {"enable_separate_recognition_per_channel": True, "channel_metadata": []},
-            "channel_metadata: List should have at least 1 item",
+            r"channel_metadata should have at least 1 item after validation, not 0, got \[\]",
         ),
         (
             {"diarization_speaker_count": 0, "enable_speaker_diarization": True},

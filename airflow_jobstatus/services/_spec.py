@@ -182,7 +182,8 @@ class SubmitRequest(pydantic.BaseModel):
                     message = f"{where} must be a {error['type'][:4]}, got text {error['input']!r:.80}"
                     hints.append(TEXT_HINT)
                 elif error["msg"].partition(" ")[2].startswith("should "):  # "Input/String/List should ..."
-                    message = f"{where} {error['msg'].partition(' ')[2]}, got {error['input']!r:.80}"
+                    got = redact_secrets(error["input"])  # e.g. a source's SecretKey
+                    message = f"{where} {error['msg'].partition(' ')[2]}, got {got!r:.80}"
                 else:
                     message = error["msg"].removeprefix("Value error, ")
                     message = message if message.startswith(where) else f"{where}: {message}"

@@ -20,6 +20,7 @@ import pytest
 
 from airflow_jobstatus.exceptions import (
     AuthenticationError,
+    InvalidParameterError,
     JobStatusError,
     NotFoundError,
     ServiceError,
@@ -293,3 +294,20 @@ def test_triggers_events_sensors_and_operators(connections: Connections, jobstat
         texts |= shown(task.task_id, task)
         texts |= {f"{task.task_id}.{name}": repr(getattr(task, name)) for name in task.template_fields}
     assert_no_canary(texts)
+
+
+def test_a_refused_parameter_value_is_echoed_with_its_credentials_masked() -> None:
+    """A constraint error names the value it refused; a source's SecretKey in it is masked."""
+    from airflow_jobstatus.services.wasabi_air import WasabiSubmitRequest
+
+    source = [{"Bucket": "b", "ObjectKey": "k", "SecretKey": CANARY}]
+    values = {
+        "name": "n",
+        "services": ["s2t"],
+        "source": source,
+        "destination": {"Bucket": "d", "Region": "r"},
+    }
+    with pytest.raises(InvalidParameterError) as caught:
+        WasabiSubmitRequest.of("wasabi_air", values)
+    assert "source should be a valid dictionary, got [{" in str(caught.value)
+    assert CANARY not in str(caught.value) and "'SecretKey': '***'" in str(caught.value)

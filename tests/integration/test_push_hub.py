@@ -51,10 +51,12 @@ async def publish(redis_url: str, conn_id: str, job_id: str, *, stored: bool = F
 
 
 def _in_flight(conn_id: str, job_id: str) -> bool:
-    """Whether the hub has a status request for the job in flight (its watch is busy)."""
+    """Whether the hub has a status request for the job in flight: its watch is busy and the GET has
+    started (a watch is busy during the shared-status lookup before it too, when an event only makes
+    the GET that follows start after it)."""
     poller = PollHub.current().pollers.get(("daily", conn_id))
     watch = poller.watches.get(job_id) if poller is not None else None
-    return watch is not None and watch.busy
+    return watch is not None and watch.busy and poller.counters["gets"] > 0
 
 
 def _finish_now(emulator: Any, job_id: str) -> None:
@@ -91,8 +93,9 @@ def test_an_event_for_an_unfinished_job_does_not_end_the_wait(
     conn_id, key, job_id, trigger = daily_wait(make_connection, "b", webhook_secret=daily_hmac_secret())
 
     async def scenario() -> tuple[bool, int]:
-        async with waiting(trigger) as (_, task):
+        async with waiting(trigger) as (listener, task):
             await until(lambda: job_gets(emulator, key) == 1, timeout=20)
+            await until(lambda: listener.healthy, timeout=10)  # subscribed: a bare publish reaches it
             await publish(push_on.url, conn_id, job_id)
             await until(lambda: job_gets(emulator, key) == 2, timeout=10)
             await asyncio.sleep(1.5)
@@ -177,11 +180,12 @@ def test_an_event_during_a_request_in_flight_gets_one_more_request_right_after(
     emulator.add_fault(service="daily", kind="slow", delay=3, job_id=job_id, method="GET", count=1)
 
     async def scenario() -> tuple[int, int]:
-        async with waiting(trigger) as (_, task):
-            # publish while the (slow) first check is in flight
+        async with waiting(trigger) as (listener, task):
+            # publish while the (slow) first check is in flight, once the listener is subscribed: a
+            # bare publish before that reaches no one (the receiver also stores the event for that case)
             deadline = time.monotonic() + 20
-            while not _in_flight(conn_id, job_id):
-                assert time.monotonic() < deadline, "the first check never started"
+            while not (_in_flight(conn_id, job_id) and listener.healthy):
+                assert time.monotonic() < deadline, "the first check never started, or push never subscribed"
                 await asyncio.sleep(0.02)
             await publish(push_on.url, conn_id, job_id)
             await until(lambda: job_gets(emulator, key) == 2, timeout=10)  # right after the slow one

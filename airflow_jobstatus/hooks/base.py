@@ -45,7 +45,7 @@ from airflow_jobstatus.models import (
     normalize_state,
 )
 from airflow_jobstatus.services import ServiceSpec, SubmitRequest
-from airflow_jobstatus.services._spec import Listing
+from airflow_jobstatus.services._reads import Listing
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

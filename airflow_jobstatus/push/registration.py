@@ -14,7 +14,8 @@ from airflow_jobstatus.exceptions import InvalidParameterError, MalformedRespons
 from airflow_jobstatus.http.call import Call, segment
 from airflow_jobstatus.push.config import load_config
 from airflow_jobstatus.push.submit import receiver_url
-from airflow_jobstatus.services._spec import ServiceSpec, WebhookRegistration
+from airflow_jobstatus.services._spec import ServiceSpec
+from airflow_jobstatus.services._webhooks import WebhookRegistration
 
 SECRET_HINT = (
     "Set the connection's {extra} extra to a base64 secret, e.g. the output of "

@@ -16,25 +16,11 @@ from pydantic import Field, model_validator
 from airflow_jobstatus.http.auth import CredentialBearer
 from airflow_jobstatus.http.call import Call
 from airflow_jobstatus.models.common import ApiModel, DownloadLink, JobState, JobStatus, S3Object, Service
-from airflow_jobstatus.services._spec import (
-    ErrorBody,
-    ExtraField,
-    FormField,
-    Invalid,
-    JobRead,
-    Listing,
-    OutputsRead,
-    ServiceSpec,
-    SignedWebhook,
-    SubmitRequest,
-    WebhookBody,
-    WebhookId,
-    WebhookRegistration,
-    WebhookSpec,
-    attach_links,
-    link_for,
-    output,
-)
+
+from ._reads import ErrorBody, JobRead, Listing, OutputsRead, attach_links, link_for, output
+from ._spec import ExtraField, FormField, ServiceSpec
+from ._submit import Invalid, SubmitRequest
+from ._webhooks import SignedWebhook, WebhookBody, WebhookId, WebhookRegistration, WebhookSpec
 
 JOBS = "/batch-processor"
 

@@ -17,20 +17,11 @@ from pydantic.alias_generators import to_camel
 from airflow_jobstatus.http.auth import CredentialQuery
 from airflow_jobstatus.http.call import Call
 from airflow_jobstatus.models.common import ApiModel, InlineDocument, JobState, JobStatus
-from airflow_jobstatus.services._spec import (
-    ErrorBody,
-    FormField,
-    Invalid,
-    JobRead,
-    ServiceSpec,
-    SubmitRequest,
-    TokenInUrl,
-    WebhookBody,
-    WebhookId,
-    WebhookSpec,
-    find_message,
-    output,
-)
+
+from ._reads import ErrorBody, JobRead, find_message, output
+from ._spec import FormField, ServiceSpec
+from ._submit import Invalid, SubmitRequest
+from ._webhooks import TokenInUrl, WebhookBody, WebhookId, WebhookSpec
 
 SUBMIT_PATHS: Mapping[str, str] = MappingProxyType(
     {"asr": "/audio/generic/api/v1/async/asr", "diarize": "/audio/generic/api/v2/async/diarize"}

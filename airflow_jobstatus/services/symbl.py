@@ -15,20 +15,11 @@ from typing_extensions import TypedDict
 from airflow_jobstatus.http.auth import TokenExchange
 from airflow_jobstatus.http.call import Call
 from airflow_jobstatus.models.common import ApiDocument, ApiModel, JobState, JobStatus
-from airflow_jobstatus.services._spec import (
-    ErrorBody,
-    FormField,
-    Invalid,
-    JobConcurrency,
-    JobRead,
-    ServiceSpec,
-    SubmitRequest,
-    TokenInUrl,
-    WebhookBody,
-    WebhookId,
-    WebhookSpec,
-    output,
-)
+
+from ._reads import ErrorBody, JobRead, output
+from ._spec import FormField, JobConcurrency, ServiceSpec
+from ._submit import Invalid, SubmitRequest
+from ._webhooks import TokenInUrl, WebhookBody, WebhookId, WebhookSpec
 
 #: Symbl's documented job statuses (written lower- and UPPER_CASE: matched case-insensitively, S6).
 SYMBL_STATUS_MAP: Mapping[str, JobState] = MappingProxyType(

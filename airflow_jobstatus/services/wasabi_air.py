@@ -21,19 +21,10 @@ from airflow_jobstatus.models.common import (
     Service,
     parse_s3_uri,
 )
-from airflow_jobstatus.services._spec import (
-    ErrorBody,
-    ExtraField,
-    FormField,
-    Invalid,
-    JobRead,
-    Listing,
-    OutputsLag,
-    OutputsRead,
-    ServiceSpec,
-    SubmitRequest,
-    output,
-)
+
+from ._reads import ErrorBody, JobRead, Listing, OutputsLag, OutputsRead, output
+from ._spec import ExtraField, FormField, ServiceSpec
+from ._submit import Invalid, SubmitRequest
 
 #: W5; ``preflight`` is AiR checking the source before processing, so it already counts as running.
 WASABI_STATUS_MAP: Mapping[str, JobState] = MappingProxyType(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -48,11 +49,17 @@ class ExtraField:
     name: str
     label: str
     description: str
-    json_type: str
-    default: object
-    placeholder: str
+    json_type: str = "string"
+    default: object = ""
+    placeholder: str = ""
+    """Shown in the empty field; by default the default value as JSON text (``30``, ``true``)."""
     minimum: float | None = None
     enum: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.placeholder and self.default != "":
+            text = self.default if isinstance(self.default, str) else json.dumps(self.default)
+            object.__setattr__(self, "placeholder", text)
 
 
 def _import(path: str) -> Any:
@@ -79,7 +86,6 @@ class JobConcurrency:
             f"0 leaves it to the service's 429. Default {self.default}.",
             "integer",
             self.default,
-            str(self.default),
             minimum=0,
         )
 
@@ -224,7 +230,6 @@ def _budget_fields(spec: ServiceSpec) -> tuple[ExtraField, ...]:
                 f"{help_} 0 means no per-minute limit. Default {rate}.",
                 "number",
                 rate,
-                str(rate),
                 minimum=0,
             )
         )
@@ -240,7 +245,6 @@ def _budget_fields(spec: ServiceSpec) -> tuple[ExtraField, ...]:
                 f"{help_} 0 means no budget. Default {per_day}.",
                 "integer",
                 per_day,
-                str(per_day),
                 minimum=0,
             )
         )
@@ -254,7 +258,6 @@ SHARED_EXTRA_FIELDS: tuple[ExtraField, ...] = (
         "Time allowed for one HTTP request (connect, read, write). Default 30.",
         "number",
         30,
-        "30",
         minimum=1,
     ),
     ExtraField(
@@ -264,7 +267,6 @@ SHARED_EXTRA_FIELDS: tuple[ExtraField, ...] = (
         "and full jitter; Retry-After is honoured. 0 disables retries. Default 5.",
         "integer",
         5,
-        "5",
         minimum=0,
     ),
     ExtraField(
@@ -274,7 +276,6 @@ SHARED_EXTRA_FIELDS: tuple[ExtraField, ...] = (
         "0 means no limit. Default 10.",
         "number",
         10,
-        "10",
         minimum=0,
     ),
     ExtraField(
@@ -283,7 +284,6 @@ SHARED_EXTRA_FIELDS: tuple[ExtraField, ...] = (
         "Verify the service's TLS certificate. Turn off only for a test server you trust.",
         "boolean",
         True,
-        "true",
     ),
     ExtraField(
         "allow_http_links",
@@ -291,6 +291,5 @@ SHARED_EXTRA_FIELDS: tuple[ExtraField, ...] = (
         "Accept http:// output links (the local emulator serves them). Off by default: links must be https.",
         "boolean",
         False,
-        "false",
     ),
 )

@@ -26,12 +26,8 @@ JOBS = "/batch-processor"
 
 #: ``submitted`` is accepted but not started; ``error`` is the only failure (terminal).
 DAILY_STATUS_MAP: Mapping[str, JobState] = MappingProxyType(
-    dict(
-        submitted=JobState.QUEUED,
-        processing=JobState.RUNNING,
-        finished=JobState.SUCCEEDED,
-        error=JobState.FAILED,
-    )
+    {"submitted": JobState.QUEUED, "processing": JobState.RUNNING}
+    | {"finished": JobState.SUCCEEDED, "error": JobState.FAILED}
 )
 F = TypeVar("F")
 
@@ -248,9 +244,7 @@ DAILY = ServiceSpec(
             "Where outputs are kept",
             "'daily' (Daily's storage, the default: outputs are read through access links) or 'customer' "
             "(your domain's batch_processor_bucket: outputs are read from your S3 bucket).",
-            "string",
-            "daily",
-            "daily",
+            default="daily",
             enum=("daily", "customer"),
         ),
     ),

@@ -23,12 +23,8 @@ from ._webhooks import TokenInUrl, WebhookBody, WebhookId, WebhookSpec
 
 #: Symbl's documented job statuses (written lower- and UPPER_CASE: matched case-insensitively, S6).
 SYMBL_STATUS_MAP: Mapping[str, JobState] = MappingProxyType(
-    {
-        "scheduled": JobState.QUEUED,
-        "in_progress": JobState.RUNNING,
-        "completed": JobState.SUCCEEDED,
-        "failed": JobState.FAILED,
-    }
+    {"scheduled": JobState.QUEUED, "in_progress": JobState.RUNNING}
+    | {"completed": JobState.SUCCEEDED, "failed": JobState.FAILED}
 )
 #: Conversation API documents (S7) -> the top-level key holding each one's list (a wrong one fails
 #: loudly); None where the reference shows no wrapper (entities): that document is not checked.

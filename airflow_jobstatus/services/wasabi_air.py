@@ -220,9 +220,7 @@ WASABI_AIR = ServiceSpec(
             "Wasabi S3 endpoint URL",
             "S3 endpoint where the destination bucket lives, recorded on each output so the transfer "
             "reads it there. Default: https://s3.<destination region>.wasabisys.com.",
-            "string",
-            "",
-            "https://s3.us-west-1.wasabisys.com",
+            placeholder="https://s3.us-west-1.wasabisys.com",
         ),
     ),
     job=JobRead("/jobs/{id}", WasabiJob, _status),

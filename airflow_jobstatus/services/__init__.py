@@ -1,4 +1,5 @@
-"""Each service as a description: ``services/<service>.py`` holds one, ``_spec`` says what it holds."""
+"""Each service as a description: ``services/<service>.py`` holds one; ``_spec``, ``_submit``, ``_reads`` and
+``_webhooks`` say what it holds."""
 
 from ._reads import ErrorBody
 from ._spec import SHARED_EXTRA_FIELDS, ExtraField, FormField, JobConcurrency, ServiceSpec

@@ -1,4 +1,4 @@
-"""The description framework (services/_spec.py) as the generic hook and operator use it, on Wasabi AiR."""
+"""The description framework (services/_spec.py, _submit.py, _reads.py) as the generic hook and operator use it, on Wasabi AiR."""
 
 from __future__ import annotations
 

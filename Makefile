@@ -32,6 +32,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	$(BIN)/mypy --explicit-package-bases --follow-imports=silent benchmarks scripts
 
 ## Debian's chromium for the browser test of the connection forms (it skips, saying why, where absent).
 browser:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from airflow_jobstatus.shared import budget
+from airflow_jobstatus.shared import accounts, budget
 from airflow_jobstatus.shared import redis as shared_redis
 from tests.helpers.redis_server import REDIS_SERVER, RedisServer
 
@@ -65,7 +65,7 @@ def measure_sync(acquire: Callable[[], None], total: int) -> tuple[float, float]
 
 def run_mode(label: str, total: int) -> dict[str, tuple[float, float]]:
     results: dict[str, tuple[float, float]] = {}
-    account = budget.account_key("Bench", f"http://{label}", (label,))
+    account = accounts.account_of("Bench", f"http://{label}", (label,))
 
     async def on_loop() -> None:
         limiter = budget.async_limiter_for("Bench", label, account, LIMITS)

@@ -21,6 +21,7 @@ The home is deleted after a successful run and kept (its path printed) after a f
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -392,7 +393,7 @@ class Demo:
             for name, reader in readers.items():
                 p = progress[name]
                 for event in reader.read():
-                    apply(event, p, lambda text, p=p: self.out.line(p.service.label, text))
+                    apply(event, p, functools.partial(self.out.line, p.service.label))
             if time.monotonic() - last_poll >= 0.5:
                 last_poll = time.monotonic()
                 self.poll_emulator(emulator, progress)
@@ -564,9 +565,8 @@ def _run_dag(args: argparse.Namespace, emit: Callable[..., None]) -> int:
 
     def xcoms(ti: Any) -> dict[str, Any]:
         with create_session() as session:
-            rows = session.scalars(
-                XComModel.get_many(run_id=ti.run_id, dag_ids=ti.dag_id, task_ids=ti.task_id)
-            ).all()
+            query = XComModel.get_many(run_id=ti.run_id, dag_ids=ti.dag_id, task_ids=ti.task_id)
+            rows: list[Any] = list(session.scalars(query).all())
             return {row.key: XComModel.deserialize_value(row) for row in rows}
 
     run_task = dag_module._run_task

@@ -66,6 +66,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/transfer.py
 	$(BIN)/python benchmarks/transfer_memory.py
 	$(BIN)/python benchmarks/shared_limiter.py
+	$(BIN)/python benchmarks/shared_status.py
+	$(BIN)/python benchmarks/push_vs_poll.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-output

@@ -154,9 +154,10 @@ def test_every_sensor_deferrable_and_poke_through_dag_test(
 ) -> None:
     cases = []
     for service in ("daily", "wasabi_air", "symbl", "deepaffects"):
-        # deferrable: the job is still running at the sensor's first check, so it defers
+        # deferrable: the job is still running at the sensor's first check, so it defers (5 s: on a
+        # loaded machine 2.5 s passed between the submit and that check once, and it did not defer)
         cases.append(
-            (f"{service}_deferrable", service, "emu_duration=2.5", {"deferrable": True, "poll_interval": 1})
+            (f"{service}_deferrable", service, "emu_duration=5", {"deferrable": True, "poll_interval": 1})
         )
         cases.append(
             (

@@ -15,7 +15,6 @@ SERIAL_TESTS = (
     "tests/integration/test_trigger_scale_smoke.py::",
     "tests/integration/test_trigger_hub.py::",
     "tests/integration/test_push_symbl_wake.py::",
-    "tests/unit/test_trigger.py::",
     "tests/integration/test_shared_budget.py::",
 )
 
